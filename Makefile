@@ -1,0 +1,23 @@
+# Two entry points for a new user: `make demo` and `make test`. Both create .venv on first use.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+# torch is pinned in the same pip command: a range would pull a multi-GB CUDA build.
+INSTALL := $(PY) -m pip install --quiet "torch==2.13.0" -e ".[test,mmcv]"
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(INSTALL)
+	touch $@
+
+.PHONY: install demo test bench
+install: $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/reusegate demo --out out/demo
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q
+
+bench: $(VENV)/.installed
+	$(PY) benchmarks/bench_core.py

@@ -1,0 +1,1 @@
+"""Host adapters, one subpackage per host family (installed as ``reusegate.adapters``)."""

@@ -1,0 +1,1 @@
+"""mmengine integration: registered model, datasets, metric and hooks (scope ``reusegate``)."""

@@ -1,0 +1,1 @@
+"""Sub-commands of the ``reusegate`` CLI, one module each (see :mod:`reusegate.cli`)."""

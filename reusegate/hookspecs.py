@@ -1,0 +1,67 @@
+"""The whole plugin surface of reusegate, in one file (pluggy project and entry-point group ``reusegate``).
+
+A plugin is a module or object with functions marked ``@hookimpl`` whose names match the specifications
+below. Distributions expose plugins through the ``reusegate`` entry-point group::
+
+    # pyproject.toml of a third-party package
+    [project.entry-points.reusegate]
+    mynet = "reusegate_mynet.plugin"
+
+    # reusegate_mynet/plugin.py
+    from reusegate.hookspecs import hookimpl
+
+    @hookimpl
+    def register_backbones(register):
+        register("mynet", build_mynet)
+
+Built-in hosts and backbones are plugins of the ``reusegate`` distribution itself and register through
+these same hooks. Every name registered lands in the mmengine registries of scope ``reusegate`` (see
+:mod:`reusegate.registry`), so configs can say ``backbone=dict(type='mynet')``. Set
+``REUSEGATE_DISABLE_PLUGIN_AUTOLOAD=1`` to load only the built-ins.
+
+Each hook receives a ``register`` callback and calls it once per item. Registering a name that another
+distribution already registered is an error that names both distributions.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import pluggy
+
+PROJECT = "reusegate"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+Register = Callable[..., None]
+
+
+@hookspec
+def register_backbones(register: Register) -> None:
+    """Contribute backbone factories.
+
+    :param register: call ``register(name, factory)`` where ``factory(**kwargs) -> nn.Module`` builds the
+        backbone. Every backbone exposes the same feature taps, keyed by stride (``'s4'``, ``'s8'``,
+        ``'s16'``, ``'s32'``), so any host can use any backbone:
+
+        * ``feature_channels: dict[str, int]`` -- channels of each tap;
+        * ``forward_shallow(x) -> dict`` -- ``'s4'`` and ``'s8'`` (the part a reuse gate always runs);
+        * ``forward_deep(feats) -> dict`` -- adds ``'s16'`` and ``'s32'`` to the shallow dict;
+        * ``forward_features(x) -> dict`` -- both, in one call.
+    """
+
+
+@hookspec
+def register_adapters(register: Register) -> None:
+    """Contribute host adapters.
+
+    :param register: call ``register(name, adapter_cls)`` with a :class:`reusegate.host.HostAdapter`
+        subclass. ``ReuseGate(model, "name")`` then builds ``adapter_cls(model)``.
+    """
+
+
+@hookspec
+def register_hosts(register: Register) -> None:
+    """Contribute host model factories (whole VOS networks that an adapter wraps).
+
+    :param register: call ``register(name, factory)`` where ``factory(**kwargs) -> nn.Module``.
+    """

@@ -1,0 +1,152 @@
+"""The host interface: what a VOS network must expose so that a reuse gate can skip its expensive part.
+
+A host adapter wraps one host model and answers three kinds of question, the *taps*:
+
+* **feature tap** -- :meth:`HostAdapter.shallow` (always run) and :meth:`HostAdapter.deep` (skippable);
+* **score / mask provider** -- :meth:`HostAdapter.start_object`, :meth:`HostAdapter.score`,
+  :meth:`HostAdapter.learn`;
+* **refined-feature tap** -- :meth:`HostAdapter.refine_deep` (skippable) and
+  :meth:`HostAdapter.refine_shallow` (always run), plus the multi-object :meth:`HostAdapter.merge`.
+
+As in mmengine's ``Hook``, the base class *is* the interface: every method below is documented here, and an
+adapter overrides what its host needs. The core (:class:`reusegate.ReuseGate`) calls these methods and nothing
+else, so a new host never touches the core.
+
+Conventions: images are ``[B, 3, H, W]`` float tensors in ``[0, 1]``; masks ``[B, 1, H, W]`` float in
+``[0, 1]``; a *score* is a one-channel raw (pre-sigmoid) map ``[B, 1, h, w]`` at ``taps.score_stride``; a
+*refined feature* is ``[B, taps.refined_channels, h', w']`` at ``taps.refined_stride``. At inference B = 1
+(one object at a time); in training B is the batch of clips, one object per clip.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["TapSpec", "Features", "HostAdapter", "soft_aggregate"]
+
+Features = Dict[str, Tensor]
+"""Named feature maps of one frame (e.g. ``{'s4': ..., 's8': ..., 's16': ..., 's32': ...}``)."""
+
+
+@dataclass(frozen=True)
+class TapSpec:
+    """Channels and strides of the three taps; the gate modules are built from it.
+
+    Args:
+        match_channels: channels of the feature the template matcher reads (always computed).
+        match_stride: stride of that feature (FRTM: 8).
+        score_stride: stride of the one-channel coarse score ``S`` (FRTM: 16).
+        refined_channels: channels of the cached refined feature ``R`` (FRTM: 64).
+        refined_stride: stride of ``R`` (FRTM: 16).
+    """
+
+    match_channels: int
+    match_stride: int = 8
+    score_stride: int = 16
+    refined_channels: int = 64
+    refined_stride: int = 16
+
+    def __post_init__(self) -> None:
+        for name in ("match_channels", "match_stride", "score_stride", "refined_channels", "refined_stride"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"TapSpec.{name} must be a positive int, got {value!r}")
+
+
+class HostAdapter:
+    """Base class of host adapters. Subclass it, set :attr:`taps`, and implement the taps.
+
+    Args:
+        model: the host network. The adapter keeps a reference; the gate modules never see it directly.
+    """
+
+    taps: TapSpec
+    """Channels and strides of the taps (class attribute or set in ``__init__``)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+
+    # ------------------------------------------------------------------ feature tap
+    def preprocess(self, image: Tensor) -> Tensor:
+        """Turn a ``[B, 3, H, W]`` float image in [0, 1] into the host's input (normalise, resize).
+
+        The core resizes output probabilities back to the frame size when the host works at another
+        resolution, so a host may downscale here to run faster. Default: identity.
+        """
+        return image
+
+    def shallow(self, image: Tensor) -> Features:
+        """Run the cheap, never-skipped part of the backbone (e.g. stem up to stride 8) on every frame."""
+        raise NotImplementedError(f"{type(self).__name__} must implement shallow(image)")
+
+    def deep(self, feats: Features) -> Features:
+        """Run the skippable backbone stages on top of ``feats`` and return the enlarged feature dict.
+
+        The core calls it at most once a frame, and only when some object computes on that frame.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement deep(feats)")
+
+    def match_feature(self, feats: Features) -> Tensor:
+        """Return the ``[B, taps.match_channels, h, w]`` map the template matcher compares (from shallow feats)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement match_feature(feats)")
+
+    # ------------------------------------------------------------------ score / mask provider
+    def start_object(self, feats: Features, mask: Tensor) -> Any:
+        """Start tracking an object on its first frame and return its per-object state.
+
+        ``feats`` hold shallow and deep features of that frame; ``mask`` is ``[B, 1, H, W]`` at the host's
+        input resolution. FRTM fits its target model here; a previous-mask host just stores the mask.
+        """
+        return None
+
+    def score(self, state: Any, feats: Features) -> Tensor:
+        """Return the coarse score ``S`` (``[B, 1, h, w]`` at ``taps.score_stride``) of the object on this frame.
+
+        Only called on computed frames: on reused frames the core estimates ``S`` as ``S(t-n) + delta``.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement score(state, feats)")
+
+    def learn(self, state: Any, feats: Features, prob: Tensor) -> None:
+        """Update the object's online model from this frame's merged probability ``prob`` (``[1, 1, H, W]``).
+
+        The core calls it on computed frames only (never on reused frames, whose deep features do not exist).
+        Default: no online learning.
+        """
+
+    # ------------------------------------------------------------------ refined-feature tap
+    def refine_deep(self, feats: Features, score: Tensor) -> Tensor:
+        """Run the decoder from the deepest features down to the refined tap and return ``R``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement refine_deep(feats, score)")
+
+    def refine_shallow(self, feats: Features, score: Tensor, refined: Tensor) -> Tensor:
+        """Finish the decoder from ``R`` with the shallow features; return logits ``[B, 1, H, W]`` at input size.
+
+        On reused frames ``score`` is ``S(t-n) + delta`` and ``refined`` is the refine-translator's estimate.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement refine_shallow(feats, score, refined)")
+
+    # ------------------------------------------------------------------ multi-object
+    def merge(self, probs: Tensor) -> tuple[Tensor, Tensor]:
+        """Merge per-object probabilities ``[K, H, W]`` into ``([K + 1, H, W] probs, [H, W] int64 labels)``.
+
+        Slot 0 is the background. Default: :func:`soft_aggregate` (FRTM's soft aggregation on odds).
+        """
+        return soft_aggregate(probs)
+
+
+def soft_aggregate(probs: Tensor, eps: float = 1e-7) -> tuple[Tensor, Tensor]:
+    """Soft aggregation on odds (FRTM): background = min over objects of (1 - p), softmax of p / (1 - p).
+
+    Returns the merged ``[K + 1, H, W]`` probabilities, each slot zeroed outside its arg-max region, and the
+    ``[H, W]`` label map (0 = background).
+    """
+    p = probs.clamp(eps, 1 - eps)
+    background = (1 - p).min(dim=0, keepdim=True).values
+    slots = torch.cat([background, p], dim=0)
+    soft = torch.softmax(slots / (1 - slots), dim=0)
+    labels = soft.argmax(dim=0)
+    onehot = torch.zeros_like(soft).scatter_(0, labels.unsqueeze(0), 1.0)
+    return soft * onehot, labels

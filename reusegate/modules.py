@@ -1,0 +1,178 @@
+"""The modules the reuse gate adds to a host, built from the host's :class:`~reusegate.host.TapSpec`.
+
+Paper sections: template generator and matcher (§3.2, after TTVOS), gate head (eq. 1), delta generator
+(§3.2, eq. 3) and refine-translator (§3.3, Fig. 5a). Sub-module names follow the layer order of the official
+G-FRTM code so that its checkpoints map onto these modules by renaming prefixes only.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .host import TapSpec
+
+__all__ = [
+    "TemplateGenerator",
+    "TemplateMatcher",
+    "GateHead",
+    "DeltaGenerator",
+    "ResidualRefinementBlock",
+    "RefineTranslator",
+    "GateModules",
+    "INITIAL_REUSE_PROBABILITY",
+]
+
+INITIAL_REUSE_PROBABILITY = 0.15
+"""Gate-head bias init: the gate starts on ~15 % of frames (AIG-style, paper §4)."""
+
+GROUP_WIDTH = 4
+"""Channels per group in the grouped 5x5 convolutions (upstream ``group_n``)."""
+
+
+def _grouped5x5(channels: int) -> nn.Conv2d:
+    return nn.Conv2d(channels, channels, 5, padding=2, groups=channels // GROUP_WIDTH)
+
+
+class TemplateGenerator(nn.Module):
+    """Builds an object's template (a ``key x key`` attention matrix) from its first frame.
+
+    Input: match feature concatenated with the object mask at the match stride.
+    """
+
+    def __init__(self, in_channels: int, channels: int = 64) -> None:
+        super().__init__()
+        self.conv_key = nn.Sequential(nn.Conv2d(in_channels, channels, 1), nn.LeakyReLU(0.2), _grouped5x5(channels))
+        self.conv_val = nn.Sequential(nn.Conv2d(in_channels, channels, 1), nn.LeakyReLU(0.2), _grouped5x5(channels))
+
+    def forward(self, feature: Tensor, mask: Tensor) -> Tensor:
+        x = torch.cat([feature, mask], dim=1)
+        key = self.conv_key(x).flatten(2)  # B x C x HW
+        val = self.conv_val(x).flatten(2)
+        return torch.softmax(val @ key.transpose(1, 2) / math.sqrt(key.shape[-1]), dim=-1)
+
+
+class TemplateMatcher(nn.Module):
+    """Compares the current match feature and the last computed score with the template: gives ``D_t``."""
+
+    def __init__(self, in_channels: int, channels: int = 64) -> None:
+        super().__init__()
+        self.conv_key = nn.Sequential(nn.Conv2d(in_channels, channels, 1), _grouped5x5(channels), nn.LeakyReLU(0.2))
+        self.conv_feat = nn.Sequential(nn.Conv2d(in_channels, channels, 1), _grouped5x5(channels), nn.LeakyReLU(0.2))
+        self.blend = nn.Sequential(_grouped5x5(2 * channels), nn.Conv2d(2 * channels, channels, 1), nn.ReLU())
+
+    def forward(self, feature: Tensor, prev_score: Tensor, template: Tensor) -> Tensor:
+        x = torch.cat([feature, prev_score], dim=1)
+        key = self.conv_key(x)
+        similarity = (template @ key.flatten(2)).view_as(key)
+        return self.blend(torch.cat([self.conv_feat(x), similarity], dim=1))
+
+
+class GateHead(nn.Sequential):
+    """Paper eq. 1: max-pool, conv, (BN), max-pool, conv -> one reuse logit. No ReLU, as upstream."""
+
+    def __init__(self, in_channels: int = 64, hidden: int = 16) -> None:
+        super().__init__(
+            nn.AdaptiveMaxPool2d(7),
+            nn.Conv2d(in_channels, hidden, 3, stride=2, padding=1),
+            nn.BatchNorm2d(hidden),
+            nn.AdaptiveMaxPool2d(3),
+            nn.Conv2d(hidden, 1, 3, stride=2),
+        )
+        with torch.no_grad():
+            self[4].bias.fill_(math.log(INITIAL_REUSE_PROBABILITY / (1 - INITIAL_REUSE_PROBABILITY)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Return the reuse logit, shape ``[B]``."""
+        return super().forward(x).flatten()
+
+
+class DeltaGenerator(nn.Conv2d):
+    """One strided 3x3 conv from ``D_t`` (match stride) to ``delta`` (score stride): ``S_hat = S(t-n) + delta``."""
+
+    def __init__(self, in_channels: int = 64, stride: int = 2) -> None:
+        super().__init__(in_channels, 1, 3, stride=stride, padding=1)
+
+
+class ResidualRefinementBlock(nn.Module):
+    """RRB: 1x1 conv, then ``relu(h + conv3x3(relu(bn(conv3x3(h)))))`` (FRTM's refinement block)."""
+
+    def __init__(self, in_channels: int, channels: int) -> None:
+        super().__init__()
+        self.conv1x1 = nn.Conv2d(in_channels, channels, 1)
+        self.bblock = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.conv1x1(x)
+        return F.relu(h + self.bblock(h))
+
+
+class MultiReceptiveConv(nn.Module):
+    """Three parallel 3x3 convs with dilation 1, 2, 3, concatenated and blended by a 5x5 conv."""
+
+    def __init__(self, in_channels: int, mid: int, out_channels: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, mid, 3, padding=1, dilation=1)
+        self.conv2 = nn.Conv2d(in_channels, mid, 3, padding=2, dilation=2)
+        self.conv3 = nn.Conv2d(in_channels, mid, 3, padding=3, dilation=3)
+        self.blend = nn.Conv2d(3 * mid, out_channels, 5, padding=2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.blend(torch.cat([self.conv1(x), self.conv2(x), self.conv3(x)], dim=1))
+
+
+class RefineTranslator(nn.Module):
+    """Paper Fig. 5a: turns the cached refined feature ``R(t-n)`` and ``delta`` into ``R_hat(t)``."""
+
+    def __init__(self, channels: int = 64, mid: int = 48) -> None:
+        super().__init__()
+        self.conv_multi = MultiReceptiveConv(channels + 1, mid, channels)
+        self.post = ResidualRefinementBlock(channels, channels)
+
+    def forward(self, refined: Tensor, delta: Tensor) -> Tensor:
+        if delta.shape[-2:] != refined.shape[-2:]:
+            delta = F.interpolate(delta, size=refined.shape[-2:], mode="bilinear", align_corners=False)
+        return self.post(self.conv_multi(torch.cat([refined, delta], dim=1)))
+
+
+class GateModules(nn.Module):
+    """All modules the reuse gate adds, sized from the host's taps (about 0.48 M parameters for FRTM-RN18).
+
+    Args:
+        taps: the host's tap spec.
+        template_channels: key/value/output width of the template modules (upstream: 64).
+    """
+
+    def __init__(self, taps: TapSpec, template_channels: int = 64) -> None:
+        super().__init__()
+        if taps.score_stride % taps.match_stride:
+            raise ValueError(
+                f"score stride {taps.score_stride} must be a multiple of match stride {taps.match_stride}"
+            )
+        self.taps = taps
+        in_channels = taps.match_channels + 1
+        self.template_generator = TemplateGenerator(in_channels, template_channels)
+        self.template_matcher = TemplateMatcher(in_channels, template_channels)
+        self.gate = GateHead(template_channels)
+        self.delta_generator = DeltaGenerator(template_channels, taps.score_stride // taps.match_stride)
+        self.refine_translator = RefineTranslator(taps.refined_channels)
+
+    def match(self, feature: Tensor, prev_score: Tensor, template: Tensor) -> tuple[Tensor, Tensor]:
+        """Return ``(D_t, p_reuse)`` for the current match feature and the last computed score."""
+        up = F.interpolate(prev_score, size=feature.shape[-2:], mode="bilinear", align_corners=False)
+        d = self.template_matcher(feature, up, template)
+        return d, torch.sigmoid(self.gate(d))
+
+    def delta(self, d: Tensor, like: Tensor) -> Tensor:
+        """``delta`` from ``D_t``, resized to the score map ``like`` when the strided conv lands off-grid."""
+        delta = self.delta_generator(d)
+        if delta.shape[-2:] != like.shape[-2:]:
+            delta = F.interpolate(delta, size=like.shape[-2:], mode="bilinear", align_corners=False)
+        return delta
