@@ -50,7 +50,7 @@ DATASETS = Registry("dataset", parent=MMENGINE_DATASETS, scope="reusegate",
                     locations=["reusegate.integrations.mmengine"])
 # Clip-consistent augmentations (mmcv ``BaseTransform``).
 TRANSFORMS = Registry("transform", parent=MMENGINE_TRANSFORMS, scope="reusegate",
-                      locations=["reusegate.integrations.mmengine"])
+                      locations=["reusegate.data.transforms"])
 # VOS metric (J&F, reuse rate, FLOPs).
 METRICS = Registry("metric", parent=MMENGINE_METRICS, scope="reusegate",
                    locations=["reusegate.integrations.mmengine"])
