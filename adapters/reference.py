@@ -1,0 +1,139 @@
+"""A small reference host: a plain encoder-decoder VOS network with a prototype score provider.
+
+It exercises every tap of :class:`reusegate.HostAdapter` without FRTM's cost or weights, so the core can be
+tested and benchmarked on its own, and it shows in one file what adapting a host takes. Structure (strides):
+
+* encoder: stem and stage s4 / s8 (*shallow*), stages s16 / s32 (*deep*);
+* score provider: per object, foreground / background prototypes of the s16 feature (masked average at the
+  start frame, moved towards each computed frame's merged mask by ``learn``); the score is their cosine
+  similarity difference;
+* decoder: s32 + s16 + score -> ``R`` at s16 (*deep*), then ``R`` + s8 + s4 + score -> logits (*shallow*).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from reusegate.hookspecs import hookimpl
+from reusegate.host import Features, HostAdapter, TapSpec
+
+
+def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1), nn.ReLU())
+
+
+def _up(x: Tensor, like: Tensor) -> Tensor:
+    return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
+
+
+class ReferenceHost(nn.Module):
+    """The reference network. ``width`` scales every stage; the deep stages hold most of the encoder's cost.
+
+    Args:
+        width: channels of the s4 stage (s8: 2x, s16: 4x, s32: 8x).
+        refined_channels: channels of the refined feature ``R``.
+        seed: weights are drawn from this seed so that runs are reproducible without a weight file.
+    """
+
+    def __init__(self, width: int = 16, refined_channels: int = 32, seed: int = 0) -> None:
+        super().__init__()
+        generator_state = torch.random.get_rng_state()
+        torch.manual_seed(seed)
+        w = width
+        self.channels = {"s4": w, "s8": 2 * w, "s16": 4 * w, "s32": 8 * w}
+        self.s4 = nn.Sequential(_conv(3, w, 2), _conv(w, w, 2))
+        self.s8 = nn.Sequential(_conv(w, 2 * w, 2), _conv(2 * w, 2 * w))
+        self.s16 = nn.Sequential(_conv(2 * w, 4 * w, 2), _conv(4 * w, 4 * w), _conv(4 * w, 4 * w))
+        self.s32 = nn.Sequential(_conv(4 * w, 8 * w, 2), _conv(8 * w, 8 * w), _conv(8 * w, 8 * w))
+        r = refined_channels
+        self.dec32 = nn.Conv2d(8 * w, r, 1)
+        self.dec16 = nn.Sequential(_conv(4 * w + r + 1, r), _conv(r, r))
+        self.dec8 = _conv(2 * w + r + 1, r // 2)
+        self.dec4 = _conv(w + r // 2, r // 2)
+        self.head = nn.Conv2d(r // 2, 1, 3, padding=1)
+        torch.random.set_rng_state(generator_state)
+
+    def forward(self, image: Tensor) -> Tensor:
+        """Plain image -> s32 feature pass (the host on its own has no single-call VOS forward)."""
+        return self.s32(self.s16(self.s8(self.s4(image))))
+
+
+@dataclass
+class Prototypes:
+    """Per-object state of the reference host: foreground / background prototypes ``[B, C]``."""
+
+    fg: Tensor
+    bg: Tensor
+
+
+class ReferenceAdapter(HostAdapter):
+    """Adapter of :class:`ReferenceHost`: match feature = s8, score and ``R`` at s16."""
+
+    learning_rate = 0.2
+    """How far ``learn`` moves the prototypes towards the current frame's."""
+
+    def __init__(self, model: ReferenceHost) -> None:
+        super().__init__(model)
+        c = model.channels
+        self.taps = TapSpec(match_channels=c["s8"], match_stride=8, score_stride=16,
+                            refined_channels=model.dec32.out_channels, refined_stride=16)
+
+    def shallow(self, image: Tensor) -> Features:
+        s4 = self.model.s4(image)
+        return {"image": image, "s4": s4, "s8": self.model.s8(s4)}
+
+    def deep(self, feats: Features) -> Features:
+        s16 = self.model.s16(feats["s8"])
+        return {**feats, "s16": s16, "s32": self.model.s32(s16)}
+
+    def match_feature(self, feats: Features) -> Tensor:
+        return feats["s8"]
+
+    @staticmethod
+    def _prototypes(f16: Tensor, mask: Tensor) -> Prototypes:
+        m = F.adaptive_avg_pool2d(mask, f16.shape[-2:])
+        fg = (f16 * m).sum((2, 3)) / m.sum((2, 3)).clamp(min=1e-6)
+        bg = (f16 * (1 - m)).sum((2, 3)) / (1 - m).sum((2, 3)).clamp(min=1e-6)
+        return Prototypes(fg, bg)
+
+    def start_object(self, feats: Features, mask: Tensor) -> Prototypes:
+        return self._prototypes(feats["s16"], mask)
+
+    def score(self, state: Prototypes, feats: Features) -> Tensor:
+        f = F.normalize(feats["s16"], dim=1)
+        fg = F.normalize(state.fg, dim=1)[..., None, None]
+        bg = F.normalize(state.bg, dim=1)[..., None, None]
+        return 4.0 * ((f * fg).sum(1, keepdim=True) - (f * bg).sum(1, keepdim=True))
+
+    def learn(self, state: Prototypes, feats: Features, prob: Tensor) -> None:
+        new = self._prototypes(feats["s16"], prob)
+        state.fg = (1 - self.learning_rate) * state.fg + self.learning_rate * new.fg
+        state.bg = (1 - self.learning_rate) * state.bg + self.learning_rate * new.bg
+
+    def refine_deep(self, feats: Features, score: Tensor) -> Tensor:
+        m = self.model
+        s16 = feats["s16"]
+        deeper = _up(m.dec32(feats["s32"]), s16)
+        return m.dec16(torch.cat([s16, deeper, _up(score, s16)], dim=1))
+
+    def refine_shallow(self, feats: Features, score: Tensor, refined: Tensor) -> Tensor:
+        m = self.model
+        s8, s4 = feats["s8"], feats["s4"]
+        x = m.dec8(torch.cat([s8, _up(refined, s8), _up(score, s8)], dim=1))
+        x = m.dec4(torch.cat([s4, _up(x, s4)], dim=1))
+        return _up(m.head(x), feats["image"])
+
+
+@hookimpl
+def register_adapters(register) -> None:
+    """The reference host's adapter, under the name ``reference``."""
+    register("reference", ReferenceAdapter)
+
+
+@hookimpl
+def register_hosts(register) -> None:
+    """The reference host network, under the name ``reference``."""
+    register("reference", ReferenceHost)

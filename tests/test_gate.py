@@ -1,0 +1,281 @@
+"""Core behaviour of ReuseGate on the reference host: equality with the host, call counts, variants, inputs."""
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+
+from reusegate.adapters.reference import ReferenceAdapter, ReferenceHost
+from reusegate.gate import HostRunner, ReuseGate
+from reusegate.modules import GateModules
+
+H, W = 96, 160
+
+
+class CountingAdapter(ReferenceAdapter):
+    """Reference adapter that counts calls per tap."""
+
+    def __init__(self, model):
+        super().__init__(model)
+        self.calls = Counter()
+
+    def deep(self, feats):
+        self.calls["deep"] += 1
+        return super().deep(feats)
+
+    def learn(self, state, feats, prob):
+        self.calls["learn"] += 1
+        super().learn(state, feats, prob)
+
+    def score(self, state, feats):
+        self.calls["score"] += 1
+        return super().score(state, feats)
+
+
+def moving_clip(n: int = 6, seed: int = 0) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Frames with three textured squares drifting over a noisy background, and their label maps."""
+    g = torch.Generator().manual_seed(seed)
+    background = torch.rand(3, H, W, generator=g)
+    colours = torch.rand(3, 3, generator=g)
+    frames, labels = [], []
+    for t in range(n):
+        img = background.clone()
+        lab = torch.zeros(H, W, dtype=torch.long)
+        for k, (y, x) in enumerate([(10, 10), (40, 70), (60, 20)]):
+            y0, x0 = y + t, x + 3 * t * (k + 1) % 40
+            img[:, y0:y0 + 24, x0:x0 + 30] = colours[k][:, None, None] * (0.8 + 0.2 * torch.rand(1, 24, 30, generator=g))
+            lab[y0:y0 + 24, x0:x0 + 30] = k + 1
+        frames.append((img * 255).to(torch.uint8))
+        labels.append(lab)
+    return frames, labels
+
+
+def run(session, frames, first):
+    return [session.step(f, first if i == 0 else None) for i, f in enumerate(frames)]
+
+
+def test_tau_one_equals_bare_host_bit_for_bit():
+    frames, labels = moving_clip(8)
+    host = ReferenceHost()
+    bare = run(HostRunner(ReferenceAdapter(host)), frames, labels[0])
+    gated = run(ReuseGate(host, ReferenceAdapter, tau=1.0).session(), frames, labels[0])
+    assert len(bare) == len(gated) == 8
+    for b, g in zip(bare, gated):
+        assert torch.equal(b.labels, g.labels)
+        assert torch.equal(b.probs, g.probs)
+        assert not any(g.reused.values())
+    # the host really ran on every frame: its probabilities change with the frames
+    assert not torch.equal(gated[1].probs, gated[2].probs)
+
+
+def test_tau_zero_reuses_everything_and_never_runs_deep_or_learn():
+    frames, labels = moving_clip(6)
+    gate = ReuseGate(ReferenceHost(), CountingAdapter, tau=0.0)
+    results = run(gate.session(), frames, labels[0])
+    calls = gate.adapter.calls
+    assert calls["deep"] == 1  # the start frame only
+    assert calls["learn"] == 0
+    for r in results[1:]:
+        assert all(r.reused.values()) and not r.deep_computed
+        assert all(0.0 < p < 1.0 for p in r.p_reuse.values())
+
+
+def force_gate(gate: ReuseGate, pattern: dict[tuple[int, int], float]):
+    """Make the gate return p_reuse = pattern[(frame, object)] (default 0.0), counting frames by calls."""
+    original = gate.gate_modules.match
+    state = {"frame": 0, "object": 0, "n": len({o for _, o in pattern}) or 3}
+
+    def match(feature, prev_score, template):
+        d, _ = original(feature, prev_score, template)
+        key = (state["frame"], state["object"] + 1)
+        state["object"] += 1
+        if state["object"] == 3:
+            state["object"] = 0
+            state["frame"] += 1
+        return d, torch.tensor([pattern.get(key, 0.0)])
+
+    gate.gate_modules.match = match
+
+
+def test_deep_runs_once_per_frame_when_any_object_computes_and_learn_only_on_computed():
+    frames, labels = moving_clip(7)
+    gate = ReuseGate(ReferenceHost(), CountingAdapter, tau=0.5)
+    # frame numbering of the pattern starts at the first gated frame (video frame 1)
+    pattern = {(f, o): 0.9 for f in range(6) for o in (1, 2, 3)}
+    pattern.update({(1, 2): 0.1, (3, 1): 0.1, (3, 3): 0.1})  # frames 2 and 4: some objects compute
+    force_gate(gate, pattern)
+    results = run(gate.session(), frames, labels[0])
+    calls = gate.adapter.calls
+    computing_frames = [r.index for r in results[1:] if not all(r.reused.values())]
+    assert computing_frames == [2, 4]
+    assert calls["deep"] == 1 + len(computing_frames)  # once per frame, not once per object
+    assert calls["learn"] == 3  # object 2 at frame 2, objects 1 and 3 at frame 4
+    assert [r.deep_computed for r in results] == [True, False, True, False, True, False, False]
+
+
+def test_caches_follow_the_last_computed_frame():
+    frames, labels = moving_clip(5)
+    gate = ReuseGate(ReferenceHost(), ReferenceAdapter, tau=0.5)
+    pattern = {(f, o): 0.9 for f in range(4) for o in (1, 2, 3)}
+    pattern[(1, 1)] = 0.0  # object 1 computes at video frame 2
+    force_gate(gate, pattern)
+    session = gate.session()
+    session.step(frames[0], labels[0])
+    start_score = session.objects[1].score.clone()
+    session.step(frames[1])
+    assert torch.equal(session.objects[1].score, start_score)  # reuse never overwrites S(t-n)
+    session.step(frames[2])
+    computed_score, computed_r = session.objects[1].score.clone(), session.objects[1].refined.clone()
+    assert not torch.equal(computed_score, start_score)
+    session.step(frames[3])
+    assert torch.equal(session.objects[1].score, computed_score)
+    assert torch.equal(session.objects[1].refined, computed_r)
+
+
+def test_copy_variant_repeats_previous_probability():
+    frames, labels = moving_clip(4)
+    gate = ReuseGate(ReferenceHost(), ReferenceAdapter, tau=0.0, variant="copy")
+    session = gate.session()
+    first = session.step(frames[0], labels[0])
+    second = session.step(frames[1])
+    assert all(second.reused.values())
+    assert torch.equal(first.labels, second.labels)
+
+
+def test_fusion_copies_above_tau2_and_translates_between():
+    frames, labels = moving_clip(3)
+    gate = ReuseGate(ReferenceHost(), ReferenceAdapter, tau=0.3, variant="fusion", tau2=0.8)
+    calls = Counter()
+    gate.gate_modules.refine_translator.register_forward_hook(lambda *_: calls.update(["translate"]))
+    force_gate(gate, {(0, 1): 0.95, (0, 2): 0.5, (0, 3): 0.1})
+    session = gate.session()
+    session.step(frames[0], labels[0])
+    previous = {o: session.objects[o].last_prob for o in (1, 2, 3)}
+    result = session.step(frames[1])
+    assert result.reused == {1: True, 2: True, 3: False}
+    assert calls["translate"] == 1  # object 2 only
+    assert session.objects[1].last_prob is previous[1]  # object 1 copied
+    assert not torch.equal(session.objects[2].last_prob, previous[2])
+
+
+def test_oracle_gates_on_ground_truth_iou():
+    frames, labels = moving_clip(4)
+    gate = ReuseGate(ReferenceHost(), ReferenceAdapter, tau=0.6, variant="oracle")
+    session = gate.session()
+    session.step(frames[0], labels[0], gt=labels[0])
+    r = session.step(frames[1], gt=labels[1])
+    for oid in (1, 2, 3):
+        a, b = labels[1] == oid, labels[0] == oid
+        iou = (a & b).sum().item() / (a | b).sum().item()
+        assert r.p_reuse[oid] == pytest.approx(iou, abs=1e-6)
+        assert r.reused[oid] == (iou >= 0.6)
+    with pytest.raises(ValueError, match="oracle"):
+        session.step(frames[2])
+
+
+def test_objects_can_start_mid_video():
+    frames, labels = moving_clip(4)
+    first = labels[0].clone()
+    first[first == 3] = 0
+    gate = ReuseGate(ReferenceHost(), ReferenceAdapter, tau=0.5)
+    session = gate.session()
+    session.step(frames[0], first)
+    late = (labels[2] == 3).long() * 3
+    r = session.step(frames[1])
+    assert set(r.reused) == {1, 2}
+    r = session.step(frames[2], late)
+    assert set(r.reused) == {1, 2, 3} and r.reused[3] is False and math.isnan(r.p_reuse[3])
+    assert torch.equal(r.labels == 3, labels[2] == 3)  # a start frame returns its given mask
+    r = session.step(frames[3])
+    assert session.stats()["per_object"].keys() == {1, 2, 3}
+
+
+def test_gate_head_starts_near_fifteen_percent_reuse():
+    gm = GateModules(ReferenceAdapter(ReferenceHost()).taps).eval()
+    assert torch.sigmoid(gm.gate[4].bias).item() == pytest.approx(0.15, abs=1e-6)
+    p = torch.sigmoid(gm.gate(torch.rand(16, 64, 12, 20)))
+    assert 0.05 < p.mean().item() < 0.3
+
+
+def test_stats_count_reuse_per_object_and_video():
+    frames, labels = moving_clip(5)
+    gate = ReuseGate(ReferenceHost(), ReferenceAdapter, tau=0.5)
+    force_gate(gate, {(f, 1): 0.9 for f in range(4)} | {(f, 2): 0.9 for f in range(2)})
+    session = gate.session()
+    run(session, frames, labels[0])
+    stats = session.stats()
+    assert stats["per_object"] == {1: 1.0, 2: 0.5, 3: 0.0}
+    assert stats["reuse_rate"] == pytest.approx(0.5)
+    assert stats["reuse_rate_weighted"] == pytest.approx(6 / 12)
+    assert stats["deep_frames"] == 5
+
+
+def test_flop_counter_sees_reuse_frames_cheaper_than_computed():
+    frames, labels = moving_clip(3)
+    computed = ReuseGate(ReferenceHost(width=32), ReferenceAdapter, tau=0.999).session(count_flops=True)
+    reused = ReuseGate(ReferenceHost(width=32), ReferenceAdapter, tau=0.0).session(count_flops=True)
+    c = run(computed, frames, labels[0])[-1].flops
+    r = run(reused, frames, labels[0])[-1].flops
+    assert 0 < r < c
+
+
+# ------------------------------------------------------------------------------------------ bad input
+@pytest.fixture
+def session():
+    return ReuseGate(ReferenceHost(), ReferenceAdapter, tau=0.5).session()
+
+
+def test_frame_mask_size_mismatch(session):
+    frames, labels = moving_clip(1)
+    with pytest.raises(ValueError, match="resize the mask"):
+        session.step(frames[0], labels[0][:-1])
+
+
+def test_empty_first_mask(session):
+    frames, _ = moving_clip(1)
+    with pytest.raises(ValueError, match="at least one object"):
+        session.step(frames[0], torch.zeros(H, W, dtype=torch.long))
+    with pytest.raises(ValueError, match="at least one object"):
+        session.step(frames[0])
+
+
+def test_object_ids_must_be_consecutive(session):
+    frames, labels = moving_clip(2)
+    with pytest.raises(ValueError, match="1..K"):
+        session.step(frames[0], labels[0] * 2)
+    session.step(frames[0], labels[0])
+    with pytest.raises(ValueError, match="already exist"):
+        session.step(frames[1], labels[1])
+
+
+def test_wrong_dtype_and_channels(session):
+    frames, labels = moving_clip(1)
+    with pytest.raises(ValueError, match="integer label map"):
+        session.step(frames[0], labels[0].float())
+    with pytest.raises(ValueError, match=r"\[3, H, W\]"):
+        session.step(frames[0][:2], labels[0])
+    with pytest.raises(ValueError, match="dtype"):
+        session.step(frames[0].long(), labels[0])
+    with pytest.raises(ValueError, match="H x W x 3"):
+        session.step(np.zeros((H, W, 4), np.uint8), labels[0])
+
+
+def test_numpy_frames_are_accepted(session):
+    frames, labels = moving_clip(1)
+    r = session.step(frames[0].permute(1, 2, 0).numpy(), labels[0].numpy())
+    assert torch.equal(r.labels, labels[0])
+
+
+@pytest.mark.parametrize("kwargs", [dict(tau=1.5), dict(tau=-0.1), dict(tau2=2.0), dict(variant="nope"),
+                                    dict(variant="fusion", tau=0.9, tau2=0.8), dict(gate_loss="x")])
+def test_bad_settings(kwargs):
+    with pytest.raises(ValueError):
+        ReuseGate(ReferenceHost(), ReferenceAdapter, **kwargs)
+
+
+def test_unknown_adapter_name_lists_available():
+    with pytest.raises(KeyError, match="reference"):
+        ReuseGate(ReferenceHost(), "no-such-host")
