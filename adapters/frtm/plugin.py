@@ -1,0 +1,25 @@
+"""Built-in plugin (entry point ``frtm`` of the ``reusegate`` group): FRTM's backbones, host and adapter."""
+from __future__ import annotations
+
+from reusegate.hookspecs import Register, hookimpl
+
+from .adapter import FRTMAdapter
+from .backbones import BACKBONES
+from .model import HOSTS
+
+
+@hookimpl
+def register_backbones(register: Register) -> None:
+    for name, factory in BACKBONES.items():
+        register(name, factory)
+
+
+@hookimpl
+def register_adapters(register: Register) -> None:
+    register("frtm", FRTMAdapter)
+
+
+@hookimpl
+def register_hosts(register: Register) -> None:
+    for name, factory in HOSTS.items():
+        register(name, factory)

@@ -1,0 +1,209 @@
+"""FRTM's refinement network (segmentation decoder), split at the refined tap for the reuse gate.
+
+One stage per backbone tap, deepest first (``s32``, ``s16``, ``s8``, ``s4``); each stage runs
+
+1. **TSE** (target segmentation encoder): ``reduce`` (1x1, ReLU, 1x1) of the backbone feature, the coarse score
+   ``S`` bilinearly resized to that resolution and concatenated, ``transform`` (three 3x3 convs with ReLU);
+2. **RRB1** (:class:`reusegate.modules.ResidualRefinementBlock`);
+3. **CAB** (channel attention): sigmoid attention from the global averages of the stage's map and of ``deeper``
+   (the previous stage's output; at the deepest stage the global average of its own ``reduce`` output), then
+   ``+ deeper`` upsampled;
+4. **RRB2**.
+
+The head upsamples 4x with a fixed bicubic polyphase filter (two 2x steps around a 3x3 conv), resizes bilinearly
+to the image size and ends with a 3x3 conv to one logit.
+
+Split for the reuse gate: :meth:`Refiner.forward_deep` runs the ``s32`` and ``s16`` stages and returns the
+refined feature ``R`` (stride 16, the output of the ``s16`` stage -- what G-FRTM caches); :meth:`Refiner.
+forward_shallow` runs the ``s8`` and ``s4`` stages and the head from ``R``. On reused frames ``R`` is the
+refine-translator's estimate and ``S`` is ``S(t-n) + delta``.
+
+Every bilinear resize uses ``align_corners=False`` and is skipped when the sizes already match (as upstream).
+"""
+from __future__ import annotations
+
+from typing import Dict, Mapping, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from reusegate.modules import ResidualRefinementBlock
+
+__all__ = ["Refiner", "RefineStage", "BicubicUpsample2x", "UpsampleHead", "DEEP_TAPS", "SHALLOW_TAPS"]
+
+DEEP_TAPS = ("s32", "s16")
+"""Stages skipped on reused frames; the last one's output is the refined feature ``R``."""
+SHALLOW_TAPS = ("s8", "s4")
+"""Stages that always run."""
+
+
+def _resize(x: Tensor, size: Sequence[int]) -> Tensor:
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
+
+
+class TargetSegmentationEncoder(nn.Module):
+    """TSE: reduce the backbone feature, inject the coarse score, transform."""
+
+    def __init__(self, in_channels: int, channels: int, score_channels: int = 1) -> None:
+        super().__init__()
+        self.reduce = nn.Sequential(nn.Conv2d(in_channels, channels, 1), nn.ReLU(), nn.Conv2d(channels, channels, 1))
+        mid = channels + score_channels
+        self.transform = nn.Sequential(
+            nn.Conv2d(mid, mid, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(mid, mid, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(mid, channels, 3, padding=1), nn.ReLU(),
+        )
+
+    def forward(self, feature: Tensor, score: Tensor) -> tuple[Tensor, Tensor]:
+        """Return ``(transformed map, reduce output)``; the deepest stage's CAB pools the latter."""
+        x = self.reduce(feature)
+        return self.transform(torch.cat([x, _resize(score, x.shape[-2:])], dim=1)), x
+
+
+class ChannelAttention(nn.Module):
+    """CAB: ``shallower * sigmoid(mlp([gap(shallower), gap(deeper)])) + up(deeper)``.
+
+    ``deeper_channels`` differing from ``channels`` (narrow-decoder option only) adds a 1x1 projection of
+    ``deeper``; with the default widths the block is exactly upstream's.
+    """
+
+    def __init__(self, channels: int, deeper_channels: Optional[int] = None) -> None:
+        super().__init__()
+        deeper_channels = channels if deeper_channels is None else deeper_channels
+        self.deeper_proj = nn.Conv2d(deeper_channels, channels, 1) if deeper_channels != channels else None
+        self.attention = nn.Sequential(
+            nn.Conv2d(2 * channels, channels, 1), nn.ReLU(), nn.Conv2d(channels, channels, 1), nn.Sigmoid()
+        )
+
+    def forward(self, deeper: Tensor, shallower: Tensor) -> Tensor:
+        if self.deeper_proj is not None:
+            deeper = self.deeper_proj(deeper)
+        pooled = torch.cat([F.adaptive_avg_pool2d(shallower, 1), F.adaptive_avg_pool2d(deeper, 1)], dim=1)
+        return shallower * self.attention(pooled) + _resize(deeper, shallower.shape[-2:])
+
+
+class RefineStage(nn.Module):
+    """TSE -> RRB1 -> CAB -> RRB2 at one stride."""
+
+    def __init__(self, in_channels: int, channels: int, deeper_channels: Optional[int] = None,
+                 score_channels: int = 1) -> None:
+        super().__init__()
+        self.tse = TargetSegmentationEncoder(in_channels, channels, score_channels)
+        self.rrb1 = ResidualRefinementBlock(channels, channels)
+        self.cab = ChannelAttention(channels, deeper_channels)
+        self.rrb2 = ResidualRefinementBlock(channels, channels)
+
+    def forward(self, feature: Tensor, score: Tensor, deeper: Optional[Tensor]) -> Tensor:
+        """``deeper=None`` marks the deepest stage, which attends to the global average of its own reduce output."""
+        h, reduced = self.tse(feature, score)
+        if deeper is None:
+            deeper = F.adaptive_avg_pool2d(reduced, 1)
+        return self.rrb2(self.cab(deeper, self.rrb1(h)))
+
+
+class BicubicUpsample2x(nn.Module):
+    """Exact 2x bicubic upsampling (a = -0.75) as a fixed depthwise polyphase filter.
+
+    Each output phase is a 4x4 separable kernel with taps at distances ``t - 1 - o`` for offsets
+    ``o = 0.25 / 0.75``; the input is replicate-padded by 2, the four phases are interleaved (pixel shuffle)
+    and one pixel is cropped on each side. The kernel is a constant buffer, not state (not saved).
+    """
+
+    A = -0.75
+
+    def __init__(self) -> None:
+        super().__init__()
+        taps = [[self._cubic(t - 1 - o) for t in range(4)] for o in (0.25, 0.75)]
+        w = [torch.tensor(p, dtype=torch.float64) for p in taps]
+        kernel = torch.stack([torch.outer(w[i], w[j]) for i in range(2) for j in range(2)]).float()
+        self.register_buffer("kernel", kernel.unsqueeze(1), persistent=False)  # [4, 1, 4, 4]
+
+    @classmethod
+    def _cubic(cls, d: float) -> float:
+        a, d = cls.A, abs(d)
+        if d <= 1:
+            return (a + 2) * d ** 3 - (a + 3) * d ** 2 + 1
+        if d < 2:
+            return a * d ** 3 - 5 * a * d ** 2 + 8 * a * d - 4 * a
+        return 0.0
+
+    def forward(self, x: Tensor) -> Tensor:
+        c = x.shape[1]
+        padded = F.pad(x, (2, 2, 2, 2), mode="replicate")
+        phases = F.conv2d(padded, self.kernel.to(x.dtype).repeat(c, 1, 1, 1), groups=c)
+        return F.pixel_shuffle(phases, 2)[..., 1:-1, 1:-1]
+
+
+class UpsampleHead(nn.Module):
+    """Bicubic 2x -> 3x3 conv -> ReLU -> bicubic 2x -> bilinear to image size -> 3x3 conv to one logit."""
+
+    def __init__(self, in_channels: int = 64, channels: int = 32) -> None:
+        super().__init__()
+        self.up = BicubicUpsample2x()
+        self.conv1 = nn.Conv2d(in_channels, channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(channels, 1, 3, padding=1)
+
+    def forward(self, x: Tensor, image_size: Sequence[int]) -> Tensor:
+        x = self.up(F.relu(self.conv1(self.up(x))))
+        return self.conv2(_resize(x, image_size))
+
+
+class Refiner(nn.Module):
+    """FRTM's refinement network over the stride-keyed taps of any backbone.
+
+    Args:
+        feature_channels: channels of the backbone taps ``s4`` .. ``s32``.
+        channels: width of every stage (upstream: 64; it is also the refined-tap width).
+        s4_channels: width of the stride-4 stage. ``None`` = ``channels`` (upstream). The narrow-decoder option:
+            the never-skipped stride-4 stage and head dominate a reused frame's cost (about 9 of 26.5 GMACs for
+            RN18 at 480p); 32 here quarters the stage's 3x3 convs. Upstream checkpoints need the default; a
+            narrow decoder must be trained.
+        head_channels: width of the head's hidden conv (upstream: 32).
+    """
+
+    def __init__(self, feature_channels: Mapping[str, int], channels: int = 64, s4_channels: Optional[int] = None,
+                 head_channels: int = 32) -> None:
+        super().__init__()
+        missing = [t for t in DEEP_TAPS + SHALLOW_TAPS if t not in feature_channels]
+        if missing:
+            raise ValueError(f"backbone feature_channels lacks taps {missing}; need s4, s8, s16 and s32")
+        s4 = channels if s4_channels is None else s4_channels
+        self.channels = channels
+        self.stages = nn.ModuleDict({
+            "s32": RefineStage(feature_channels["s32"], channels),
+            "s16": RefineStage(feature_channels["s16"], channels),
+            "s8": RefineStage(feature_channels["s8"], channels),
+            "s4": RefineStage(feature_channels["s4"], s4, deeper_channels=channels),
+        })
+        self.head = UpsampleHead(s4, head_channels)
+
+    def forward_deep(self, feats: Mapping[str, Tensor], score: Tensor,
+                     stages: Optional[Dict[str, Tensor]] = None) -> Tensor:
+        """Run the ``s32`` and ``s16`` stages; return ``R`` (``[B, channels, h16, w16]``).
+
+        ``stages``, when given, receives each stage's output (for tests and analysis).
+        """
+        x: Optional[Tensor] = None
+        for tap in DEEP_TAPS:
+            x = self.stages[tap](feats[tap], score, x)
+            if stages is not None:
+                stages[tap] = x
+        assert x is not None
+        return x
+
+    def forward_shallow(self, feats: Mapping[str, Tensor], score: Tensor, refined: Tensor,
+                        image_size: Sequence[int], stages: Optional[Dict[str, Tensor]] = None) -> Tensor:
+        """Run the ``s8`` and ``s4`` stages from ``refined`` and the head; return logits ``[B, 1, *image_size]``."""
+        x = refined
+        for tap in SHALLOW_TAPS:
+            x = self.stages[tap](feats[tap], score, x)
+            if stages is not None:
+                stages[tap] = x
+        return self.head(x, image_size)
+
+    def forward(self, feats: Mapping[str, Tensor], score: Tensor, image_size: Sequence[int]) -> Tensor:
+        """The whole decoder (a computed frame): logits at ``image_size``."""
+        return self.forward_shallow(feats, score, self.forward_deep(feats, score), image_size)
