@@ -1,0 +1,419 @@
+"""FRTM's online target model: a tiny per-object network fitted on the fly by Gauss-Newton + conjugate gradient.
+
+Re-implemented from the description in ``research/frtm-and-reuse-gate.md`` §A.2 (the upstream code is GPL-3.0
+and was not consulted). The model is ``project`` (1x1 conv, C16 -> c, no bias) followed by ``filter`` (3x3 conv,
+c -> 1, no bias, padding 1); its raw output is the coarse score ``S`` at stride 16.
+
+It is trained by weighted least squares against object masks: the score is bilinearly upsampled to the label
+resolution, each residual is scaled by sqrt(pixel weight) * sqrt(sample weight), and each parameter tensor ``W_i``
+adds a Tikhonov residual ``filter_reg[i] * W_i``. Upstream fits at *full image resolution*, which makes each
+update of an 80-sample memory cost seconds on a CPU. ``fit_resolution="score"`` instead folds every label into the
+score grid once, when it enters the memory (see :func:`fold_to_score_grid`), and fits there; the benchmark
+``benchmarks/bench_target_model.py`` measures what that costs in accuracy and saves in time.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Callable, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = [
+    "TargetModelParams",
+    "TargetModel",
+    "GaussNewtonCG",
+    "hinge_pixel_weights",
+    "fold_to_score_grid",
+]
+
+FIT_RESOLUTIONS = ("full", "score")
+
+
+@dataclass(frozen=True)
+class TargetModelParams:
+    """Hyper-parameters of the target model; the class methods give upstream's named sets.
+
+    Args:
+        c_channels: width of the projection (96 at inference, 32 in training).
+        num_aug: first-frame samples K (original + K-1 augmentations); read by the caller that builds them.
+        init_iters: CG iterations of each Gauss-Newton step of the first-frame joint solve.
+        update_iters: CG iterations of each Gauss-Newton step of an update solve (filter only).
+        filter_reg: Tikhonov factor per parameter tensor (project, filter).
+        precond: diagonal preconditioner per parameter tensor (project, filter); CG divides by it.
+        precond_lr: with ``cg_forgetting_rate`` gives the CG direction forgetting factor
+            ``(1 - precond_lr) ** cg_forgetting_rate`` applied between solver runs.
+        cg_forgetting_rate: see ``precond_lr``.
+        memory_size: capacity of the sample memory.
+        learning_rate: exponential-forgetting rate of the sample weights.
+        train_skipping: run the update solve only when the frame counter is a multiple of this.
+        pixel_weighting: ``"hinge"`` (reweight small objects) or ``None`` (all pixels weigh 1).
+        hinge_tf: minimum share of the total weight the foreground carries under ``"hinge"``.
+        min_pixels: masks with fewer foreground pixels (> 0.5) are neither reweighted nor learned from.
+        gn_step: first Gauss-Newton step length; it grows by 1.2 per step, capped at 1 (1 = plain GN).
+        fit_resolution: ``"full"`` (upstream: labels at image resolution) or ``"score"`` (labels folded
+            onto the score grid; much cheaper, see the module docstring).
+    """
+
+    c_channels: int = 96
+    num_aug: int = 5
+    init_iters: Tuple[int, ...] = (5, 10, 10, 10, 10)
+    update_iters: Tuple[int, ...] = (10,)
+    filter_reg: Tuple[float, float] = (1e-4, 1e-2)
+    precond: Tuple[float, float] = (1e-4, 1e-2)
+    precond_lr: float = 0.1
+    cg_forgetting_rate: float = 750.0
+    memory_size: int = 80
+    learning_rate: float = 0.1
+    train_skipping: int = 8
+    pixel_weighting: Optional[str] = "hinge"
+    hinge_tf: float = 0.1
+    min_pixels: int = 10
+    gn_step: float = 1.0
+    fit_resolution: str = "full"
+
+    def __post_init__(self) -> None:
+        if self.fit_resolution not in FIT_RESOLUTIONS:
+            raise ValueError(f"fit_resolution must be one of {FIT_RESOLUTIONS}, got {self.fit_resolution!r}")
+        if self.pixel_weighting not in (None, "hinge"):
+            raise ValueError(f"pixel_weighting must be 'hinge' or None, got {self.pixel_weighting!r}")
+        if len(self.filter_reg) != 2 or len(self.precond) != 2:
+            raise ValueError("filter_reg and precond need one value per parameter tensor: (project, filter)")
+        if self.memory_size < 1 or self.train_skipping < 1 or self.c_channels < 1:
+            raise ValueError("memory_size, train_skipping and c_channels must be >= 1")
+        if not 0.0 < self.learning_rate < 1.0:
+            raise ValueError(f"learning_rate must lie in (0, 1), got {self.learning_rate}")
+
+    @classmethod
+    def inference(cls, **overrides) -> "TargetModelParams":
+        """Upstream FRTM evaluation settings (normal iteration counts)."""
+        return replace(cls(), **overrides)
+
+    @classmethod
+    def inference_fast(cls, **overrides) -> "TargetModelParams":
+        """Upstream ``--fast`` (FRTM-fast; what Reuse_VOS's evaluation always runs): fewer GN/CG steps."""
+        return replace(cls(init_iters=(5, 10, 10, 10), update_iters=(5,)), **overrides)
+
+    @classmethod
+    def training(cls, **overrides) -> "TargetModelParams":
+        """Upstream training settings (target models fitted once per reference frame, no online updates)."""
+        base = cls(
+            c_channels=32,
+            num_aug=15,
+            memory_size=20,
+            filter_reg=(1e-5, 1e-4),
+            precond=(1e-5, 1e-4),
+            cg_forgetting_rate=75.0,
+            pixel_weighting=None,
+        )
+        return replace(base, **overrides)
+
+    @property
+    def cg_forget_factor(self) -> float:
+        return (1.0 - self.precond_lr) ** self.cg_forgetting_rate
+
+
+def hinge_pixel_weights(mask: Tensor, tf: float = 0.1, min_pixels: int = 10) -> Tensor:
+    """Per-pixel weights that give a small object's foreground at least ``tf`` of the total weight.
+
+    With foreground fraction ``af < tf`` the foreground gets ``tf / af`` and the background ``(1-tf)/(1-af)``
+    (the weights still average to 1); larger objects and objects under ``min_pixels`` keep weight 1.
+    ``mask`` is ``[N, 1, H, W]``; foreground is ``mask > 0.5``. Returns ``[N, 1, H, W]``.
+    """
+    fg = (mask > 0.5).to(mask.dtype)
+    count = fg.flatten(1).sum(1)
+    af = count / fg[0].numel()
+    weights = torch.ones_like(mask)
+    for i in range(mask.shape[0]):
+        if count[i] >= min_pixels and af[i] < tf:
+            weights[i] = fg[i] * (tf / af[i]) + (1 - fg[i]) * ((1 - tf) / (1 - af[i]))
+    return weights
+
+
+def _upsample(score: Tensor, size: Sequence[int]) -> Tensor:
+    if tuple(score.shape[-2:]) == tuple(size):
+        return score
+    return F.interpolate(score, size=tuple(size), mode="bilinear", align_corners=False)
+
+
+def _upsample_adjoint(t: Tensor, size: Sequence[int]) -> Tensor:
+    """U^T t, where U is the bilinear upsampling from ``size`` to ``t``'s resolution."""
+    if tuple(t.shape[-2:]) == tuple(size):
+        return t
+    with torch.enable_grad():
+        z = t.new_zeros(*t.shape[:-2], *size, requires_grad=True)
+        (grad,) = torch.autograd.grad(_upsample(z, t.shape[-2:]), z, t)
+    return grad
+
+
+def fold_to_score_grid(label: Tensor, pixel_weights: Tensor, size: Sequence[int]) -> Tuple[Tensor, Tensor]:
+    """Fold a full-resolution weighted least-squares target onto the score grid.
+
+    Full resolution minimises sum_p w_p ((U s)_p - y_p)^2 with U the bilinear upsampling. Its normal matrix is
+    U^T W U; replacing it by its row sums diag(U^T w) ("lumped mass") gives the score-grid problem
+    sum_q w'_q (s_q - y'_q)^2 with w' = U^T w and y' = U^T (w y) / w'. The data/regulariser balance is kept
+    (w' sums to the same total), only the coupling between neighbouring score cells is dropped.
+    Returns ``(y', w')`` at ``size``.
+    """
+    w_fold = _upsample_adjoint(pixel_weights, size)
+    y_fold = _upsample_adjoint(pixel_weights * label, size) / w_fold.clamp_min(torch.finfo(w_fold.dtype).tiny)
+    return y_fold, w_fold
+
+
+TensorList = List[Tensor]
+
+
+def _dot(a: TensorList, b: TensorList) -> Tensor:
+    return sum((x * y).sum() for x, y in zip(a, b))
+
+
+class GaussNewtonCG:
+    """Gauss-Newton on a least-squares problem, each step solved approximately by preconditioned CG.
+
+    J^T J v products come from a double backward through autograd, so any differentiable residual works. The
+    CG search direction survives between runs (warm start); at the start of each run the previous ``rho`` is
+    divided by ``forget_factor`` so the memory of the old direction fades (0 = restart every run). Polak-Ribiere
+    beta, clamped at 0, and the standard alpha = rho / p^T A p.
+
+    Args:
+        params: tensors to optimise (updated in place).
+        reg: Tikhonov factor per tensor; adds the residual ``reg[i] * params[i]``.
+        precond: diagonal preconditioner per tensor (the CG divides the residual by it).
+        forget_factor: see above.
+        step: first GN step length, multiplied by 1.2 per GN step and capped at 1.
+    """
+
+    def __init__(self, params: TensorList, reg: Sequence[float], precond: Sequence[float],
+                 forget_factor: float, step: float = 1.0) -> None:
+        if not (len(params) == len(reg) == len(precond)):
+            raise ValueError("params, reg and precond must have one entry per tensor")
+        self.params = params
+        self.reg = list(reg)
+        self.precond = list(precond)
+        self.forget_factor = forget_factor
+        self.step = step
+        self._direction: Optional[TensorList] = None
+        self._rho: Optional[Tensor] = None
+        self._r_prev: Optional[TensorList] = None
+
+    def run(self, residual: Callable[[TensorList], Tensor], cg_iters: Sequence[int]) -> List[TensorList]:
+        """Run one GN step per entry of ``cg_iters``; returns a copy of the parameters after each step."""
+        history = []
+        step = self.step
+        for n_cg in cg_iters:
+            self._gn_step(residual, n_cg, min(step, 1.0))
+            step *= 1.2
+            history.append([p.detach().clone() for p in self.params])
+        return history
+
+    def _gn_step(self, residual: Callable[[TensorList], Tensor], n_cg: int, step: float) -> None:
+        with torch.enable_grad():
+            x = [p.detach().requires_grad_(True) for p in self.params]
+            f0 = [residual(x)] + [r * p for r, p in zip(self.reg, x)]
+            g = [f.detach().requires_grad_(True) for f in f0]
+            jt_g = torch.autograd.grad(f0, x, g, create_graph=True)
+
+            def normal_op(v: TensorList) -> TensorList:
+                jv = torch.autograd.grad(jt_g, g, v, retain_graph=True)
+                return list(torch.autograd.grad(f0, x, jv, retain_graph=True))
+
+            delta = self._cg([-t.detach() for t in jt_g], normal_op, n_cg)
+        with torch.no_grad():
+            for p, d in zip(self.params, delta):
+                p.add_(d, alpha=step)
+
+    def _cg(self, b: TensorList, normal_op: Callable[[TensorList], TensorList], n_iter: int) -> TensorList:
+        if self.forget_factor == 0:
+            self._direction, self._rho, self._r_prev = None, None, None
+        elif self._direction is not None:
+            self._rho = self._rho / self.forget_factor
+        r = [t.clone() for t in b]
+        x = [torch.zeros_like(t) for t in b]
+        for i in range(n_iter):
+            z = [ri / c for ri, c in zip(r, self.precond)]
+            rho_prev, rho = self._rho, _dot(r, z)
+            self._rho = rho
+            if rho.abs() < torch.finfo(rho.dtype).tiny:
+                break
+            if self._direction is None:
+                p = z
+            else:
+                beta = ((rho - _dot(self._r_prev, z)) / rho_prev).clamp_min(0)
+                p = [zi + beta * pi for zi, pi in zip(z, self._direction)]
+            self._direction = p
+            q = normal_op(p)
+            alpha = rho / _dot(p, q)
+            self._r_prev = r
+            x = [xi + alpha * pi for xi, pi in zip(x, p)]
+            if i < n_iter - 1:
+                r = [ri - alpha * qi for ri, qi in zip(r, q)]
+        return x
+
+
+class TargetModel(nn.Module):
+    """Per-object FRTM target model with its sample memory and online updates.
+
+    Usage per object: :meth:`init` on the first-frame samples, then per computed frame :meth:`apply` (the score)
+    and, after the masks are merged, :meth:`update` with the object's soft mask. The initial weights are the
+    module's own (PyTorch's default conv initialisation, seed it for reproducibility); set them before
+    :meth:`init` to start from given values.
+
+    Args:
+        in_channels: channels of the stride-16 feature (256 for ResNet18, 1024 for ResNet50/101).
+        params: hyper-parameters; default :meth:`TargetModelParams.inference_fast`.
+    """
+
+    def __init__(self, in_channels: int, params: Optional[TargetModelParams] = None) -> None:
+        super().__init__()
+        self.params = params if params is not None else TargetModelParams.inference_fast()
+        c = self.params.c_channels
+        self.project = nn.Conv2d(in_channels, c, 1, bias=False)
+        self.filter = nn.Conv2d(c, 1, 3, padding=1, bias=False)
+        self.project.weight.requires_grad_(False)
+        self.filter.weight.requires_grad_(False)
+        self.frame_num = 0
+        self.init_history: List[TensorList] = []
+        self.update_history: List[TensorList] = []
+        self.memory_weights: Optional[Tensor] = None
+        self._mem_feats: Optional[Tensor] = None
+        self._mem_labels: Optional[Tensor] = None
+        self._mem_wsqrt: Optional[Tensor] = None
+        self._label_size: Optional[Tuple[int, int]] = None
+        self._prev_slot: Optional[int] = None
+        self._candidate: Optional[Tensor] = None
+        self._updater: Optional[GaussNewtonCG] = None
+
+    # ------------------------------------------------------------------ helpers
+    def pixel_weights(self, mask: Tensor) -> Tensor:
+        """Pixel weights of ``[N, 1, H, W]`` masks under the configured weighting (ones when ``None``)."""
+        if self.params.pixel_weighting == "hinge":
+            return hinge_pixel_weights(mask, self.params.hinge_tf, self.params.min_pixels)
+        return torch.ones_like(mask)
+
+    def _fit_targets(self, labels: Tensor, score_size: Sequence[int]) -> Tuple[Tensor, Tensor]:
+        """Labels and sqrt pixel weights at the resolution the residuals are formed at."""
+        weights = self.pixel_weights(labels)
+        if self.params.fit_resolution == "score":
+            labels, weights = fold_to_score_grid(labels, weights, score_size)
+        return labels, weights.sqrt()
+
+    @staticmethod
+    def _weighted_residual(score: Tensor, labels: Tensor, wsqrt: Tensor) -> Tensor:
+        return (_upsample(score, labels.shape[-2:]) - labels) * wsqrt
+
+    # ------------------------------------------------------------------ first frame
+    def init(self, samples: Tensor, labels: Tensor) -> None:
+        """Fit project + filter on the first-frame samples, then freeze project and fill the memory.
+
+        Args:
+            samples: ``[K, C16, h, w]`` stride-16 features; sample 0 is the original frame.
+            labels: ``[K, 1, H, W]`` their 0/1 masks at image resolution.
+        """
+        p = self.params
+        k = samples.shape[0]
+        if labels.shape[0] != k or labels.dim() != 4 or labels.shape[1] != 1:
+            raise ValueError(f"labels must be [K, 1, H, W] with K = {k} samples, got {tuple(labels.shape)}")
+        if k > p.memory_size:
+            raise ValueError(f"{k} first-frame samples do not fit a memory of {p.memory_size}")
+        samples = samples.detach()
+        weights = samples.new_full((p.memory_size,), 1.0 / k)
+        weights[k:] = 0
+        weights[0] = 2.0 / k
+        weights /= weights.sum()
+        y, wsqrt = self._fit_targets(labels.to(samples.dtype), samples.shape[-2:])
+        wsqrt_joint = wsqrt * weights[:k].sqrt().view(-1, 1, 1, 1)
+
+        def joint(x: TensorList) -> Tensor:
+            score = F.conv2d(F.conv2d(samples, x[0]), x[1], padding=1)
+            return self._weighted_residual(score, y, wsqrt_joint)
+
+        params = [self.project.weight.data, self.filter.weight.data]
+        solver = GaussNewtonCG(params, p.filter_reg, p.precond, p.cg_forget_factor, p.gn_step)
+        self.init_history = solver.run(joint, p.init_iters)
+
+        with torch.no_grad():
+            feats = self.project(samples)
+        c, h, w = feats.shape[1:]
+        self._label_size = tuple(y.shape[-2:])
+        self._mem_feats = feats.new_zeros(p.memory_size, c, h, w)
+        self._mem_labels = y.new_zeros(p.memory_size, 1, *self._label_size)
+        self._mem_wsqrt = y.new_zeros(p.memory_size, 1, *self._label_size)
+        self._mem_feats[:k], self._mem_labels[:k], self._mem_wsqrt[:k] = feats, y, wsqrt
+        self.memory_weights = weights
+        self._prev_slot = None
+        self.frame_num = 0
+        self._candidate = None
+
+        self._updater = GaussNewtonCG([self.filter.weight.data], p.filter_reg[1:], p.precond[1:],
+                                      p.cg_forget_factor, p.gn_step)
+        self.update_history = self._solve_filter()
+
+    def _solve_filter(self) -> List[TensorList]:
+        """GN-CG on the filter over the memory's non-empty slots (empty ones weigh 0: same optimum)."""
+        used = torch.nonzero(self.memory_weights > 0).flatten()
+        full = used.numel() == self.memory_weights.numel()
+        feats = self._mem_feats if full else self._mem_feats[used]
+        labels = self._mem_labels if full else self._mem_labels[used]
+        wsqrt = (self._mem_wsqrt if full else self._mem_wsqrt[used]) * \
+            self.memory_weights[used].sqrt().view(-1, 1, 1, 1)
+
+        def residual(x: TensorList) -> Tensor:
+            return self._weighted_residual(F.conv2d(feats, x[0], padding=1), labels, wsqrt)
+
+        return self._updater.run(residual, self.params.update_iters)
+
+    # ------------------------------------------------------------------ per frame
+    @torch.no_grad()
+    def apply(self, f16: Tensor) -> Tensor:
+        """Score ``[1, 1, h, w]`` of a stride-16 feature ``[1, C16, h, w]``; caches it as the next sample."""
+        if self._updater is None:
+            raise RuntimeError("TargetModel.apply() before init(): fit the model on the first frame first")
+        feats = self.project(f16)
+        self.frame_num += 1
+        self._candidate = feats
+        return self.filter(feats)
+
+    @torch.no_grad()
+    def update(self, soft_label: Tensor) -> bool:
+        """Learn from the last applied frame with its (soft) merged mask ``[1, 1, H, W]``.
+
+        The sample enters the memory on every call with enough foreground; the filter is re-solved only when
+        the frame counter is a multiple of ``train_skipping``. Returns whether a solve ran.
+        """
+        p = self.params
+        if self._candidate is None:
+            raise RuntimeError("TargetModel.update() needs a preceding apply() on the same frame")
+        if int((soft_label > 0.5).sum()) < p.min_pixels:
+            return False
+        y, wsqrt = self._fit_targets(soft_label.to(self._mem_labels.dtype), self._candidate.shape[-2:])
+        if tuple(y.shape[-2:]) != self._label_size:
+            raise ValueError(f"label size {tuple(soft_label.shape[-2:])} differs from the first frame's")
+        slot = self._insert_weight()
+        self._mem_feats[slot] = self._candidate[0]
+        self._mem_labels[slot] = y[0]
+        self._mem_wsqrt[slot] = wsqrt[0]
+        self._candidate = None
+        if self.frame_num % p.train_skipping != 0:
+            return False
+        self.update_history = self._solve_filter()
+        return True
+
+    def _insert_weight(self) -> int:
+        """Exponential forgetting: the newest sample outweighs the previous newest by 1 / (1 - lr)."""
+        lr = self.params.learning_rate
+        w = self.memory_weights
+        slot = int(torch.argmin(w))
+        if self._prev_slot is None:
+            w /= 1 - lr
+            w[slot] = lr
+        else:
+            w[slot] = w[self._prev_slot] / (1 - lr)
+        w /= w.sum()
+        self._prev_slot = slot
+        return slot
+
+    @property
+    def num_samples(self) -> int:
+        """Samples currently held in the memory."""
+        return 0 if self.memory_weights is None else int((self.memory_weights > 0).sum())
