@@ -1,0 +1,199 @@
+"""FRTM as a gated host: plugin wiring, taps, sessions (compute, reuse, late objects), training, narrow decoder.
+
+Random weights and tiny frames; the target model uses cheap settings (score-resolution fit, few iterations)
+so that each test takes seconds. Parity with upstream is in test_frtm_golden.py.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from reusegate import plugins
+from reusegate.adapters.frtm.adapter import FRTMAdapter
+from reusegate.adapters.frtm.checkpoints import load_frtm_checkpoint
+from reusegate.adapters.frtm.model import FRTM, augment_first_frame
+from reusegate.adapters.frtm.refiner import Refiner
+from reusegate.adapters.frtm.target_model import TargetModelParams
+from reusegate.gate import HostRunner, ReuseGate
+
+H, W = 64, 96
+CHEAP = TargetModelParams.inference_fast(
+    num_aug=2, init_iters=(2, 2), update_iters=(2,), train_skipping=2, fit_resolution="score", memory_size=8
+)
+
+
+def _model(backbone: str = "resnet18", **kwargs) -> FRTM:
+    torch.manual_seed(0)
+    return FRTM(backbone, target_params=CHEAP, **kwargs).eval()
+
+
+def _clip(n: int = 4):
+    g = torch.Generator().manual_seed(3)
+    base = torch.rand(3, H, W, generator=g)
+    frames = [(base.roll(i, dims=2) * 255).to(torch.uint8) for i in range(n)]
+    labels = torch.zeros(H, W, dtype=torch.long)
+    labels[16:48, 20:60] = 1
+    labels[4:20, 70:90] = 2
+    return frames, labels
+
+
+def test_plugin_registration():
+    assert plugins.get("adapters", "frtm") is FRTMAdapter
+    assert plugins.get("hosts", "frtm") is FRTM
+    gate = ReuseGate(_model(), "frtm", tau=0.7)
+    assert isinstance(gate.adapter, FRTMAdapter)
+    assert gate.adapter.taps.match_channels == 128 and gate.adapter.taps.refined_channels == 64
+
+
+@pytest.mark.parametrize("backbone, c8", [("resnet18", 128), ("mobilenet_v2", 32)])
+def test_taps_shapes(backbone, c8):
+    model = _model(backbone)
+    a = FRTMAdapter(model)
+    assert a.taps.match_channels == c8 and a.taps.score_stride == 16 and a.taps.refined_stride == 16
+    with torch.no_grad():
+        x = a.preprocess(torch.rand(1, 3, H, W))
+        feats = a.deep(a.shallow(x))
+        assert a.match_feature(feats).shape[1] == c8
+        mask = torch.zeros(1, 1, H, W)
+        mask[..., 10:40, 10:50] = 1
+        state = a.start_object(feats, mask)
+        score = a.score(state, feats)
+        assert score.shape == (1, 1, H // 16, W // 16)
+        refined = a.refine_deep(feats, score)
+        assert refined.shape == (1, 64, H // 16, W // 16)
+        assert a.refine_shallow(feats, score, refined).shape == (1, 1, H, W)
+
+
+def test_tau_one_is_the_host_bit_for_bit():
+    frames, labels = _clip()
+    runner = HostRunner(FRTMAdapter(_model()))
+    gate = ReuseGate(_model(), "frtm", tau=1.0)
+    session = gate.session()
+    for i, f in enumerate(frames):
+        ref = runner.step(f, labels if i == 0 else None)
+        got = session.step(f, labels if i == 0 else None)
+        assert torch.equal(ref.probs, got.probs)
+        assert torch.equal(ref.labels, got.labels)
+        assert not any(got.reused.values())
+
+
+def test_reused_frames_skip_deep_features_and_learning():
+    frames, labels = _clip(5)
+    gate = ReuseGate(_model(), "frtm", tau=0.0)  # any p_reuse > 0 reuses
+    session = gate.session()
+    session.step(frames[0], labels)
+    models = {oid: obj.state.models[0] for oid, obj in session.objects.items()}
+    samples = {oid: tm.num_samples for oid, tm in models.items()}
+    for f in frames[1:]:
+        result = session.step(f)
+        assert all(result.reused.values()) and not result.deep_computed
+        assert result.labels.shape == (H, W)
+        assert set(torch.unique(result.labels).tolist()) <= {0, 1, 2}
+    assert {oid: tm.num_samples for oid, tm in models.items()} == samples  # no memory insert on reuse
+    assert session.stats()["reuse_rate"] == 1.0
+
+
+def test_computed_frames_learn_and_late_objects_start():
+    frames, labels = _clip(4)
+    first = labels.clone()
+    first[first == 2] = 0
+    later = torch.where(labels == 2, labels, torch.zeros_like(labels))
+    gate = ReuseGate(_model(), "frtm", tau=1.0)
+    session = gate.session()
+    session.step(frames[0], first)
+    tm1 = session.objects[1].state.models[0]
+    n0 = tm1.num_samples
+    session.step(frames[1])
+    assert tm1.num_samples == n0 + 1  # a computed frame enters the memory
+    result = session.step(frames[2], later)
+    assert set(result.reused) == {1, 2}
+    assert (result.labels[later == 2] == 2).all()  # the new object's start mask wins its pixels
+    result = session.step(frames[3])
+    assert result.probs.shape == (3, H, W)
+
+
+def test_input_scale_returns_frame_size():
+    frames, labels = _clip(2)
+    gate = ReuseGate(_model(), FRTMAdapter(_model(), input_scale=0.5), tau=0.7)
+    session = gate.session()
+    for i, f in enumerate(frames):
+        r = session.step(f, labels if i == 0 else None)
+        assert r.labels.shape == (H, W)
+
+
+def test_training_loss_reaches_refiner_and_gate():
+    torch.manual_seed(0)
+    model = FRTM("resnet18", target_params=TargetModelParams.training(
+        num_aug=1, init_iters=(2,), update_iters=(1,), fit_resolution="score"))
+    gate = ReuseGate(model, "frtm").train()
+    frames, labels = _clip(3)
+    clip = torch.stack([torch.stack([f.float() / 255 for f in frames])] * 2)  # B = 2
+    masks = (labels == 1).float()[None, None, None].expand(2, 3, 1, H, W)
+    losses = gate.loss(clip, masks, epoch=1)
+    total = losses["loss_seg"] + losses["loss_delta"] + losses["loss_gate"]
+    assert torch.isfinite(total)
+    total.backward()
+    assert model.refiner.head.conv2.weight.grad is not None
+    assert gate.gate_modules.template_matcher.blend[1].weight.grad is not None
+    assert all(p.grad is None for p in model.backbone.parameters())  # frozen
+    assert not model.backbone.training  # BN statistics stay fixed in train mode
+
+
+def test_narrow_decoder_option_is_cheaper():
+    torch.manual_seed(0)
+    channels = {"s4": 64, "s8": 128, "s16": 256, "s32": 512}
+    feats = {k: torch.randn(1, c, 120 // s, 216 // s) for (k, c), s in zip(channels.items(), (4, 8, 16, 32))}
+    score, refined = torch.randn(1, 1, 8, 14), torch.randn(1, 64, 8, 14)
+    costs = {}
+    for s4 in (None, 32):
+        refiner = Refiner(channels, s4_channels=s4, head_channels=16 if s4 else 32).eval()
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            out = refiner.forward_shallow(feats, score, refined, (120, 210))
+        assert out.shape == (1, 1, 120, 210)
+        costs[s4] = counter.get_total_flops()
+    assert costs[32] < 0.5 * costs[None]
+    narrow = Refiner(channels, s4_channels=32)
+    with pytest.raises(ValueError, match="does not fit"):
+        load_frtm_checkpoint(narrow, _upstream_keys(Refiner(channels)))
+    load_frtm_checkpoint(Refiner(channels), _upstream_keys(Refiner(channels)))  # the default width loads
+
+
+def _upstream_keys(refiner: Refiner) -> dict:
+    """An upstream-named state dict of a default refiner (inverse of the key map, for the test above)."""
+    stage = {"s32": "layer5", "s16": "layer4", "s8": "layer3", "s4": "layer2"}
+    block = {"tse": "TSE", "rrb1": "RRB1", "rrb2": "RRB2", "cab": "CAB"}
+    out = {}
+    for k, v in refiner.state_dict().items():
+        parts = k.split(".")
+        if parts[0] == "head":
+            out["refiner.project." + ".".join(parts[1:])] = v
+        else:
+            rest = ".".join(parts[3:]).replace("attention.", "convreluconv.")
+            out[f"refiner.{block[parts[2]]}.{stage[parts[1]]}.{rest}"] = v
+    return out
+
+
+def test_merge_label_rules_and_validation():
+    probs = torch.tensor([[[0.9, 0.55]], [[0.05, 0.5]]])  # 2 objects, 1 x 2 pixels
+    model = _model()
+    _, labels = FRTMAdapter(model).merge(probs)
+    _, upstream = FRTMAdapter(model, label_rule="upstream").merge(probs)
+    assert labels.tolist() == [[1, 1]]
+    assert upstream.tolist() == [[1, 0]]  # pixel 2: object 1 wins the arg-max with a merged value of 0.40
+    with pytest.raises(ValueError, match="label_rule"):
+        FRTMAdapter(model, label_rule="vote")
+    with pytest.raises(ValueError, match="wraps an FRTM"):
+        FRTMAdapter(torch.nn.Linear(1, 1))
+
+
+def test_augmentation_is_seeded_and_keeps_masks_binary():
+    image = torch.rand(1, 3, H, W)
+    mask = torch.zeros(1, 1, H, W)
+    mask[..., 20:40, 30:60] = 1
+    a_img, a_mask = augment_first_frame(image, mask, 3, torch.Generator().manual_seed(0))
+    b_img, _ = augment_first_frame(image, mask, 3, torch.Generator().manual_seed(0))
+    assert a_img.shape == (3, 3, H, W) and a_mask.shape == (3, 1, H, W)
+    assert torch.equal(a_img, b_img)
+    assert set(torch.unique(a_mask).tolist()) <= {0.0, 1.0}
+    assert not torch.equal(a_img[0], image[0])
