@@ -31,38 +31,42 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().max() / b.abs().max())
 
 
-def _replay(ref: dict, dtype: torch.dtype) -> dict:
-    """Run init -> apply -> update -> apply exactly as the golden run did, in ``dtype``, on one thread."""
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Small solves gain nothing from threads, and on a loaded 2-core machine threads make them 30x slower."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    try:
-        tm = TargetModel(256, TargetModelParams.inference_fast()).to(dtype)
-        tm.project.weight.data.copy_(ref["init_project"])
-        tm.filter.weight.data.copy_(ref["init_filter"])
-        out = {"pixel_weights_sqrt": tm.pixel_weights(ref["labels"].to(dtype)).sqrt()}
-        tm.init(ref["samples"].to(dtype), ref["labels"].to(dtype))
-        out.update(
-            gn_steps_joint=tm.init_history,
-            gn_steps_update_in_init=tm.update_history,
-            after_init_project=tm.project.weight.clone(),
-            after_init_filter=tm.filter.weight.clone(),
-            memory_weights_after_init=tm.memory_weights.clone(),
-        )
-        tm.frame_num = 7  # as upstream's run: the next apply() makes it 8, a multiple of train_skipping
-        out["scores_new_sample"] = tm.apply(ref["new_sample"].to(dtype))
-        label = ref["train_label"].to(dtype)
-        out["update_pixel_weights_sqrt"] = tm.pixel_weights(label)[0].sqrt()
-        out["solved"] = tm.update(label)
-        out.update(
-            gn_steps_update=tm.update_history,
-            memory_weights_after_update=tm.memory_weights.clone(),
-            after_update_filter=tm.filter.weight.clone(),
-            memory_label_slot3=tm._mem_labels[3].clone(),
-            scores_new_sample2_after_update=tm.apply(ref["new_sample2"].to(dtype)),
-        )
-        return out
-    finally:
-        torch.set_num_threads(threads)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _replay(ref: dict, dtype: torch.dtype) -> dict:
+    """Run init -> apply -> update -> apply exactly as the golden run did (upstream used one thread)."""
+    tm = TargetModel(256, TargetModelParams.inference_fast()).to(dtype)
+    tm.project.weight.data.copy_(ref["init_project"])
+    tm.filter.weight.data.copy_(ref["init_filter"])
+    out = {"pixel_weights_sqrt": tm.pixel_weights(ref["labels"].to(dtype)).sqrt()}
+    tm.init(ref["samples"].to(dtype), ref["labels"].to(dtype))
+    out.update(
+        gn_steps_joint=tm.init_history,
+        gn_steps_update_in_init=tm.update_history,
+        after_init_project=tm.project.weight.clone(),
+        after_init_filter=tm.filter.weight.clone(),
+        memory_weights_after_init=tm.memory_weights.clone(),
+    )
+    tm.frame_num = 7  # as upstream's run: the next apply() makes it 8, a multiple of train_skipping
+    out["scores_new_sample"] = tm.apply(ref["new_sample"].to(dtype))
+    label = ref["train_label"].to(dtype)
+    out["update_pixel_weights_sqrt"] = tm.pixel_weights(label)[0].sqrt()
+    out["solved"] = tm.update(label)
+    out.update(
+        gn_steps_update=tm.update_history,
+        memory_weights_after_update=tm.memory_weights.clone(),
+        after_update_filter=tm.filter.weight.clone(),
+        memory_label_slot3=tm._mem_labels[3].clone(),
+        scores_new_sample2_after_update=tm.apply(ref["new_sample2"].to(dtype)),
+    )
+    return out
 
 
 @pytest.fixture(scope="module")
