@@ -13,6 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from reusegate.adapters.frtm.augment import augment_first_frame
 from reusegate.adapters.frtm.target_model import (
     GaussNewtonCG,
     TargetModel,
@@ -240,3 +241,36 @@ def test_params_are_frozen_dataclass():
     params = TargetModelParams.inference_fast()
     with pytest.raises(dataclasses.FrozenInstanceError):
         params.memory_size = 3  # type: ignore[misc]
+
+
+# ---------------------------------------------------------------------------------------------- augmentation
+def _still_frame() -> tuple[torch.Tensor, torch.Tensor]:
+    y, x = torch.meshgrid(torch.linspace(-1, 1, 60), torch.linspace(-1, 1, 90), indexing="ij")
+    image = torch.stack([x, y, x * y])[None]
+    mask = ((x / 0.3) ** 2 + (y / 0.4) ** 2 <= 1).float()[None, None]
+    image = image + mask * 3.0  # a bright object on a smooth background
+    return image, mask
+
+
+def test_augment_first_frame_reposes_the_object():
+    image, mask = _still_frame()
+    images, masks = augment_first_frame(image, mask, 4, torch.Generator().manual_seed(0))
+    assert images.shape == (4, 3, 60, 90) and masks.shape == (4, 1, 60, 90)
+    assert images.dtype == image.dtype and set(masks.unique().tolist()) <= {0.0, 1.0}
+    for img, m in zip(images, masks):
+        assert not torch.equal(m, mask[0])  # rotated / scaled / flipped: a new silhouette
+        inside, outside = img[0][m[0] > 0.5], img[0][m[0] < 0.5]
+        # the object's pixels travel with its mask; the hole it left is filled with background
+        assert float(inside.mean()) > 2.0 and float(outside.mean()) < 1.0
+    again, _ = augment_first_frame(image, mask, 4, torch.Generator().manual_seed(0))
+    assert torch.equal(images, again)
+    other, _ = augment_first_frame(image, mask, 4, torch.Generator().manual_seed(1))
+    assert not torch.equal(images, other)
+
+
+def test_augment_first_frame_edge_cases():
+    image, mask = _still_frame()
+    images, masks = augment_first_frame(image, mask, 0, torch.Generator())
+    assert images.shape == (0, 3, 60, 90) and masks.shape == (0, 1, 60, 90)
+    images, masks = augment_first_frame(image, torch.zeros_like(mask), 2, torch.Generator().manual_seed(0))
+    assert images.shape == (2, 3, 60, 90) and float(masks.sum()) == 0  # no object: background changes only

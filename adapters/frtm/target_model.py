@@ -347,10 +347,14 @@ class TargetModel(nn.Module):
 
         self._updater = GaussNewtonCG([self.filter.weight.data], p.filter_reg[1:], p.precond[1:],
                                       p.cg_forget_factor, p.gn_step)
-        self.update_history = self._solve_filter()
+        self.fit_filter()
 
-    def _solve_filter(self) -> List[TensorList]:
-        """GN-CG on the filter over the memory's non-empty slots (empty ones weigh 0: same optimum)."""
+    def fit_filter(self) -> None:
+        """Run the update solve (GN-CG on the filter) over the memory now; :meth:`update` calls it every
+        ``train_skipping`` frames. Only non-empty slots enter the sum (empty ones weigh 0: same optimum).
+        """
+        if self._updater is None:
+            raise RuntimeError("TargetModel.fit_filter() before init()")
         used = torch.nonzero(self.memory_weights > 0).flatten()
         full = used.numel() == self.memory_weights.numel()
         feats = self._mem_feats if full else self._mem_feats[used]
@@ -361,7 +365,7 @@ class TargetModel(nn.Module):
         def residual(x: TensorList) -> Tensor:
             return self._weighted_residual(F.conv2d(feats, x[0], padding=1), labels, wsqrt)
 
-        return self._updater.run(residual, self.params.update_iters)
+        self.update_history = self._updater.run(residual, self.params.update_iters)
 
     # ------------------------------------------------------------------ per frame
     @torch.no_grad()
@@ -396,7 +400,7 @@ class TargetModel(nn.Module):
         self._candidate = None
         if self.frame_num % p.train_skipping != 0:
             return False
-        self.update_history = self._solve_filter()
+        self.fit_filter()
         return True
 
     def _insert_weight(self) -> int:
