@@ -1,1 +1,12 @@
-"""mmengine integration: registered model, datasets, metric and hooks (scope ``reusegate``)."""
+"""mmengine integration: registered model, datasets, metric and hooks (scope ``reusegate``).
+
+Importing this package registers everything; :mod:`reusegate.registry` lists it as the ``locations`` of its
+registries, so a config with ``default_scope = 'reusegate'`` needs no ``custom_imports``.
+"""
+from .datasets import DavisClipDataset, DavisVideoDataset
+from .hooks import GateMarginHook, ProgressBarHook
+from .metric import VOSMetric
+from .model import HostOnly, ReuseGateVOS, build_adapter, export_state_dict, load_exported
+
+__all__ = ["ReuseGateVOS", "HostOnly", "build_adapter", "export_state_dict", "load_exported", "DavisClipDataset",
+           "DavisVideoDataset", "VOSMetric", "GateMarginHook", "ProgressBarHook"]

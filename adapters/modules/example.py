@@ -1,0 +1,93 @@
+"""A small encoder-decoder VOS network, neither FRTM nor TTVOS, that gains a reuse gate from config alone.
+
+It is a mask-propagation host: the decoder is guided by the object's previous mask (its "score"), the
+encoder is a plain strided CNN. Nothing here knows about reusegate; :class:`ModuleTapAdapter` reads its
+taps from the submodule names::
+
+    stem (/2) -> enc1 (/4) -> enc2 (/8)      shallow, always run
+    enc3 (/16) -> enc4 (/32)                 deep, skipped on reused frames
+    dec_deep(score, enc4, enc3) -> R (/16)   deep decoder, skipped on reused frames
+    dec_shallow(score, R, enc2, enc1)        shallow decoder, logits at /4
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["ExampleVOSNet"]
+
+TAPS = dict(
+    shallow=["stem", "enc1", "enc2"],
+    deep=["enc3", "enc4"],
+    score="previous_mask",
+    deep_decoder=dict(module="dec_deep", inputs=["enc4", "enc3"]),
+    shallow_decoder=dict(module="dec_shallow", inputs=["enc2", "enc1"]),
+)
+"""The adapter settings for this host, as a config would write them (``adapter=dict(type='modules', **TAPS)``)."""
+
+
+def _block(cin: int, cout: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+def _up(x: Tensor, like: Tensor) -> Tensor:
+    return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
+
+
+class DeepDecoder(nn.Module):
+    """Fuses the /32 and /16 features with the score into the refined feature at /16."""
+
+    def __init__(self, c32: int, c16: int, out: int) -> None:
+        super().__init__()
+        self.reduce = nn.Conv2d(c32, out, 1)
+        self.fuse = nn.Sequential(_block(c16 + out + 1, out, 1), _block(out, out, 1))
+
+    def forward(self, score: Tensor, f32: Tensor, f16: Tensor) -> Tensor:
+        return self.fuse(torch.cat([f16, _up(self.reduce(f32), f16), _up(score, f16)], dim=1))
+
+
+class ShallowDecoder(nn.Module):
+    """Upsamples the refined feature through the /8 and /4 features to mask logits at /4."""
+
+    def __init__(self, refined: int, c8: int, c4: int) -> None:
+        super().__init__()
+        mid = max(refined // 2, 8)
+        self.up8 = _block(refined + c8 + 1, mid, 1)
+        self.up4 = _block(mid + c4, mid, 1)
+        self.head = nn.Conv2d(mid, 1, 3, padding=1)
+
+    def forward(self, score: Tensor, refined: Tensor, f8: Tensor, f4: Tensor) -> Tensor:
+        x = self.up8(torch.cat([f8, _up(refined, f8), _up(score, f8)], dim=1))
+        x = self.up4(torch.cat([f4, _up(x, f4)], dim=1))
+        return self.head(x)
+
+
+class ExampleVOSNet(nn.Module):
+    """Encoder-decoder VOS host guided by the previous mask (registered in ``MODELS`` as ``example_vos``).
+
+    Args:
+        width: channels of the /2 stem; stages double it every other stride (capped at 8x).
+        refined_channels: channels of the refined feature at /16.
+    """
+
+    def __init__(self, width: int = 16, refined_channels: int = 32) -> None:
+        super().__init__()
+        w = width
+        self.stem = _block(3, w, 2)
+        self.enc1 = nn.Sequential(_block(w, w, 2), _block(w, w, 1))
+        self.enc2 = nn.Sequential(_block(w, 2 * w, 2), _block(2 * w, 2 * w, 1))
+        self.enc3 = nn.Sequential(_block(2 * w, 4 * w, 2), _block(4 * w, 4 * w, 1))
+        self.enc4 = nn.Sequential(_block(4 * w, 8 * w, 2), _block(8 * w, 8 * w, 1))
+        self.dec_deep = DeepDecoder(8 * w, 4 * w, refined_channels)
+        self.dec_shallow = ShallowDecoder(refined_channels, 2 * w, w)
+
+    def forward(self, image: Tensor, prev_mask: Tensor) -> Tensor:
+        """The host on its own: mask logits (at /4) of ``image`` given the object's previous mask ``[B, 1, H, W]``."""
+        f4 = self.enc1(self.stem(image))
+        f8 = self.enc2(f4)
+        f16 = self.enc3(f8)
+        f32 = self.enc4(f16)
+        prob = F.interpolate(prev_mask, size=f16.shape[-2:], mode="bilinear", align_corners=False)
+        score = torch.logit(prob.clamp(0.01, 0.99))
+        return self.dec_shallow(score, self.dec_deep(score, f32, f16), f8, f4)

@@ -1,0 +1,226 @@
+"""``ReuseGateVOS``: a gated VOS model as an mmengine ``BaseModel``, composed from config.
+
+::
+
+    model = dict(
+        type='ReuseGateVOS',
+        host=dict(type='reference', width=8),             # any host in MODELS (plugins: 'reference', 'frtm', ...)
+        adapter='reference',                             # adapter name, or dict(type='modules', shallow=[...], ...)
+        gate=dict(tau=0.7, variant='translate', m1=1.0, m2=0.0, ep_t=120))
+
+``gate=None`` trains the host alone (the paper's pre-training without the gate modules); the parameter names
+stay ``net.host.*`` either way, so a pre-trained checkpoint loads into the gated model with ``load_from``.
+
+Modes: ``loss`` (a batch of one-object clips -> named losses), ``predict`` (one whole video per sample through
+a per-video session; labels, reuse flags, gate probabilities and optionally FLOPs go into the data samples),
+``tensor`` (the merged per-frame probabilities of each video).
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+
+import torch
+from mmengine.model import BaseModel
+from mmengine.structures import BaseDataElement
+from torch import Tensor, nn
+
+from reusegate import losses
+from reusegate.gate import HostRunner, ReuseGate, _resize
+from reusegate.host import HostAdapter
+from reusegate.registry import ADAPTERS, MODELS
+
+__all__ = ["ReuseGateVOS", "HostOnly", "build_adapter", "export_state_dict", "load_exported"]
+
+
+def build_adapter(spec: Union[str, Mapping[str, Any], HostAdapter], host: nn.Module) -> HostAdapter:
+    """An adapter for ``host`` from a registered name or ``dict(type=name, **settings)``."""
+    if isinstance(spec, HostAdapter):
+        return spec
+    if isinstance(spec, str):
+        spec = dict(type=spec)
+    if not isinstance(spec, Mapping) or "type" not in spec:
+        raise ValueError(f"adapter must be a registered name or dict(type=name, ...), got {spec!r}")
+    ADAPTERS.import_from_location()  # fills the table from plugins on first use
+    if spec["type"] not in ADAPTERS.module_dict:
+        known = ", ".join(sorted(ADAPTERS.module_dict)) or "none"
+        raise ValueError(f"no host adapter named {spec['type']!r}; available: {known}")
+    return ADAPTERS.build(dict(spec, model=host))
+
+
+class HostOnly(nn.Module):
+    """The host alone behind the same interface as :class:`ReuseGate` (pre-training without gate modules).
+
+    Training computes every frame: start the object on frame 0, then score, deep and shallow decoder on each
+    later frame, with the segmentation BCE only.
+    """
+
+    def __init__(self, model: nn.Module, adapter: HostAdapter) -> None:
+        super().__init__()
+        self.host = model
+        self.adapter = adapter
+
+    def loss(self, clip: Tensor, masks: Tensor, epoch: float = 0) -> Dict[str, Tensor]:
+        a = self.adapter
+        x0 = a.preprocess(clip[:, 0])
+        size = tuple(x0.shape[-2:])
+        state = a.start_object(a.deep(a.shallow(x0)), _resize(masks[:, 0].float(), size, "bilinear"))
+        seg = []
+        for t in range(1, clip.shape[1]):
+            feats = a.deep(a.shallow(a.preprocess(clip[:, t])))
+            score = a.score(state, feats)
+            logits = a.refine_shallow(feats, score, a.refine_deep(feats, score))
+            seg.append(losses.segmentation_loss(logits, _resize(masks[:, t].float(), size, "bilinear")))
+        return {"loss_seg": torch.stack(seg).mean()}
+
+    def session(self, count_flops: bool = False) -> HostRunner:
+        """A bare-host session (``count_flops`` is accepted for symmetry; the host runner does not count)."""
+        self.eval()
+        return HostRunner(self.adapter)
+
+
+@MODELS.register_module()
+class ReuseGateVOS(BaseModel):
+    """A host network with a reuse gate, trainable and testable by the mmengine ``Runner``.
+
+    Args:
+        host: the host network, or its config (built from ``MODELS``, which holds plugin hosts).
+        adapter: the host adapter's registered name, or ``dict(type=name, **settings)``.
+        gate: :class:`reusegate.gate.ReuseGate` settings (``tau``, ``variant``, ``m1``, ``m2``, ``ep_t``, ...);
+            ``None`` trains and runs the host alone.
+        count_flops: in ``predict`` mode, count the FLOPs of every frame (slower).
+        data_preprocessor, init_cfg: as for any ``BaseModel``.
+    """
+
+    def __init__(
+        self,
+        host: Union[nn.Module, Mapping[str, Any]],
+        adapter: Union[str, Mapping[str, Any]] = "reference",
+        gate: Optional[Mapping[str, Any]] = None,
+        count_flops: bool = False,
+        data_preprocessor: Optional[Mapping[str, Any]] = None,
+        init_cfg: Optional[Mapping[str, Any]] = None,
+    ) -> None:
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        host = MODELS.build(dict(host)) if isinstance(host, Mapping) else host
+        if not isinstance(host, nn.Module):
+            raise ValueError(f"host must be an nn.Module or a MODELS config, got {type(host).__name__}")
+        built = build_adapter(adapter, host)
+        self.net: Union[ReuseGate, HostOnly] = HostOnly(host, built) if gate is None else ReuseGate(
+            host, built, **dict(gate))
+        self.count_flops = bool(count_flops)
+        self.epoch: float = 0.0
+
+    @property
+    def gated(self) -> bool:
+        return isinstance(self.net, ReuseGate)
+
+    def set_epoch(self, epoch: float) -> None:
+        """The epoch the gate-probability loss margin ramps with (set by ``GateMarginHook``)."""
+        self.epoch = float(epoch)
+
+    # ------------------------------------------------------------------ mmengine entry point
+    def forward(self, inputs: Union[Tensor, Sequence[Tensor]], data_samples: Optional[List[BaseDataElement]] = None,
+                mode: str = "tensor") -> Any:
+        if mode == "loss":
+            return self.loss(inputs, data_samples)
+        if mode == "predict":
+            return self.predict(inputs, data_samples)
+        if mode == "tensor":
+            return [out["probs"] for out in self._run_videos(inputs, data_samples)]
+        raise ValueError(f"mode must be 'loss', 'predict' or 'tensor', got {mode!r}")
+
+    def loss(self, inputs: Union[Tensor, Sequence[Tensor]], data_samples: Optional[List[BaseDataElement]]) -> Dict[str, Tensor]:
+        """A batch of one-object clips: ``inputs`` ``[T, 3, H, W]`` each, samples with ``gt_masks`` ``[T, 1, H, W]``."""
+        if not data_samples or "gt_masks" not in data_samples[0]:
+            raise ValueError("loss mode needs data samples with gt_masks ([T, 1, H, W]); use a clip dataset")
+        clip = _as_float(torch.stack(list(inputs)) if not isinstance(inputs, Tensor) else inputs)
+        masks = torch.stack([s.gt_masks for s in data_samples]).float()
+        return self.net.loss(clip, masks, self.epoch)
+
+    def predict(self, inputs: Union[Tensor, Sequence[Tensor]], data_samples: List[BaseDataElement]) -> List[BaseDataElement]:
+        """One video per sample: fills ``pred_labels`` ``[T, H, W]``, ``reused`` / ``p_reuse`` ``[T, K]``,
+        ``deep_computed`` ``[T]``, ``reuse_rate`` and (with ``count_flops``) ``flops`` ``[T]``."""
+        for sample, out in zip(data_samples, self._run_videos(inputs, data_samples)):
+            sample.pred_labels = out["labels"]
+            sample.reused = out["reused"]
+            sample.p_reuse = out["p_reuse"]
+            sample.deep_computed = out["deep_computed"]
+            sample.reuse_rate = out["stats"]["reuse_rate"]
+            if out["flops"] is not None:
+                sample.flops = out["flops"]
+        return data_samples
+
+    # ------------------------------------------------------------------ per-video sessions
+    def _run_videos(self, inputs, data_samples) -> List[Dict[str, Any]]:
+        if not data_samples or "gt_labels" not in data_samples[0]:
+            raise ValueError("predict/tensor mode needs data samples with gt_labels ([T, H, W], at least the "
+                             "objects' first masks); use a video dataset")
+        was_training = self.training
+        try:
+            return [self._run_video(video, sample) for video, sample in zip(inputs, data_samples)]
+        finally:
+            self.train(was_training)
+
+    def _run_video(self, video: Tensor, sample: BaseDataElement) -> Dict[str, Any]:
+        gt = sample.gt_labels
+        starts: Dict[int, int] = {int(k): int(v) for k, v in sample.metainfo.get("start_frames", {}).items()}
+        if not starts:
+            starts = {int(o): 0 for o in torch.unique(gt[0]).tolist() if o != 0}
+        ids = sorted(starts)
+        oracle = self.gated and self.net.variant == "oracle"
+        session = self.net.session(count_flops=self.count_flops)
+        labels, probs, reused, p_reuse, deep, flops = [], [], [], [], [], []
+        for t in range(video.shape[0]):
+            new = [o for o in ids if starts[o] == t]
+            new_mask = None
+            if new:
+                new_mask = torch.where(torch.isin(gt[t].long(), torch.tensor(new, device=gt.device)), gt[t].long(), 0)
+            result = session.step(video[t], new_mask, gt=gt[t].long()) if oracle else session.step(video[t], new_mask)
+            labels.append(result.labels.to(torch.uint8))
+            probs.append(result.probs)
+            reused.append([bool(result.reused.get(o, False)) for o in ids])
+            p_reuse.append([float(result.p_reuse.get(o, float("nan"))) for o in ids])
+            deep.append(bool(result.deep_computed))
+            flops.append(result.flops)
+        k = len(ids)
+        full = [torch.cat([p, p.new_zeros(k + 1 - p.shape[0], *p.shape[1:])]) for p in probs]
+        stats = session.stats() if hasattr(session, "stats") else {"reuse_rate": 0.0}
+        return {
+            "labels": torch.stack(labels),
+            "probs": torch.stack(full),
+            "reused": torch.tensor(reused, dtype=torch.bool).view(-1, k),
+            "p_reuse": torch.tensor(p_reuse, dtype=torch.float32).view(-1, k),
+            "deep_computed": torch.tensor(deep),
+            "flops": None if flops[0] is None else torch.tensor(flops, dtype=torch.float64),
+            "stats": stats,
+        }
+
+
+def _as_float(clip: Tensor) -> Tensor:
+    """uint8 0..255 -> float 0..1 (float input passes through)."""
+    return clip.float().div_(255.0) if clip.dtype == torch.uint8 else clip.float()
+
+
+# ---------------------------------------------------------------------------------------------- inference export
+def export_state_dict(model: nn.Module, path: Union[str, os.PathLike]) -> str:
+    """Write the gated network's plain ``state_dict`` (keys as in :class:`ReuseGate`: ``host.*``,
+    ``gate_modules.*``), loadable with ``torch.load(path, weights_only=True)``. Written atomically."""
+    if hasattr(model, "module"):  # DDP wrapper
+        model = model.module
+    net = model.net if isinstance(model, ReuseGateVOS) else model
+    state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_exported(path: Union[str, os.PathLike], map_location: str = "cpu") -> Dict[str, Tensor]:
+    """Read a state dict written by :func:`export_state_dict` (``weights_only=True``: no code runs on load)."""
+    state = torch.load(os.fspath(path), map_location=map_location, weights_only=True)
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} does not hold a state dict; write it with reusegate train --export")
+    return state
