@@ -70,7 +70,7 @@ class ProgressBarHook(Hook):
             return
         self.bar.update(1)
         if outputs and "loss" in outputs:
-            self.bar.set_postfix(epoch=runner.epoch + 1, loss=f"{float(outputs['loss']):.4f}", refresh=False)
+            self.bar.set_postfix(epoch=runner.epoch + 1, loss=f"{float(outputs['loss'].detach()):.4f}", refresh=False)
 
     def after_train(self, runner) -> None:
         if self.bar is not None:

@@ -124,9 +124,10 @@ def build_runner(cfg: Any):
     return Runner.from_cfg(cfg)
 
 
-def train(cfg: Any):
-    """Build the runner and train; checkpoints are trusted only while a resume / load_from is read."""
-    runner = build_runner(cfg)
+def train(cfg: Any, runner: Any = None):
+    """Train (building the runner unless given); checkpoints are trusted only while a run with resume or
+    load_from trains, and the switch is restored afterwards."""
+    runner = runner if runner is not None else build_runner(cfg)
     with trusted_checkpoints(bool(cfg.get("resume")) or cfg.get("load_from") is not None):
         runner.train()
     return runner

@@ -1,0 +1,295 @@
+"""mmengine integration: a Runner built from the repository's configs trains, validates, resumes and runs DDP.
+
+Everything runs on real DAVIS-2016 frames at 64x112 with 4-frame clips, so each Runner iteration is a fraction
+of a second; the Runner-heavy tests are marked slow.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from mmengine.hooks import Hook
+from mmengine.structures import BaseDataElement
+
+from reusegate import losses
+from reusegate.commands.train import TRUST_ENV, build_runner, load_config, train
+from reusegate.data import read_mask
+from reusegate.evaluation import jaccard
+from reusegate.gate import ReuseGate
+from reusegate.integrations.mmengine import (DavisClipDataset, DavisVideoDataset, ReuseGateVOS, VOSMetric,
+                                             export_state_dict, load_exported)
+from reusegate.integrations.mmengine.hooks import unwrap
+
+REPO = Path(__file__).resolve().parents[1]
+GATED = REPO / "configs" / "cpu" / "g_reference_davis16_cpu.py"
+PRETRAIN = REPO / "configs" / "cpu" / "reference_pretrain_cpu.py"
+SIZE = (64, 112)
+_names = itertools.count()
+
+pytestmark = pytest.mark.data
+
+
+def tiny_options(davis_root: Path, **extra) -> dict:
+    """Overrides that shrink the CPU config to one sequence, 4-frame clips at 64x112, batch 2."""
+    video = dict(type="DavisVideoDataset", data_root=str(davis_root), sequences=["bear"], year=2016, size=SIZE,
+                 max_frames=5)
+    options = {
+        "train_dataloader.batch_size": 2,
+        "train_dataloader.dataset.data_root": str(davis_root),
+        "train_dataloader.dataset.sequences": ["bear"],
+        "train_dataloader.dataset.size": SIZE,
+        "train_dataloader.dataset.clip_length": 4,
+        "train_dataloader.dataset.samples_per_object": 2,
+        "train_dataloader.dataset.frames": [0, 3, 6, 9],
+        "val_dataloader.dataset": video,
+        "test_dataloader.dataset": video,
+        "train_cfg.max_epochs": 3,
+        "train_cfg.val_interval": 1000,
+        "default_hooks.logger.interval": 1,
+        "experiment_name": f"test_mmengine_{os.getpid()}_{next(_names)}",
+    }
+    options.update(extra)
+    return options
+
+
+class Recorder(Hook):
+    """Records (epoch, loss_seg, margin, model epoch) after every training iteration."""
+
+    priority = "LOWEST"
+
+    def __init__(self, crash_at_epoch: int | None = None, expect_state: dict | None = None) -> None:
+        self.rows: list[tuple[int, float, float, float]] = []
+        self.crash_at_epoch = crash_at_epoch
+        self.expect_state = expect_state
+        self.state_matched: bool | None = None
+
+    def before_train_epoch(self, runner) -> None:
+        if self.expect_state is not None and self.state_matched is None:
+            state = unwrap(runner.model).state_dict()
+            self.state_matched = all(torch.equal(state[k], v) for k, v in self.expect_state.items())
+        if runner.epoch == self.crash_at_epoch:
+            raise KeyboardInterrupt(f"simulated kill at the start of epoch {runner.epoch}")
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        values = {k: float(v.detach()) for k, v in outputs.items()}
+        self.rows.append((runner.epoch, values["loss_seg"], values.get("margin", math.nan), unwrap(runner.model).epoch))
+
+
+def runner_for(config: Path, tmp_path: Path, davis_root: Path, recorder: Hook | None = None, **extra):
+    cfg = load_config(str(config), str(tmp_path / "work"), cfg_options=tiny_options(davis_root, **extra),
+                      progress=False)
+    runner = build_runner(cfg)
+    if recorder is not None:
+        runner.register_hook(recorder)
+    return runner
+
+
+# ---------------------------------------------------------------------------------------------- training
+@pytest.mark.slow
+def test_runner_trains_gated_reference_with_falling_loss_and_margin_schedule(tmp_path, davis_root):
+    torch.manual_seed(0)
+    rec = Recorder()
+    runner = runner_for(GATED, tmp_path, davis_root, rec, **{"train_cfg.max_epochs": 6})
+    model = runner.model
+    assert isinstance(model, ReuseGateVOS) and isinstance(model.net, ReuseGate)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    runner.train()
+
+    epochs = [r[0] for r in rec.rows]
+    assert epochs == [0, 1, 2, 3, 4, 5]  # one iteration per epoch (2 samples, batch 2)
+    seg = [r[1] for r in rec.rows]
+    assert np.mean(seg[-2:]) < np.mean(seg[:2]), f"segmentation loss did not fall: {seg}"
+    # the margin each epoch is the one the hook set: m1 * min(1, epoch / ep_t), ep_t = 4 in the CPU config
+    for epoch, _, margin, model_epoch in rec.rows:
+        assert model_epoch == epoch
+        assert margin == pytest.approx(losses.margin(1.0, epoch, 4.0))
+    assert rec.rows[-1][2] == pytest.approx(1.0)
+    changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
+    assert any(k.startswith("net.host.") for k in changed) and any(k.startswith("net.gate_modules.") for k in changed)
+    assert (tmp_path / "work" / "epoch_6.pth").is_file()
+
+
+@pytest.mark.slow
+def test_predict_writes_masks_that_the_evaluator_scores(tmp_path, davis_root):
+    out = tmp_path / "results"
+    runner = runner_for(GATED, tmp_path, davis_root, **{
+        "test_evaluator": dict(type="VOSMetric", out_dir=str(out)), "model.count_flops": True,
+        "model.gate.tau": 0.0})
+    metrics = runner.test()
+
+    pngs = sorted((out / "bear").glob("*.png"))
+    assert [p.stem for p in pngs] == ["00000", "00001", "00002", "00003", "00004"]
+    video = DavisVideoDataset(davis_root, sequences=["bear"], size=SIZE, max_frames=5)
+    gt = video[0]["data_samples"].gt_labels.numpy()
+    pred = np.stack([read_mask(p) for p in pngs])
+    assert pred.shape == gt.shape and set(np.unique(pred)) <= {0, 1}
+    np.testing.assert_array_equal(pred[0], gt[0])  # frame 0 is the given mask
+    expected_j = np.mean([jaccard(pred[t] == 1, gt[t] == 1) for t in (1, 2, 3)])  # first and last excluded
+    assert metrics["vos/J_Mean"] == pytest.approx(expected_j)
+    assert 0.0 <= metrics["vos/J&F_Mean"] <= 1.0
+    # tau = 0: every object reuses wherever its gate fires (p > 0), so the deep stages ran on frame 0 only
+    assert metrics["vos/reuse_rate"] == pytest.approx(1.0)
+    assert metrics["vos/deep_fraction"] == pytest.approx(1 / 5)
+    assert metrics["vos/gflops_per_frame"] > 0
+    assert (out / "global_results-val.csv").is_file() and (out / "per-sequence_results-val.csv").is_file()
+
+
+@pytest.mark.slow
+def test_resume_after_kill_continues_margin_schedule(tmp_path, davis_root, monkeypatch):
+    monkeypatch.delenv(TRUST_ENV, raising=False)
+    first = Recorder(crash_at_epoch=2)
+    runner = runner_for(GATED, tmp_path, davis_root, first, **{"train_cfg.max_epochs": 5})
+    with pytest.raises(KeyboardInterrupt):
+        runner.train()
+    assert [r[0] for r in first.rows] == [0, 1]
+    assert (tmp_path / "work" / "epoch_2.pth").is_file() and not (tmp_path / "work" / "epoch_3.pth").exists()
+    saved = torch.load(tmp_path / "work" / "epoch_2.pth", map_location="cpu", weights_only=False)["state_dict"]
+
+    second = Recorder(expect_state=saved)
+    cfg = load_config(str(GATED), str(tmp_path / "work"), resume="auto", progress=False,
+                      cfg_options=tiny_options(davis_root, **{"train_cfg.max_epochs": 5}))
+    resumed = build_runner(cfg)
+    resumed.register_hook(second)
+    train(cfg, resumed)
+    assert second.state_matched  # the weights of epoch 2 came back before training went on
+    assert os.environ.get(TRUST_ENV) is None  # the trust switch does not leak out of the resume
+    assert [r[0] for r in second.rows] == [2, 3, 4]
+    for epoch, _, margin, model_epoch in second.rows:
+        assert model_epoch == epoch and margin == pytest.approx(losses.margin(1.0, epoch, 4.0))
+    assert (tmp_path / "work" / "epoch_5.pth").is_file()
+
+
+def test_resume_without_the_trust_switch_fails_under_weights_only(tmp_path, davis_root, monkeypatch):
+    """Documents why ``reusegate train`` sets the switch: mmengine's torch.load refuses its own checkpoints."""
+    monkeypatch.delenv(TRUST_ENV, raising=False)
+    runner = runner_for(GATED, tmp_path, davis_root, **{"train_cfg.max_epochs": 1})
+    runner.train()
+    cfg = load_config(str(GATED), str(tmp_path / "work"), resume="auto", progress=False,
+                      cfg_options=tiny_options(davis_root, **{"train_cfg.max_epochs": 2}))
+    with pytest.raises(Exception, match="[Ww]eights only load failed"):
+        build_runner(cfg).load_or_resume()
+
+
+# ---------------------------------------------------------------------------------------------- DDP
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank: int, world: int, port: int, davis_root: str, out: str) -> None:
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), LOCAL_WORLD_SIZE=str(world),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), OMP_NUM_THREADS="1")
+    torch.set_num_threads(1)
+    options = tiny_options(Path(davis_root), **{
+        "train_cfg.max_epochs": 2, "train_dataloader.batch_size": 1, "train_dataloader.dataset.frames": None,
+        "experiment_name": "test_ddp"})
+    cfg = load_config(str(GATED), str(Path(out) / "work"), cfg_options=options, progress=False)
+    assert cfg.launcher == "pytorch"  # read from the torchrun-style environment
+    runner = train(cfg)
+    model = unwrap(runner.model)
+    torch.save({"params": {k: v.detach().clone() for k, v in model.named_parameters()},
+                "world": torch.distributed.get_world_size(), "epoch": model.epoch,
+                "wrapped": type(runner.model).__name__}, Path(out) / f"rank{rank}.pt")
+    torch.distributed.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_on_loopback_end_with_identical_weights(tmp_path, davis_root):
+    import torch.multiprocessing as mp
+
+    mp.spawn(_ddp_worker, args=(2, _free_port(), str(davis_root), str(tmp_path)), nprocs=2, join=True)
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    assert r0["world"] == r1["world"] == 2
+    assert r0["wrapped"] == "MMDistributedDataParallel"
+    assert r0["epoch"] == r1["epoch"] == 1.0  # the margin hook reached the model through the DDP wrapper
+    assert r0["params"].keys() == r1["params"].keys()
+    for name, value in r0["params"].items():
+        assert torch.equal(value, r1["params"][name]), f"{name} differs between ranks"
+    fresh = ReuseGateVOS(host=dict(type="reference", width=8, refined_channels=16), adapter="reference", gate={})
+    start = dict(fresh.named_parameters())
+    assert any(not torch.equal(v, start[k]) for k, v in r0["params"].items())  # it did train
+
+
+# ---------------------------------------------------------------------------------------------- model pieces
+def test_pretrained_host_loads_into_the_gated_model():
+    host = dict(type="reference", width=8, refined_channels=16)
+    pre = ReuseGateVOS(host=host, adapter="reference", gate=None)
+    with torch.no_grad():
+        for p in pre.parameters():
+            p.add_(1.0)
+    gated = ReuseGateVOS(host=host, adapter="reference", gate=dict(tau=0.7))
+    missing, unexpected = gated.load_state_dict(pre.state_dict(), strict=False)
+    assert not unexpected and missing and all(k.startswith("net.gate_modules.") for k in missing)
+    for k, v in pre.state_dict().items():
+        assert torch.equal(gated.state_dict()[k], v)
+
+
+def test_export_is_a_plain_state_dict_loading_with_weights_only(tmp_path):
+    model = ReuseGateVOS(host=dict(type="reference", width=8), adapter="reference", gate=dict(tau=0.6))
+    path = export_state_dict(model, tmp_path / "g.pth")
+    state = load_exported(path)
+    gate = ReuseGate(model.net.host.__class__(width=8), "reference", tau=0.6)
+    gate.load_state_dict(state, strict=True)
+    for k, v in model.net.state_dict().items():
+        assert torch.equal(gate.state_dict()[k], v)
+    torch.load(path, weights_only=True)  # no pickled code
+
+
+def test_loss_mode_validates_its_inputs():
+    model = ReuseGateVOS(host=dict(type="reference", width=8), adapter="reference", gate={})
+    with pytest.raises(ValueError, match="gt_masks"):
+        model([torch.zeros(3, 3, 32, 32, dtype=torch.uint8)], [BaseDataElement()], mode="loss")
+    with pytest.raises(ValueError, match="mode must be"):
+        model([], [], mode="nonsense")
+    with pytest.raises(ValueError, match="no host adapter named 'nope'"):
+        ReuseGateVOS(host=dict(type="reference", width=8), adapter="nope")
+
+
+def test_tensor_mode_returns_merged_probabilities(davis_root):
+    video = DavisVideoDataset(davis_root, sequences=["bear"], size=SIZE, max_frames=3)[0]
+    model = ReuseGateVOS(host=dict(type="reference", width=8), adapter="reference", gate=dict(tau=1.0))
+    (probs,) = model([video["inputs"]], [video["data_samples"]], mode="tensor")
+    assert probs.shape == (3, 2, *SIZE)
+    assert torch.all(probs >= 0) and torch.all(probs <= 1)
+    assert model.training  # predict / tensor modes restore the training flag they found
+
+
+# ---------------------------------------------------------------------------------------------- datasets, metric
+def test_clip_dataset_follows_the_paper_sampling(davis_root):
+    np.random.seed(0)
+    ds = DavisClipDataset(davis_root, sequences=["bear", "dog-agility"], clip_length=6, size=SIZE,
+                          samples_per_object=3)
+    assert len(ds) == 6
+    for i in range(len(ds)):
+        sample = ds[i]
+        frames = sample["data_samples"].frame_indices
+        assert len(set(frames)) == 6  # without replacement
+        assert sample["inputs"].shape == (6, 3, *SIZE) and sample["inputs"].dtype == torch.uint8
+        masks = sample["data_samples"].gt_masks
+        assert masks.shape == (6, 1, *SIZE) and set(masks.unique().tolist()) <= {0.0, 1.0}
+        assert masks[0].sum() > 0  # the reference frame shows the object
+    ordered = DavisClipDataset(davis_root, sequences=["bear"], clip_length=4, size=SIZE, samples_per_object=4,
+                               sampling="ordered", max_skip=2)
+    for i in range(len(ordered)):
+        frames = ordered[i]["data_samples"].frame_indices
+        assert frames == sorted(frames) and frames[-1] - frames[0] <= 2 * 3
+    with pytest.raises(ValueError, match="clip_length"):
+        DavisClipDataset(davis_root, sequences=["bear"], clip_length=1)
+
+
+def test_metric_scores_a_perfect_prediction_as_one(davis_root):
+    video = DavisVideoDataset(davis_root, sequences=["bear"], size=SIZE, max_frames=4)[0]["data_samples"]
+    sample = video.to_dict()
+    sample.update(pred_labels=video.gt_labels.clone(), reuse_rate=0.5, deep_computed=torch.tensor([1, 0, 1, 0]))
+    metric = VOSMetric()
+    metric.process({}, [sample])
+    result = metric.compute_metrics(metric.results)
+    assert result["J&F_Mean"] == pytest.approx(1.0) and result["J_Recall"] == pytest.approx(1.0)
+    assert result["reuse_rate"] == 0.5 and result["deep_fraction"] == 0.5
