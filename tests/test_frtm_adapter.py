@@ -12,7 +12,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from reusegate import plugins
 from reusegate.adapters.frtm.adapter import FRTMAdapter
 from reusegate.adapters.frtm.checkpoints import load_frtm_checkpoint
-from reusegate.adapters.frtm.model import FRTM, augment_first_frame
+from reusegate.adapters.frtm.model import FRTM
 from reusegate.adapters.frtm.refiner import Refiner
 from reusegate.adapters.frtm.target_model import TargetModelParams
 from reusegate.gate import HostRunner, ReuseGate
@@ -185,15 +185,3 @@ def test_merge_label_rules_and_validation():
         FRTMAdapter(model, label_rule="vote")
     with pytest.raises(ValueError, match="wraps an FRTM"):
         FRTMAdapter(torch.nn.Linear(1, 1))
-
-
-def test_augmentation_is_seeded_and_keeps_masks_binary():
-    image = torch.rand(1, 3, H, W)
-    mask = torch.zeros(1, 1, H, W)
-    mask[..., 20:40, 30:60] = 1
-    a_img, a_mask = augment_first_frame(image, mask, 3, torch.Generator().manual_seed(0))
-    b_img, _ = augment_first_frame(image, mask, 3, torch.Generator().manual_seed(0))
-    assert a_img.shape == (3, 3, H, W) and a_mask.shape == (3, 1, H, W)
-    assert torch.equal(a_img, b_img)
-    assert set(torch.unique(a_mask).tolist()) <= {0.0, 1.0}
-    assert not torch.equal(a_img[0], image[0])

@@ -11,55 +11,22 @@ Input normalisation is upstream's single affine step on 0..255 pixels, ``norm_we
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Callable, Dict, Optional, Union
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .augment import augment_first_frame
 from .backbones import BACKBONES
 from .checkpoints import load_frtm_checkpoint
 from .refiner import Refiner
 from .target_model import TargetModel, TargetModelParams
 
-__all__ = ["FRTM", "augment_first_frame", "HOSTS", "IMAGENET_MEAN", "IMAGENET_STD"]
+__all__ = ["FRTM", "HOSTS", "IMAGENET_MEAN", "IMAGENET_STD"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def augment_first_frame(image: Tensor, mask: Tensor, count: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-    """``count`` random affine copies of a first frame and its mask (more target-model training samples).
-
-    Each copy gets a random rotation (+-30 deg), scale (0.8-1.25), shift (+-10 %) and a horizontal flip half the
-    time; the image is sampled bilinearly with border padding, the mask with nearest. This is a simplification of
-    upstream's augmentation (which cuts the object out, inpaints the hole with OpenCV and pastes it back
-    transformed): it needs no OpenCV and keeps the K-sample structure of the fit.
-
-    Args:
-        image: ``[1, 3, H, W]`` (normalised) image; mask: ``[1, 1, H, W]`` 0/1 mask.
-    Returns:
-        ``([count, 3, H, W], [count, 1, H, W])``.
-    """
-    if count <= 0:
-        return image.new_zeros(0, *image.shape[1:]), mask.new_zeros(0, *mask.shape[1:])
-    u = torch.rand(count, 5, generator=generator, dtype=torch.float64)
-    angle = (u[:, 0] * 2 - 1) * math.radians(30)
-    scale = torch.exp((u[:, 1] * 2 - 1) * math.log(1.25))
-    flip = torch.where(u[:, 4] < 0.5, -1.0, 1.0)
-    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack([
-        torch.stack([cos * flip, -sin, (u[:, 2] * 2 - 1) * 0.1], dim=1),
-        torch.stack([sin * flip, cos, (u[:, 3] * 2 - 1) * 0.1], dim=1),
-    ], dim=1).to(image)
-    grid = F.affine_grid(theta, [count, 1, *image.shape[-2:]], align_corners=False)
-    images = F.grid_sample(image.expand(count, -1, -1, -1), grid, mode="bilinear", padding_mode="border",
-                           align_corners=False)
-    masks = F.grid_sample(mask.expand(count, -1, -1, -1).to(image.dtype), grid, mode="nearest",
-                          padding_mode="zeros", align_corners=False)
-    return images, masks
 
 
 class FRTM(nn.Module):
