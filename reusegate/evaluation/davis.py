@@ -21,7 +21,6 @@ Public API::
 """
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ import numpy as np
 
 from ..data.readers import _check_numbering, decode_mask, detect_encoding, read_raw_mask, read_sequence_list
 from ..data.writer import atomic_write_text
+from ._parallel import parallel_map
 from .metrics import db_statistics, f_measure, jaccard
 
 __all__ = ["evaluate_sequences", "EvaluationResult", "ObjectResult", "annotations_dir", "GLOBAL_COLUMNS"]
@@ -185,13 +185,6 @@ def _gt_raw(path: Path, shape: tuple[int, int]) -> np.ndarray:
     return raw
 
 
-def _single_thread_worker() -> None:
-    """One OpenCV thread per worker: the processes already use every core, more threads only contend."""
-    import cv2
-
-    cv2.setNumThreads(1)
-
-
 def _sequence_names(gt_dir: Path, sequences: Iterable[str] | str | os.PathLike | None) -> list[str]:
     if sequences is None:
         names = sorted(p.name for p in gt_dir.iterdir() if p.is_dir())
@@ -218,27 +211,7 @@ def evaluate_sequences(gt_root: str | os.PathLike, pred_dir: str | os.PathLike,
                                 f"<sequence>/<frame>.png")
     names = _sequence_names(gt_dir, sequences)
     jobs = [(str(gt_dir), str(pred_dir), n) for n in names]
-    n_proc = processes or min(os.cpu_count() or 1, len(jobs))
-    n_proc = max(1, min(n_proc, len(jobs)))
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(jobs), desc="J&F", unit="seq")
-    outputs = []
-    if n_proc == 1:
-        for job in jobs:
-            outputs.append(_evaluate_one(job))
-            if bar:
-                bar.update()
-    else:
-        with multiprocessing.get_context().Pool(n_proc, initializer=_single_thread_worker) as pool:
-            for out in pool.imap(_evaluate_one, jobs):
-                outputs.append(out)
-                if bar:
-                    bar.update()
-    if bar:
-        bar.close()
+    outputs = parallel_map(_evaluate_one, jobs, processes, "J&F", progress)
     objects = [ObjectResult(name, oid, j, f) for name, objs, _ in outputs for oid, j, f in objs]
     extra = {name: ids for name, _, ids in outputs if ids}
     return EvaluationResult(objects, extra)

@@ -17,7 +17,6 @@ Public API::
 """
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..data.readers import VideoSequence
+from ._parallel import parallel_map
 from .metrics import db_statistics, f_measure, jaccard
 
 __all__ = ["consecutive_ious", "RedundancyReport", "redundancy_report", "OracleScore", "oracle_bound",
@@ -119,34 +119,6 @@ class RedundancyReport:
         atomic_write_bytes(path, buf.getvalue())
 
 
-def _map(fn, items: list, processes: int | None, desc: str, progress: bool) -> list:
-    n = max(1, min(processes or os.cpu_count() or 1, len(items)))
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(items), desc=desc, unit="seq")
-    out = []
-    if n == 1:
-        it = map(fn, items)
-        pool = None
-    else:
-        pool = multiprocessing.get_context().Pool(n)
-        it = pool.imap(fn, items)
-    try:
-        for r in it:
-            out.append(r)
-            if bar:
-                bar.update()
-    finally:
-        if pool is not None:
-            pool.close()
-            pool.join()
-        if bar:
-            bar.close()
-    return out
-
-
 def _ious_job(seq: VideoSequence) -> tuple[str, dict[int, np.ndarray]]:
     return seq.name, consecutive_ious(seq)
 
@@ -155,7 +127,7 @@ def redundancy_report(sequences: Iterable[VideoSequence], processes: int | None 
                       progress: bool = False) -> RedundancyReport:
     """The consecutive-IoU histogram over every object of every sequence (e.g. a ``DavisReader``)."""
     seqs = list(sequences)
-    return RedundancyReport(dict(_map(_ious_job, seqs, processes, "IoU", progress)))
+    return RedundancyReport(dict(parallel_map(_ious_job, seqs, processes, "IoU", progress)))
 
 
 @dataclass
@@ -237,7 +209,7 @@ def oracle_bounds(sequences: Iterable[VideoSequence], taus: Sequence[float], pro
                   progress: bool = False) -> dict[float, OracleScore]:
     """:func:`oracle_bound` over many sequences, objects pooled as in the global J&F."""
     taus = tuple(float(t) for t in taus)
-    parts = _map(_oracle_job, [(s, taus) for s in sequences], processes, "oracle", progress)
+    parts = parallel_map(_oracle_job, [(s, taus) for s in sequences], processes, "oracle", progress)
     total = {t: OracleScore(t, [], [], 0, 0) for t in taus}
     for part in parts:
         for t in taus:
