@@ -7,6 +7,7 @@ import torch
 from reusegate.adapters.frtm.checkpoints import (
     load_frtm_checkpoint,
     load_gfrtm_checkpoint,
+    load_gfrtm_into,
     map_gate_key,
     map_refiner_key,
     read_checkpoint,
@@ -100,3 +101,16 @@ def test_read_checkpoint_errors(tmp_path):
     torch.save({"model": 3}, bad)
     with pytest.raises(ValueError, match="'model' state dict"):
         read_checkpoint(bad)
+
+
+def test_load_into_reuse_gate(gfrtm_state, tmp_path):
+    from reusegate.gate import ReuseGate
+
+    gate = ReuseGate(FRTM("resnet18"), "frtm", tau=0.7)
+    path = tmp_path / "gfrtm.pth"
+    torch.save({"model": dict(gfrtm_state)}, path)
+    assert load_gfrtm_into(gate, path) is gate
+    assert torch.equal(gate.gate_modules.delta_generator.weight, gfrtm_state["Convert_Diff.weight"])
+    assert torch.equal(gate.host.refiner.head.conv1.weight, gfrtm_state["refiner.project.conv1.weight"])
+    with pytest.raises(ValueError, match="ReuseGate wrapping an FRTM"):
+        load_gfrtm_into(torch.nn.Linear(1, 1), path)

@@ -31,6 +31,7 @@ __all__ = [
     "split_gfrtm_state_dict",
     "load_frtm_checkpoint",
     "load_gfrtm_checkpoint",
+    "load_gfrtm_into",
 ]
 
 StateDict = Dict[str, Tensor]
@@ -150,3 +151,17 @@ def load_gfrtm_checkpoint(refiner: nn.Module, gate_modules: nn.Module,
     refiner_state, gate_state = split_gfrtm_state_dict(state)
     _load_strict(refiner, refiner_state, "G-FRTM checkpoint (refiner part)")
     _load_strict(gate_modules, gate_state, "G-FRTM checkpoint (gate part)")
+
+
+def load_gfrtm_into(reuse_gate: nn.Module, checkpoint: Union[str, Path, Mapping[str, Tensor]]) -> nn.Module:
+    """Load a G-FRTM checkpoint into ``ReuseGate(FRTM(...), "frtm")``: its host's refiner and its gate modules.
+
+    Returns ``reuse_gate``. The backbone is not in G-FRTM checkpoints: build the FRTM host with
+    ``backbone_weights`` (torchvision's ImageNet file of the same backbone).
+    """
+    host, gate_modules = getattr(reuse_gate, "host", None), getattr(reuse_gate, "gate_modules", None)
+    if not isinstance(getattr(host, "refiner", None), nn.Module) or not isinstance(gate_modules, nn.Module):
+        raise ValueError("load_gfrtm_into needs a ReuseGate wrapping an FRTM host (with .host.refiner and "
+                         ".gate_modules)")
+    load_gfrtm_checkpoint(host.refiner, gate_modules, checkpoint)
+    return reuse_gate
