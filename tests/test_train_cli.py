@@ -1,0 +1,110 @@
+"""``reusegate train``: argument handling, export, launcher detection, and a real torchrun run on loopback."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from reusegate.cli import main
+from reusegate.commands.train import TRUST_ENV, detect_launcher, load_config, trusted_checkpoints
+from reusegate.gate import ReuseGate
+from reusegate.adapters.reference import ReferenceHost
+
+REPO = Path(__file__).resolve().parents[1]
+GATED = REPO / "configs" / "cpu" / "g_reference_davis16_cpu.py"
+
+
+def cli_options(davis_root: Path, name: str) -> list[str]:
+    """--cfg-options that shrink the CPU config to a handful of 64x112 clips (DictAction syntax)."""
+    return [
+        f"train_dataloader.dataset.data_root={davis_root}",
+        "train_dataloader.dataset.sequences=[bear]",
+        "train_dataloader.dataset.size=(64,112)",
+        "train_dataloader.dataset.clip_length=3",
+        "train_dataloader.dataset.samples_per_object=2",
+        "train_dataloader.batch_size=1",
+        "train_cfg.max_epochs=1",
+        "train_cfg.val_interval=1000",
+        f"experiment_name={name}",
+    ]
+
+
+def test_launcher_comes_from_the_torchrun_environment(monkeypatch):
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    assert detect_launcher() == "none"
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert detect_launcher() == "pytorch"
+    assert detect_launcher("none") == "none"
+
+
+def test_trust_switch_is_scoped(monkeypatch):
+    monkeypatch.setenv(TRUST_ENV, "0")
+    with trusted_checkpoints(True):
+        assert os.environ[TRUST_ENV] == "1"
+    assert os.environ[TRUST_ENV] == "0"
+    monkeypatch.delenv(TRUST_ENV)
+    with trusted_checkpoints(False):
+        assert TRUST_ENV not in os.environ
+
+
+def test_config_handling(tmp_path):
+    cfg = load_config(str(GATED), cfg_options={"model.gate.tau": 0.9}, progress=True)
+    assert cfg.model.gate.tau == 0.9 and cfg.launcher == "none"
+    assert cfg.work_dir == str(Path("work_dirs") / "g_reference_davis16_cpu")
+    assert [h["type"] for h in cfg.custom_hooks] == ["GateMarginHook", "ProgressBarHook"]
+    cfg = load_config(str(GATED), str(tmp_path), resume="auto", progress=False)
+    assert cfg.resume is True and cfg.get("load_from") is None and cfg.work_dir == str(tmp_path)
+
+
+def test_user_errors_print_one_line(tmp_path, capsys):
+    assert main(["train", str(tmp_path / "missing.py")]) == 2
+    assert "missing.py does not exist" in capsys.readouterr().err
+    assert main(["train", str(GATED), "--resume", str(tmp_path / "none.pth")]) == 2
+    assert "checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_cli_trains_and_exports_a_weights_only_state_dict(tmp_path, davis_root):
+    out = tmp_path / "g.pth"
+    rc = main(["train", str(GATED), "--work-dir", str(tmp_path / "work"), "--no-progress", "--export", str(out),
+               "--cfg-options", *cli_options(davis_root, f"cli_{os.getpid()}")])
+    assert rc == 0
+    assert (tmp_path / "work" / "epoch_1.pth").is_file()
+    state = torch.load(out, weights_only=True)
+    gate = ReuseGate(ReferenceHost(width=8, refined_channels=16), "reference")
+    gate.load_state_dict(state, strict=True)
+    assert not torch.equal(gate.host.head.weight, ReferenceHost(width=8, refined_channels=16).head.weight)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_torchrun_two_processes_on_loopback(tmp_path, davis_root):
+    out = tmp_path / "g.pth"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc-per-node=2",
+           "--master-addr=127.0.0.1", f"--master-port={_free_port()}",
+           "-m", "reusegate.cli", "train", str(GATED), "--work-dir", str(tmp_path / "work"), "--no-progress",
+           "--export", str(out), "--cfg-options", *cli_options(davis_root, "torchrun")]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (log_file,) = (tmp_path / "work").glob("*/*.log")  # rank 0's log
+    log = log_file.read_text()
+    assert "Distributed launcher: pytorch" in log and "Distributed training: True" in log
+    assert "GPU number: 2" in log  # mmengine's name for the world size
+    assert "'backend': 'gloo'" in log
+    assert out.is_file()  # written once, by rank 0
+    ReuseGate(ReferenceHost(width=8, refined_channels=16), "reference").load_state_dict(
+        torch.load(out, weights_only=True))
