@@ -1,0 +1,60 @@
+"""Trained gated models that ship with the package, and loading of exported ones.
+
+An exported model is two files side by side: ``NAME.pth``, a plain state dict of the whole
+:class:`~reusegate.ReuseGate` (loads with ``weights_only=True``), and ``NAME.json``, which names the host and
+adapter (as registered by plugins) and their settings, so the core builds it without importing any adapter.
+"""
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any, Dict, Union
+
+import torch
+
+from . import plugins
+from .gate import ReuseGate
+
+__all__ = ["load_gate", "save_gate", "default_gate", "DEFAULT_MODEL"]
+
+DEFAULT_MODEL = "demo_reference"
+"""The embedded default: the reference host and its gate, trained on synthetic clips only."""
+
+
+def save_gate(gate: ReuseGate, path: Union[str, Path], host: str, adapter: str,
+              host_kwargs: Dict[str, Any] | None = None, extra: Dict[str, Any] | None = None) -> Path:
+    """Export ``gate`` as ``path`` (.pth state dict) plus its ``.json`` description, each written atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"host": host, "adapter": adapter, "host_kwargs": host_kwargs or {},
+            "gate": {"m1": gate.m1, "m2": gate.m2, "ep_t": gate.ep_t}, **(extra or {})}
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(gate.state_dict(), tmp)
+    tmp.replace(path)
+    tmp_meta = path.with_suffix(".json.tmp")
+    tmp_meta.write_text(json.dumps(meta, indent=2))
+    tmp_meta.replace(path.with_suffix(".json"))
+    return path
+
+
+def load_gate(path: Union[str, Path], tau: float = 0.7, variant: str = "translate", **gate_kwargs: Any) -> ReuseGate:
+    """Build the exported model at ``path`` (``.pth`` with its ``.json`` beside it) with the given gate settings."""
+    path = Path(path)
+    meta_path = path.with_suffix(".json")
+    for p in (path, meta_path):
+        if not p.is_file():
+            raise FileNotFoundError(f"{p} not found: an exported model is NAME.pth plus NAME.json side by side")
+    meta = json.loads(meta_path.read_text())
+    host = plugins.get("hosts", meta["host"])(**meta.get("host_kwargs", {}))
+    settings = {**meta.get("gate", {}), **gate_kwargs}
+    gate = ReuseGate(host, meta["adapter"], tau=tau, variant=variant, **settings)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    gate.load_state_dict(state)
+    return gate.eval()
+
+
+def default_gate(tau: float = 0.7, variant: str = "translate") -> ReuseGate:
+    """The embedded default model (see :data:`DEFAULT_MODEL`)."""
+    with resources.as_file(resources.files("reusegate") / "weights" / f"{DEFAULT_MODEL}.pth") as path:
+        return load_gate(path, tau=tau, variant=variant)
