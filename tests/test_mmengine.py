@@ -293,3 +293,48 @@ def test_metric_scores_a_perfect_prediction_as_one(davis_root):
     result = metric.compute_metrics(metric.results)
     assert result["J&F_Mean"] == pytest.approx(1.0) and result["J_Recall"] == pytest.approx(1.0)
     assert result["reuse_rate"] == 0.5 and result["deep_fraction"] == 0.5
+
+
+# ---------------------------------------------------------------------------------------------- configs, hook
+def test_paper_configs_hold_the_recipe_and_build():
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    from reusegate.modules import INITIAL_REUSE_PROBABILITY
+    from reusegate.registry import MODELS
+
+    cfg = Config.fromfile(str(REPO / "configs" / "g_frtm_fast_davis16.py"))
+    assert cfg.default_scope == "reusegate"
+    assert cfg.train_dataloader.batch_size == 8 and cfg.train_dataloader.dataset.clip_length == 6
+    opt = cfg.optim_wrapper.optimizer
+    assert (opt.type, opt.lr, opt.amsgrad) == ("Adam", 5e-4, True)
+    (step,) = cfg.param_scheduler
+    assert (step.type, step.step_size, step.gamma) == ("StepLR", 127, 0.1)
+    assert cfg.train_cfg.max_epochs == 260
+    assert {k: cfg.model.gate[k] for k in ("m1", "m2", "ep_t")} == dict(m1=1.0, m2=0.0, ep_t=120)
+    assert {"type": "GateMarginHook"} in cfg.custom_hooks
+    pre = Config.fromfile(str(REPO / "configs" / "frtm_fast_pretrain_davis16.py"))
+    assert pre.model.gate is None and pre.model.host == cfg.model.host and pre.custom_hooks == []
+    assert pre.optim_wrapper == cfg.optim_wrapper and pre.train_cfg == cfg.train_cfg
+
+    init_default_scope("reusegate")
+    gated = MODELS.build(cfg.model)
+    assert isinstance(gated.net, ReuseGate) and type(gated.net.host).__name__ == "FRTM"
+    bias = gated.net.gate_modules.gate[4].bias
+    assert torch.sigmoid(bias).item() == pytest.approx(INITIAL_REUSE_PROBABILITY)  # ~15 % initial reuse
+    host_keys = {k for k in MODELS.build(pre.model).state_dict()}
+    assert host_keys and host_keys <= set(gated.state_dict())  # pre-training loads into the gated model
+
+
+def test_margin_hook_uses_fractional_epochs_in_iteration_loops():
+    from types import SimpleNamespace
+
+    from reusegate.integrations.mmengine import GateMarginHook
+
+    model = ReuseGateVOS(host=dict(type="reference", width=8), adapter="reference", gate=dict(m1=1.0, ep_t=4))
+    runner = SimpleNamespace(model=model, train_loop=object(), iter=6, train_dataloader=[0] * 4, epoch=0)
+    GateMarginHook().before_train_iter(runner, 6)
+    assert model.epoch == 1.5
+    with pytest.raises(ValueError, match="set_epoch"):
+        GateMarginHook().before_train_iter(SimpleNamespace(model=torch.nn.Linear(1, 1), train_loop=object(),
+                                                           iter=0, train_dataloader=[0]), 0)
