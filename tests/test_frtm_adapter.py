@@ -115,7 +115,8 @@ def test_computed_frames_learn_and_late_objects_start():
 
 def test_input_scale_returns_frame_size():
     frames, labels = _clip(2)
-    gate = ReuseGate(_model(), FRTMAdapter(_model(), input_scale=0.5), tau=0.7)
+    model = _model()
+    gate = ReuseGate(model, FRTMAdapter(model, input_scale=0.5), tau=0.7)
     session = gate.session()
     for i, f in enumerate(frames):
         r = session.step(f, labels if i == 0 else None)
