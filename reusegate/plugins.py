@@ -75,7 +75,15 @@ def build_plugin_manager(autoload: bool | None = None) -> PluginManager:
                 ) from exc
             pm.register(plugin, name=key)
             pm.distributions[key] = dist_name
-    pm.check_pending()
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:  # a misspelt hook: say where and what exists
+        name = pm.get_name(exc.plugin) or "?"
+        hooks = ", ".join(h for h in dir(hookspecs) if h.startswith("register_"))
+        raise PluginError(
+            f"plugin {name!r} from distribution {pm.distributions.get(name, '?')!r} is invalid: {exc}. "
+            f"The reusegate hooks are: {hooks}."
+        ) from exc
     return pm
 
 

@@ -152,8 +152,9 @@ def test_hook_without_spec_fails_clearly(installed, tmp_path: Path) -> None:
     out = run_probe(_catching("plugins.build_plugin_manager()"), [installed("rg_typo_plugin")], tmp_path)
     assert out["error"] is not None, "a plugin implementing an unknown hook was accepted"
     kind, message = out["error"]
-    assert kind == "PluginValidationError"
+    assert kind == "PluginError"
     assert "unknown hook 'register_backbone'" in message and "rg_typo_plugin" in message
+    assert "rg-typo-plugin" in message and "register_backbones" in message  # distribution and the real hooks
 
 
 # ---------------------------------------------------------------- EfficientNet-Lite0 example plugin
