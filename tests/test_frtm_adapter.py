@@ -38,6 +38,14 @@ def _clip(n: int = 4):
     return frames, labels
 
 
+def test_target_params_from_config_dict():
+    model = FRTM("resnet18", target_params=dict(preset="training", memory_size=10, init_iters=[3, 4]))
+    assert model.target_params.memory_size == 10 and model.target_params.init_iters == (3, 4)
+    assert model.target_params.c_channels == TargetModelParams.training().c_channels
+    with pytest.raises(ValueError, match="preset"):
+        FRTM("resnet18", target_params=dict(preset="slow"))
+
+
 def test_plugin_registration():
     assert plugins.get("adapters", "frtm") is FRTMAdapter
     assert plugins.get("hosts", "frtm") is FRTM

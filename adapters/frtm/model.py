@@ -12,7 +12,7 @@ Input normalisation is upstream's single affine step on 0..255 pixels, ``norm_we
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Dict, Optional, Union
+from typing import Any, Callable, Dict, Mapping, Optional, Union
 
 import torch
 from torch import Tensor, nn
@@ -29,6 +29,26 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+_PRESETS = ("inference_fast", "inference", "training")
+
+
+def _target_params(value: Union[TargetModelParams, Mapping[str, Any], None]) -> TargetModelParams:
+    if value is None:
+        return TargetModelParams.inference_fast()
+    if isinstance(value, TargetModelParams):
+        return value
+    if isinstance(value, Mapping):
+        fields = dict(value)
+        preset = fields.pop("preset", "inference_fast")
+        if preset not in _PRESETS:
+            raise ValueError(f"target_params preset must be one of {_PRESETS}, got {preset!r}")
+        for key in ("init_iters", "update_iters", "filter_reg", "precond"):  # configs may hold lists
+            if key in fields:
+                fields[key] = tuple(fields[key])
+        return getattr(TargetModelParams, preset)(**fields)
+    raise ValueError(f"target_params must be a TargetModelParams or a dict, got {type(value).__name__}")
+
+
 class FRTM(nn.Module):
     """FRTM / FRTM-fast host.
 
@@ -41,7 +61,8 @@ class FRTM(nn.Module):
         s4_channels, head_channels: refiner widths; see :class:`~reusegate.adapters.frtm.refiner.Refiner`
             (the narrow-decoder option).
         target_params: target-model hyper-parameters (default: upstream's inference ``--fast`` set, which is
-            what G-FRTM's evaluation runs).
+            what G-FRTM's evaluation runs). A dict (from a config) names a preset, ``preset='inference_fast'``
+            (or ``'inference'``, ``'training'``), and overrides of its fields.
         seed: every object's target model and first-frame augmentation are seeded with it (upstream resets
             the seed for each object), so runs are reproducible.
     """
@@ -53,7 +74,7 @@ class FRTM(nn.Module):
         checkpoint: Union[str, Path, None] = None,
         s4_channels: Optional[int] = None,
         head_channels: int = 32,
-        target_params: Optional[TargetModelParams] = None,
+        target_params: Union[TargetModelParams, Mapping[str, Any], None] = None,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -70,7 +91,7 @@ class FRTM(nn.Module):
         self.backbone.requires_grad_(False)  # FRTM never fine-tunes its backbone
         self.backbone.eval()
         self.refiner = Refiner(backbone.feature_channels, s4_channels=s4_channels, head_channels=head_channels)
-        self.target_params = target_params if target_params is not None else TargetModelParams.inference_fast()
+        self.target_params = _target_params(target_params)
         self.seed = seed
         std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
         mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
