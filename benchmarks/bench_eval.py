@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -36,6 +37,12 @@ def make_shifted(root: Path, out: Path, gt_out: Path | None = None) -> int:
     return n
 
 
+def _cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path,
@@ -48,11 +55,13 @@ def main() -> None:
         print(f"{n} frames, {len(os.listdir(pred))} sequences, {os.cpu_count()} cores")
         times = {}
         for procs in sorted({1, args.processes}):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), _cpu_seconds()
             res = evaluate_sequences(args.data, pred, processes=procs)
             times[procs] = time.perf_counter() - t0
-            print(f"reusegate eval, {procs} process(es): {times[procs]:.1f} s  J&F={res.jf_mean:.6f} "
-                  f"J={res.j_mean:.6f} F={res.f_mean:.6f}")
+            # CPU seconds (this process and its workers) tell how loaded the machine was: on an idle
+            # machine, wall time ~ CPU / processes.
+            print(f"reusegate eval, {procs} process(es): {times[procs]:.1f} s wall, "
+                  f"{_cpu_seconds() - c0:.1f} s CPU  J&F={res.jf_mean:.6f} J={res.j_mean:.6f} F={res.f_mean:.6f}")
         try:
             from vos_benchmark.benchmark import benchmark
         except ImportError:
