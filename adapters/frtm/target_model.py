@@ -7,9 +7,20 @@ c -> 1, no bias, padding 1); its raw output is the coarse score ``S`` at stride 
 It is trained by weighted least squares against object masks: the score is bilinearly upsampled to the label
 resolution, each residual is scaled by sqrt(pixel weight) * sqrt(sample weight), and each parameter tensor ``W_i``
 adds a Tikhonov residual ``filter_reg[i] * W_i``. Upstream fits at *full image resolution*, which makes each
-update of an 80-sample memory cost seconds on a CPU. ``fit_resolution="score"`` instead folds every label into the
-score grid once, when it enters the memory (see :func:`fold_to_score_grid`), and fits there; the benchmark
-``benchmarks/bench_target_model.py`` measures what that costs in accuracy and saves in time.
+update of an 80-sample memory cost seconds on a CPU.
+
+The solver works on the score grid: with U the bilinear upsampling and W the pixel weights, the data term is
+s^T (U^T W U) s - 2 s^T U^T W y + const, so only the operator B = U^T W U and the vector t = U^T W y are needed.
+``fit_resolution`` chooses how they are formed:
+
+* ``"full"`` (upstream): B u is computed as U^T (W (U u)) at image resolution on every CG iteration;
+* ``"score_exact"``: B is banded (a bilinear output pixel mixes 2x2 score cells, so B couples each cell with its
+  3x3 neighbourhood); its 9 coefficient maps and t are computed once when a label enters the memory. Same
+  optimum and same iterates as ``"full"`` up to rounding, at score-grid cost;
+* ``"score"``: the labels are folded onto the score grid and fitted there, cell by cell (B replaced by its row
+  sums, U^T w: a "lumped" diagonal). The cheapest per CG step, and an approximation.
+
+``benchmarks/bench_target_model.py`` measures what each costs in accuracy and saves in time.
 """
 from __future__ import annotations
 
@@ -25,10 +36,10 @@ __all__ = [
     "TargetModel",
     "GaussNewtonCG",
     "hinge_pixel_weights",
-    "fold_to_score_grid",
+    "score_grid_terms",
 ]
 
-FIT_RESOLUTIONS = ("full", "score")
+FIT_RESOLUTIONS = ("full", "score_exact", "score")
 
 
 @dataclass(frozen=True)
@@ -52,8 +63,9 @@ class TargetModelParams:
         hinge_tf: minimum share of the total weight the foreground carries under ``"hinge"``.
         min_pixels: masks with fewer foreground pixels (> 0.5) are neither reweighted nor learned from.
         gn_step: first Gauss-Newton step length; it grows by 1.2 per step, capped at 1 (1 = plain GN).
-        fit_resolution: ``"full"`` (upstream: labels at image resolution) or ``"score"`` (labels folded
-            onto the score grid; much cheaper, see the module docstring).
+        fit_resolution: ``"full"`` (upstream: labels at image resolution), ``"score_exact"`` (the same
+            problem on the score grid) or ``"score"`` (labels folded onto the score grid, approximate); see the
+            module docstring.
     """
 
     c_channels: int = 96
@@ -147,38 +159,86 @@ def _upsample_adjoint(t: Tensor, size: Sequence[int]) -> Tensor:
     return grad
 
 
-def fold_to_score_grid(label: Tensor, pixel_weights: Tensor, size: Sequence[int]) -> Tuple[Tensor, Tensor]:
-    """Fold a full-resolution weighted least-squares target onto the score grid.
+def _upsample_matrix(n_out: int, n_in: int, like: Tensor) -> Tensor:
+    """The 1-D bilinear (align_corners=False) upsampling matrix [n_out, n_in], as F.interpolate applies it."""
+    eye = torch.eye(n_in, dtype=like.dtype, device=like.device)[None, None]
+    return _upsample(eye, (n_out, n_in))[0, 0]
 
-    Full resolution minimises sum_p w_p ((U s)_p - y_p)^2 with U the bilinear upsampling. Its normal matrix is
-    U^T W U; replacing it by its row sums diag(U^T w) ("lumped mass") gives the score-grid problem
-    sum_q w'_q (s_q - y'_q)^2 with w' = U^T w and y' = U^T (w y) / w'. The data/regulariser balance is kept
-    (w' sums to the same total), only the coupling between neighbouring score cells is dropped.
-    Returns ``(y', w')`` at ``size``.
+
+def _shift_cols(m: Tensor, d: int) -> Tensor:
+    """Column j of the result is column j + d of ``m`` (zero where that is outside)."""
+    if d == 0:
+        return m
+    out = torch.zeros_like(m)
+    if d > 0:
+        out[:, :-d] = m[:, d:]
+    else:
+        out[:, -d:] = m[:, :d]
+    return out
+
+
+def score_grid_terms(label: Tensor, pixel_weights: Tensor, size: Sequence[int], lumped: bool = False
+                     ) -> Tuple[Tensor, Tensor]:
+    """The weighted least-squares data term of full-resolution labels, moved onto the score grid.
+
+    sum_p w_p ((U s)_p - y_p)^2 = s^T B s - 2 s^T t + const with B = U^T W U and t = U^T W y. Bilinear upsampling
+    is separable (U = U_h (x) U_w) and mixes 2x2 neighbouring cells, so B couples each score cell only with its
+    3x3 neighbourhood: B[q, q + d] = sum_p w_p U[p, q] U[p, q + d] = (A_h^T W A_w)[q] with
+    A_h[p, q] = U_h[p, q] U_h[p, q + d_h] (likewise A_w), i.e. two small matrix products per offset d.
+    With ``lumped`` the coefficients are summed into the centre (B replaced by its row sums U^T w), which is
+    fitting the weight-averaged label U^T (w y) / U^T w cell by cell.
+
+    Args:
+        label, pixel_weights: ``[N, 1, H, W]``.
+        size: the score grid ``(h, w)``.
+    Returns:
+        ``coefs [N, 9, h, w]`` (offset (dh, dw) in -1..1 at index 3 (dh + 1) + dw + 1) and ``t [N, 1, h, w]``.
     """
-    w_fold = _upsample_adjoint(pixel_weights, size)
-    y_fold = _upsample_adjoint(pixel_weights * label, size) / w_fold.clamp_min(torch.finfo(w_fold.dtype).tiny)
-    return y_fold, w_fold
+    (big_h, big_w), (h, w) = label.shape[-2:], tuple(size)
+    u_h, u_w = _upsample_matrix(big_h, h, label), _upsample_matrix(big_w, w, label)
+    weights = pixel_weights[:, 0]
+    t = (u_h.t() @ (weights * label[:, 0]) @ u_w)[:, None]
+    rows = {dh: (u_h * _shift_cols(u_h, dh)).t() @ weights for dh in (-1, 0, 1)}  # [N, h, W] each
+    coefs = torch.stack([rows[dh] @ (u_w * _shift_cols(u_w, dw)) for dh in (-1, 0, 1) for dw in (-1, 0, 1)], 1)
+    if lumped:
+        centre = torch.zeros_like(coefs)
+        centre[:, 4] = coefs.sum(1)
+        coefs = centre
+    return coefs, t
+
+
+def _banded_apply(coefs: Tensor, u: Tensor) -> Tensor:
+    """B u for B given by :func:`score_grid_terms` coefficients: sum_d coefs_d * u shifted by d."""
+    h, w = u.shape[-2:]
+    padded = F.pad(u, (1, 1, 1, 1))
+    out = coefs[:, 4:5] * u
+    for k in (0, 1, 2, 3, 5, 6, 7, 8):
+        dh, dw = k // 3 - 1, k % 3 - 1
+        out = out + coefs[:, k:k + 1] * padded[:, :, 1 + dh:1 + dh + h, 1 + dw:1 + dw + w]
+    return out
 
 
 TensorList = List[Tensor]
 
 
 def _dot(a: TensorList, b: TensorList) -> Tensor:
-    return sum((x * y).sum() for x, y in zip(a, b))
+    return sum((x.double() * y.double()).sum() for x, y in zip(a, b)).to(a[0].dtype)
 
 
 class GaussNewtonCG:
     """Gauss-Newton on a least-squares problem, each step solved approximately by preconditioned CG.
 
-    J^T J v products come from a double backward through autograd, so any differentiable residual works. The
-    CG search direction survives between runs (warm start); at the start of each run the previous ``rho`` is
-    divided by ``forget_factor`` so the memory of the old direction fades (0 = restart every run). Polak-Ribiere
-    beta, clamped at 0, and the standard alpha = rho / p^T A p.
+    The problem is min_x  s(x)^T B s(x) - 2 s(x)^T t + sum_i reg_i^2 |x_i|^2 for a model output ``s(x)`` and a
+    positive semi-definite operator ``B`` on it (a weighted least-squares data term; see
+    :func:`score_grid_terms`). Jacobian-vector products J v come from a double backward through autograd (the
+    gradient J^T u is linear in a dummy u; differentiating it w.r.t. u in direction v gives J v), J^T products
+    from a plain backward. The CG search direction survives between runs (warm start); at the start of each
+    run the previous ``rho`` is divided by ``forget_factor`` so the old direction fades (0 = restart every run).
+    Polak-Ribiere beta, clamped at 0, and the standard alpha = rho / p^T A p.
 
     Args:
         params: tensors to optimise (updated in place).
-        reg: Tikhonov factor per tensor; adds the residual ``reg[i] * params[i]``.
+        reg: Tikhonov factor per tensor (the residual ``reg[i] * params[i]``).
         precond: diagonal preconditioner per tensor (the CG divides the residual by it).
         forget_factor: see above.
         step: first GN step length, multiplied by 1.2 per GN step and capped at 1.
@@ -197,28 +257,40 @@ class GaussNewtonCG:
         self._rho: Optional[Tensor] = None
         self._r_prev: Optional[TensorList] = None
 
-    def run(self, residual: Callable[[TensorList], Tensor], cg_iters: Sequence[int]) -> List[TensorList]:
-        """Run one GN step per entry of ``cg_iters``; returns a copy of the parameters after each step."""
+    def run(self, model: Callable[[TensorList], Tensor], metric: Callable[[Tensor], Tensor], target: Tensor,
+            cg_iters: Sequence[int]) -> List[TensorList]:
+        """One GN step per entry of ``cg_iters``; returns a copy of the parameters after each step.
+
+        Args:
+            model: maps the parameters to the output ``s``.
+            metric: ``u -> B u`` on outputs.
+            target: ``t`` (shaped like ``s``).
+        """
         history = []
         step = self.step
         for n_cg in cg_iters:
-            self._gn_step(residual, n_cg, min(step, 1.0))
+            self._gn_step(model, metric, target, n_cg, min(step, 1.0))
             step *= 1.2
             history.append([p.detach().clone() for p in self.params])
         return history
 
-    def _gn_step(self, residual: Callable[[TensorList], Tensor], n_cg: int, step: float) -> None:
+    def _gn_step(self, model: Callable[[TensorList], Tensor], metric: Callable[[Tensor], Tensor], target: Tensor,
+                 n_cg: int, step: float) -> None:
+        reg2 = [r * r for r in self.reg]
         with torch.enable_grad():
             x = [p.detach().requires_grad_(True) for p in self.params]
-            f0 = [residual(x)] + [r * p for r, p in zip(self.reg, x)]
-            g = [f.detach().requires_grad_(True) for f in f0]
-            jt_g = torch.autograd.grad(f0, x, g, create_graph=True)
+            s = model(x)
+            dummy = torch.zeros_like(s, requires_grad=True)
+            jt_dummy = torch.autograd.grad(s, x, dummy, create_graph=True)
+            grad = torch.autograd.grad(s, x, metric(s.detach()) - target, retain_graph=True)
 
             def normal_op(v: TensorList) -> TensorList:
-                jv = torch.autograd.grad(jt_g, g, v, retain_graph=True)
-                return list(torch.autograd.grad(f0, x, jv, retain_graph=True))
+                (jv,) = torch.autograd.grad(jt_dummy, dummy, v, retain_graph=True)
+                jtbjv = torch.autograd.grad(s, x, metric(jv), retain_graph=True)
+                return [a + r * vi for a, r, vi in zip(jtbjv, reg2, v)]
 
-            delta = self._cg([-t.detach() for t in jt_g], normal_op, n_cg)
+            b = [-(gi + r * xi.detach()) for gi, r, xi in zip(grad, reg2, x)]
+            delta = self._cg(b, normal_op, n_cg)
         with torch.no_grad():
             for p, d in zip(self.params, delta):
                 p.add_(d, alpha=step)
@@ -276,10 +348,11 @@ class TargetModel(nn.Module):
         self.init_history: List[TensorList] = []
         self.update_history: List[TensorList] = []
         self.memory_weights: Optional[Tensor] = None
+        # per memory slot: projected feature, and the label's data term -- "full": (pixel weights, label) at image
+        # resolution; score modes: (banded coefficients [9, h, w], t [1, h, w]) on the score grid
         self._mem_feats: Optional[Tensor] = None
-        self._mem_labels: Optional[Tensor] = None
-        self._mem_wsqrt: Optional[Tensor] = None
-        self._label_size: Optional[Tuple[int, int]] = None
+        self._mem_a: Optional[Tensor] = None
+        self._mem_b: Optional[Tensor] = None
         self._prev_slot: Optional[int] = None
         self._candidate: Optional[Tensor] = None
         self._updater: Optional[GaussNewtonCG] = None
@@ -291,16 +364,23 @@ class TargetModel(nn.Module):
             return hinge_pixel_weights(mask, self.params.hinge_tf, self.params.min_pixels)
         return torch.ones_like(mask)
 
-    def _fit_targets(self, labels: Tensor, score_size: Sequence[int]) -> Tuple[Tensor, Tensor]:
-        """Labels and sqrt pixel weights at the resolution the residuals are formed at."""
+    def _label_terms(self, labels: Tensor, score_size: Sequence[int]) -> Tuple[Tensor, Tensor]:
+        """What the memory keeps of ``[N, 1, H, W]`` labels (see ``_mem_a`` / ``_mem_b``)."""
         weights = self.pixel_weights(labels)
-        if self.params.fit_resolution == "score":
-            labels, weights = fold_to_score_grid(labels, weights, score_size)
-        return labels, weights.sqrt()
+        if self.params.fit_resolution == "full":
+            return weights, labels
+        return score_grid_terms(labels, weights, score_size, lumped=self.params.fit_resolution == "score")
 
-    @staticmethod
-    def _weighted_residual(score: Tensor, labels: Tensor, wsqrt: Tensor) -> Tensor:
-        return (_upsample(score, labels.shape[-2:]) - labels) * wsqrt
+    def _data_term(self, a: Tensor, b: Tensor, sample_weights: Tensor, score_size: Sequence[int]
+                   ) -> Tuple[Callable[[Tensor], Tensor], Tensor]:
+        """``(u -> B u, t)`` of stored label terms, each sample scaled by its weight."""
+        sw = sample_weights.view(-1, 1, 1, 1)
+        if self.params.fit_resolution == "full":
+            weights, size = a * sw, a.shape[-2:]
+            return (lambda u: _upsample_adjoint(weights * _upsample(u, size), score_size),
+                    _upsample_adjoint(weights * b, score_size))
+        coefs = a * sw
+        return (lambda u: _banded_apply(coefs, u)), b * sw
 
     # ------------------------------------------------------------------ first frame
     def init(self, samples: Tensor, labels: Tensor) -> None:
@@ -317,29 +397,25 @@ class TargetModel(nn.Module):
         if k > p.memory_size:
             raise ValueError(f"{k} first-frame samples do not fit a memory of {p.memory_size}")
         samples = samples.detach()
-        weights = samples.new_full((p.memory_size,), 1.0 / k)
-        weights[k:] = 0
+        score_size = samples.shape[-2:]
+        # the original frame counts twice: weights 2/K, 1/K, ... normalised (used by the joint solve too)
+        weights = samples.new_zeros(p.memory_size)
+        weights[:k] = 1.0 / k
         weights[0] = 2.0 / k
         weights /= weights.sum()
-        y, wsqrt = self._fit_targets(labels.to(samples.dtype), samples.shape[-2:])
-        wsqrt_joint = wsqrt * weights[:k].sqrt().view(-1, 1, 1, 1)
-
-        def joint(x: TensorList) -> Tensor:
-            score = F.conv2d(F.conv2d(samples, x[0]), x[1], padding=1)
-            return self._weighted_residual(score, y, wsqrt_joint)
-
+        a, b = self._label_terms(labels.to(samples.dtype), score_size)
+        metric, target = self._data_term(a, b, weights[:k], score_size)
         params = [self.project.weight.data, self.filter.weight.data]
         solver = GaussNewtonCG(params, p.filter_reg, p.precond, p.cg_forget_factor, p.gn_step)
-        self.init_history = solver.run(joint, p.init_iters)
+        self.init_history = solver.run(lambda x: F.conv2d(F.conv2d(samples, x[0]), x[1], padding=1),
+                                       metric, target, p.init_iters)
 
         with torch.no_grad():
             feats = self.project(samples)
-        c, h, w = feats.shape[1:]
-        self._label_size = tuple(y.shape[-2:])
-        self._mem_feats = feats.new_zeros(p.memory_size, c, h, w)
-        self._mem_labels = y.new_zeros(p.memory_size, 1, *self._label_size)
-        self._mem_wsqrt = y.new_zeros(p.memory_size, 1, *self._label_size)
-        self._mem_feats[:k], self._mem_labels[:k], self._mem_wsqrt[:k] = feats, y, wsqrt
+        self._mem_feats = feats.new_zeros(p.memory_size, *feats.shape[1:])
+        self._mem_a = a.new_zeros(p.memory_size, *a.shape[1:])
+        self._mem_b = b.new_zeros(p.memory_size, *b.shape[1:])
+        self._mem_feats[:k], self._mem_a[:k], self._mem_b[:k] = feats, a, b
         self.memory_weights = weights
         self._prev_slot = None
         self.frame_num = 0
@@ -356,16 +432,13 @@ class TargetModel(nn.Module):
         if self._updater is None:
             raise RuntimeError("TargetModel.fit_filter() before init()")
         used = torch.nonzero(self.memory_weights > 0).flatten()
-        full = used.numel() == self.memory_weights.numel()
-        feats = self._mem_feats if full else self._mem_feats[used]
-        labels = self._mem_labels if full else self._mem_labels[used]
-        wsqrt = (self._mem_wsqrt if full else self._mem_wsqrt[used]) * \
-            self.memory_weights[used].sqrt().view(-1, 1, 1, 1)
-
-        def residual(x: TensorList) -> Tensor:
-            return self._weighted_residual(F.conv2d(feats, x[0], padding=1), labels, wsqrt)
-
-        self.update_history = self._updater.run(residual, self.params.update_iters)
+        if used.numel() == self.memory_weights.numel():
+            feats, a, b = self._mem_feats, self._mem_a, self._mem_b
+        else:
+            feats, a, b = self._mem_feats[used], self._mem_a[used], self._mem_b[used]
+        metric, target = self._data_term(a, b, self.memory_weights[used], feats.shape[-2:])
+        self.update_history = self._updater.run(lambda x: F.conv2d(feats, x[0], padding=1), metric, target,
+                                                self.params.update_iters)
 
     # ------------------------------------------------------------------ per frame
     @torch.no_grad()
@@ -390,13 +463,13 @@ class TargetModel(nn.Module):
             raise RuntimeError("TargetModel.update() needs a preceding apply() on the same frame")
         if int((soft_label > 0.5).sum()) < p.min_pixels:
             return False
-        y, wsqrt = self._fit_targets(soft_label.to(self._mem_labels.dtype), self._candidate.shape[-2:])
-        if tuple(y.shape[-2:]) != self._label_size:
+        a, b = self._label_terms(soft_label.to(self._mem_feats.dtype), self._candidate.shape[-2:])
+        if a.shape[1:] != self._mem_a.shape[1:]:
             raise ValueError(f"label size {tuple(soft_label.shape[-2:])} differs from the first frame's")
         slot = self._insert_weight()
         self._mem_feats[slot] = self._candidate[0]
-        self._mem_labels[slot] = y[0]
-        self._mem_wsqrt[slot] = wsqrt[0]
+        self._mem_a[slot] = a[0]
+        self._mem_b[slot] = b[0]
         self._candidate = None
         if self.frame_num % p.train_skipping != 0:
             return False
