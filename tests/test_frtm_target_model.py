@@ -201,6 +201,16 @@ def test_gauss_newton_cg_solves_ridge_regression():
     assert len(history) == 1 and torch.equal(history[0][0], x)
 
 
+def test_gauss_newton_step_length_grows_to_one():
+    a, t = torch.eye(3, dtype=torch.float64), torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
+    x = torch.zeros(3, dtype=torch.float64)
+    solver = GaussNewtonCG([x], reg=[0.0], precond=[1.0], forget_factor=0.0, step=0.5)
+    history = solver.run(lambda p: a @ p[0], lambda u: u, t, [3, 3, 3, 3, 3])
+    # steps 0.5, 0.6, 0.72, 0.864, then 1 (capped): each leaves (1 - step) of the error to the solution t
+    fractions = [1 - float(h[0][0]) for h in history]
+    assert fractions == pytest.approx([0.5, 0.5 * 0.4, 0.5 * 0.4 * 0.28, 0.5 * 0.4 * 0.28 * 0.136, 0.0], abs=1e-12)
+
+
 def _toy_model(fit_resolution: str = "full", dtype: torch.dtype = torch.float32
                ) -> tuple[TargetModel, torch.Tensor, torch.Tensor]:
     torch.manual_seed(0)
