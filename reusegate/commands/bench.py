@@ -1,0 +1,63 @@
+"""``reusegate bench``: latency, FLOPs, reuse rate, J&F and Amdahl efficiency of the host, tau = 1, each tau and
+all-reuse, measured interleaved in one run on real frames."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+NAME = "bench"
+HELP = ("time the bare host, tau = 1, each --taus value and all-reuse (tau = 0) on the same frames; print "
+        "latency, FPS, speedup, FLOPs, reuse rate, J&F and the speedup's ratio to the Amdahl ideal; optionally "
+        "write JSON and a J&F-vs-FPS plot")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..inference import DEFAULT_TAUS
+
+    parser.add_argument("--davis", type=Path, default=None, metavar="ROOT",
+                        help="DAVIS root with full ground truth (default: the embedded synthetic demo clip)")
+    parser.add_argument("--sequences", type=Path, default=None,
+                        help="with --davis: text file with one sequence name a line (default: every sequence)")
+    parser.add_argument("--resolution", default="480p", help="with --davis: the resolution folder (default: 480p)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads (default: torch's choice, one per core)")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="exported model NAME.pth (NAME.json beside it); default: the embedded default model")
+    parser.add_argument("--taus", type=float, nargs="+", default=list(DEFAULT_TAUS),
+                        help="thresholds to measure besides 1 and 0 (default: 1 0.9 0.8 0.7 0.5)")
+    parser.add_argument("--frames", type=int, default=30,
+                        help="first N frames of each sequence, N >= 3 (default: 30; 0 = all)")
+    parser.add_argument("--no-flops", action="store_true", help="skip the FLOP-counting pass")
+    parser.add_argument("--json", type=Path, default=None, help="write the figures to this JSON file")
+    parser.add_argument("--plot", type=Path, default=None, help="write the J&F-vs-FPS plot to this PNG file")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..data.writer import atomic_write_text
+    from ..inference import (bench, bench_lines, bench_plot, davis_clips, demo_clips, load_model, model_name,
+                             set_threads)
+
+    if args.frames < 0 or 0 < args.frames < 3:
+        raise ValueError(f"--frames must be 0 (all) or at least 3 (J&F drops the first and last frame), "
+                         f"got {args.frames}")
+    frames = args.frames or None
+    set_threads(args.threads)
+    if args.davis is None:
+        if args.sequences is not None:
+            raise ValueError("--sequences selects DAVIS sequences; pass --davis ROOT too")
+        clips, source = demo_clips(frames), "embedded synthetic demo clip"
+    else:
+        clips, source = davis_clips(args.davis, args.sequences, frames, args.resolution), str(args.davis)
+    gate = load_model(args.model, tau=1.0)
+    report = {"model": model_name(args.model), "source": source, **bench(gate, clips, args.taus, not args.no_flops)}
+    print(f"model {report['model']} on {source}")
+    for line in bench_lines(report):
+        print(line)
+    if args.json is not None:
+        atomic_write_text(args.json, json.dumps(report, indent=2))
+        print(f"wrote {args.json}")
+    if args.plot is not None:
+        bench_plot(report, args.plot)
+        print(f"wrote {args.plot}")
+    return 0

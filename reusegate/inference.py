@@ -1,0 +1,491 @@
+"""Whole-sequence inference (``reusegate run``) and the speed / accuracy benchmark (``reusegate bench``).
+
+Kept apart from the command modules so that the commands, the tests and notebooks share one implementation.
+
+**run** writes ``<out>/<sequence>/<frame>.png`` (DAVIS layout, palette PNGs, each written atomically). A
+sequence counts as finished only when its done-marker ``<out>/<sequence>/.done.json`` exists; the marker is
+written after the last mask, so a sequence cut off half-way has none and is redone, while finished ones are
+skipped. The marker holds the sequence's figures and the settings that produced them, so a resumed run
+still summarises every sequence and never mixes results of different settings silently.
+
+**bench** times every variant on the same decoded frames: the bare host (:class:`~reusegate.gate.HostRunner`),
+``tau = 1``, each ``tau`` of a list, and all-reuse (``tau = 0``). Variants are interleaved frame by frame
+(in a rotating order), so a slow phase of a loaded machine hits all of them alike; every figure that is a
+ratio is taken within one run. FLOPs are counted in a second pass (``FlopCounterMode`` slows a step down).
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from .data.readers import DavisReader, VideoSequence
+from .data.writer import ResultWriter, atomic_write_bytes, atomic_write_text
+from .evaluation.metrics import f_measure, jaccard
+from .gate import HostRunner, ReuseGate
+
+__all__ = ["DONE_MARKER", "SUMMARY", "load_model", "model_name", "set_threads", "segment_sequence", "run_sequences",
+           "BenchClip", "davis_clips", "demo_clips", "bench", "bench_lines", "bench_plot", "DEFAULT_TAUS"]
+
+DONE_MARKER = ".done.json"
+SUMMARY = "summary.json"
+DEFAULT_TAUS = (1.0, 0.9, 0.8, 0.7, 0.5)
+
+
+# ---------------------------------------------------------------------------------------------- model
+def load_model(path: Optional[Path], tau: float = 0.7, variant: str = "translate", tau2: float = 0.9) -> ReuseGate:
+    """The exported model at ``path`` (NAME.pth with NAME.json beside it), or the embedded default model."""
+    from .pretrained import DEFAULT_MODEL, default_gate, load_gate
+
+    if path is not None:
+        return load_gate(path, tau=tau, variant=variant, tau2=tau2)
+    if tau2 != 0.9:
+        raise ValueError("--tau2 needs an exported model (--model PATH); the default model uses tau2 = 0.9")
+    try:
+        return default_gate(tau=tau, variant=variant)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"the default model's weights ({DEFAULT_MODEL}.pth) are not installed with "
+                                f"this package; pass an exported model with --model PATH") from None
+
+
+def set_threads(threads: Optional[int]) -> None:
+    """Intra-op threads for torch; on a machine loaded by other work, fewer threads than cores can be far faster."""
+    if threads is None:
+        return
+    if threads < 1:
+        raise ValueError(f"--threads must be at least 1, got {threads}")
+    torch.set_num_threads(threads)
+
+
+def model_name(path: Optional[Path]) -> str:
+    """How a model is named in summaries and done-markers."""
+    from .pretrained import DEFAULT_MODEL
+
+    return f"default:{DEFAULT_MODEL}" if path is None else str(Path(path).resolve())
+
+
+def _tensor(frame: np.ndarray) -> torch.Tensor:
+    """``[3, H, W]`` uint8 view of an ``H x W x 3`` frame (copied only when the array is read-only, as PIL's are)."""
+    return torch.from_numpy(np.require(frame, requirements=["C", "W"])).permute(2, 0, 1)
+
+
+def _new_objects(seq: VideoSequence, i: int) -> Optional[np.ndarray]:
+    """The label map of the objects that start on frame ``i`` (others set to 0), or None."""
+    ids = seq.new_objects(i)
+    if not ids:
+        return None
+    labels = seq.load_mask(i)
+    return np.where(np.isin(labels, ids), labels, 0).astype(np.uint8)
+
+
+# ---------------------------------------------------------------------------------------------- run
+def _check_sequence(gate: ReuseGate, seq: VideoSequence) -> None:
+    """Fail before any computation on what would otherwise stop a run half-way."""
+    seq.object_ids  # noqa: B018 -- reads the first mask: an empty one is an error naming the file
+    if gate.variant == "oracle" and len(seq.annotated_indices) != len(seq):
+        raise ValueError(f"the oracle variant needs the ground truth of every frame, but sequence {seq.name} "
+                         f"has {len(seq.annotated_indices)} annotations for {len(seq)} frames")
+
+
+def segment_sequence(gate: ReuseGate, seq: VideoSequence, writer: ResultWriter, bar: Any = None) -> Dict[str, Any]:
+    """Segment ``seq`` frame by frame, write each mask as it comes, and return the sequence's figures.
+
+    FPS counts the model's ``step`` calls after the start frame only (no decoding or writing), as the paper
+    reports it.
+    """
+    _check_sequence(gate, seq)
+    oracle = gate.variant == "oracle"
+    session = gate.session()
+    names = seq.frame_names
+    step_seconds = 0.0
+    start = time.perf_counter()
+    for i in range(len(seq)):
+        frame = _tensor(seq.load_frame(i))
+        new = _new_objects(seq, i)
+        gt = seq.load_mask(i) if oracle else None
+        t0 = time.perf_counter()
+        result = session.step(frame, new, gt=gt)
+        if i > 0:
+            step_seconds += time.perf_counter() - t0
+        writer.write(seq.name, names[i], result.labels.numpy().astype(np.uint8))
+        if bar is not None:
+            bar.update(1)
+    stats = session.stats()
+    return {
+        "frames": len(seq),
+        "reuse_rate": stats["reuse_rate"],
+        "reuse_rate_weighted": stats["reuse_rate_weighted"],
+        "reuse_rate_per_object": {str(k): v for k, v in stats["per_object"].items()},
+        "deep_frames": stats["deep_frames"],
+        "fps": (len(seq) - 1) / step_seconds if step_seconds > 0 else None,
+        "step_seconds": step_seconds,
+        "wall_seconds": time.perf_counter() - start,
+    }
+
+
+def _finished(seq: VideoSequence, seq_dir: Path, settings: Dict[str, Any], redo: bool) -> Optional[Dict[str, Any]]:
+    """The stored figures of a finished sequence, or None when it has to be (re)computed."""
+    marker = seq_dir / DONE_MARKER
+    if not marker.is_file():
+        return None
+    if redo:
+        marker.unlink()
+        return None
+    try:
+        info = json.loads(marker.read_text())
+        stored, figures = info["settings"], info["summary"]
+    except (OSError, ValueError, KeyError, TypeError):
+        marker.unlink()  # damaged marker: the sequence is not known to be finished
+        return None
+    if stored != settings:
+        raise ValueError(f"{seq_dir} holds results made with {stored}, not {settings}; pass another --out, "
+                         f"or --redo to recompute every sequence")
+    if any(not (seq_dir / f"{n}.png").is_file() for n in seq.frame_names):
+        marker.unlink()  # masks were removed since: redo the sequence
+        return None
+    return figures
+
+
+def _totals(per_sequence: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
+    seconds = sum(s["step_seconds"] for s in per_sequence.values())
+    timed = sum(s["frames"] - 1 for s in per_sequence.values())
+    return {
+        "sequences": len(per_sequence),
+        "frames": sum(s["frames"] for s in per_sequence.values()),
+        "reuse_rate": float(np.mean([s["reuse_rate"] for s in per_sequence.values()])) if per_sequence else None,
+        "fps": timed / seconds if seconds > 0 else None,
+    }
+
+
+def run_sequences(gate: ReuseGate, sequences: Sequence[VideoSequence], out: Path, settings: Dict[str, Any],
+                  redo: bool = False, progress: bool = True) -> Dict[str, Any]:
+    """Segment every sequence into ``out`` (DAVIS layout), skipping finished ones; write and return the summary.
+
+    ``settings`` (model, tau, variant, ...) is stored in each done-marker and in the summary: a finished
+    sequence made with other settings is an error unless ``redo``.
+    """
+    from tqdm import tqdm
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; pass a folder for the results")
+    names = [s.name for s in sequences]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"sequence names {dupes} appear twice; each sequence needs its own result folder")
+    for seq in sequences:
+        _check_sequence(gate, seq)
+    writer = ResultWriter(out)
+    per_sequence: Dict[str, Dict[str, Any]] = {}
+    resumed: List[str] = []
+    todo = []
+    for seq in sequences:
+        figures = _finished(seq, out / seq.name, settings, redo)
+        if figures is None:
+            todo.append(seq)
+        else:
+            per_sequence[seq.name] = figures
+            resumed.append(seq.name)
+
+    def write_summary() -> Dict[str, Any]:
+        ordered = {n: per_sequence[n] for n in names if n in per_sequence}
+        summary = {"settings": settings, "sequences": ordered, "resumed": resumed, "total": _totals(ordered),
+                   "complete": len(ordered) == len(names)}
+        atomic_write_text(out / SUMMARY, json.dumps(summary, indent=2))
+        return summary
+
+    with tqdm(total=sum(len(s) for s in todo), unit="frame", disable=not progress) as bar:
+        for seq in todo:
+            bar.set_description(seq.name)
+            figures = segment_sequence(gate, seq, writer, bar)
+            atomic_write_text(out / seq.name / DONE_MARKER, json.dumps({"settings": settings, "summary": figures}))
+            per_sequence[seq.name] = figures
+            bar.set_postfix(reuse=f"{100 * figures['reuse_rate']:.0f}%")
+            write_summary()
+    return write_summary()
+
+
+# ---------------------------------------------------------------------------------------------- bench
+@dataclass
+class BenchClip:
+    """Decoded frames (``[3, H, W]`` uint8) and ground-truth label maps of one benchmark sequence."""
+
+    name: str
+    frames: List[torch.Tensor]
+    gt: List[np.ndarray]
+
+
+def davis_clips(root: Path, sequences: Optional[Path | Iterable[str]] = None, frames: Optional[int] = None,
+                resolution: str = "480p") -> List[BenchClip]:
+    """The first ``frames`` frames of DAVIS sequences, decoded up front so decoding is never timed."""
+    reader = DavisReader(root, year=None, resolution=resolution, sequences=sequences)
+    clips = []
+    for name in reader.sequences:
+        seq = reader.sequence(name)
+        if len(seq.annotated_indices) != len(seq):
+            raise ValueError(f"sequence {name} is not annotated on every frame; bench scores J&F on every "
+                             f"frame, so it needs the full ground truth (a train or val set)")
+        n = len(seq) if frames is None else min(frames, len(seq))
+        clips.append(BenchClip(name, [_tensor(seq.load_frame(i)) for i in range(n)],
+                               [seq.load_mask(i) for i in range(n)]))
+    return clips
+
+
+def demo_clips(frames: Optional[int] = None) -> List[BenchClip]:
+    """The embedded synthetic demo clip, for a bench without a dataset."""
+    from .synthetic import demo_clip
+
+    clip = demo_clip()
+    n = len(clip) if frames is None else min(frames, len(clip))
+    return [BenchClip("demo", [_tensor(f) for f in clip.frames[:n]], list(clip.labels[:n]))]
+
+
+@dataclass
+class _Variant:
+    """One timed configuration and what the bench collects about it."""
+
+    name: str
+    tau: Optional[float]  # None: the bare host
+    ms: List[float] = field(default_factory=list)
+    skipped: int = 0  # frames where the host's deep part did not run
+    object_frames: int = 0
+    reused: int = 0  # (object, frame) pairs that reused
+    flops: List[int] = field(default_factory=list)
+    decisions: List[bool] = field(default_factory=list)  # deep computed per timed frame (timing pass)
+    flop_decisions: List[bool] = field(default_factory=list)
+    j: List[float] = field(default_factory=list)  # per object of every clip
+    f: List[float] = field(default_factory=list)
+    per_clip: Dict[str, Dict[str, float]] = field(default_factory=dict)
+
+
+def _tau_name(tau: float) -> str:
+    return f"tau={tau:g}"
+
+
+def _variants(taus: Sequence[float]) -> List[_Variant]:
+    for t in taus:
+        if not 0.0 <= t <= 1.0:
+            raise ValueError(f"every tau must lie in [0, 1], got {t:g}")
+    middle = sorted({float(t) for t in taus} - {0.0, 1.0}, reverse=True)
+    return ([_Variant("host", None), _Variant(_tau_name(1.0), 1.0)] + [_Variant(_tau_name(t), t) for t in middle]
+            + [_Variant(_tau_name(0.0), 0.0)])
+
+
+def _session(gate: ReuseGate, tau: Optional[float], count_flops: bool = False):
+    """A video session of the bare host (``tau`` None) or of ``gate`` at ``tau``, sharing the same weights."""
+    if tau is None:
+        return HostRunner(gate.adapter)
+    at_tau = copy.copy(gate)  # shallow: same host, adapter and gate modules; only the threshold differs
+    at_tau.tau = tau
+    return at_tau.session(count_flops)
+
+
+def _step_flops(session, frame: torch.Tensor):
+    """One step with its executed FLOPs (the host runner does not count them itself)."""
+    if isinstance(session, HostRunner):
+        with FlopCounterMode(display=False) as counter:
+            result = session.step(frame)
+        return result, counter.get_total_flops()
+    result = session.step(frame)
+    return result, result.flops
+
+
+def _objects(gt0: np.ndarray) -> List[int]:
+    """Object ids as the DAVIS protocol counts them: 1..max of the first ground truth."""
+    return list(range(1, int(gt0.max(initial=0)) + 1))
+
+
+def _check_clips(clips: Sequence[BenchClip]) -> None:
+    if not clips:
+        raise ValueError("no sequence to benchmark")
+    for c in clips:
+        if len(c.frames) < 3:
+            raise ValueError(f"sequence {c.name} has {len(c.frames)} frames; J&F drops the first and last frame, "
+                             f"so bench needs at least 3 (raise --frames)")
+        if not _objects(c.gt[0]):
+            raise ValueError(f"the first ground-truth frame of {c.name} holds no object")
+
+
+def _timing_pass(gate: ReuseGate, variants: List[_Variant], clip: BenchClip) -> None:
+    """Every variant on ``clip``, interleaved frame by frame; latency, gate decisions and J / F per object."""
+    first = clip.gt[0].astype(np.int64)
+    sessions = {v.name: _session(gate, v.tau) for v in variants}
+    for s in sessions.values():
+        s.step(clip.frames[0], first)
+    ids = _objects(clip.gt[0])
+    n = len(clip.frames)
+    scores = {v.name: {oid: ([], []) for oid in ids} for v in variants}
+    for t in range(1, n):
+        k = t % len(variants)
+        for v in variants[k:] + variants[:k]:  # rotate, so no variant always runs right after the same one
+            t0 = time.perf_counter()
+            result = sessions[v.name].step(clip.frames[t])
+            v.ms.append(1000 * (time.perf_counter() - t0))
+            v.decisions.append(result.deep_computed)
+            v.skipped += not result.deep_computed
+            v.object_frames += len(result.reused)
+            v.reused += sum(result.reused.values())
+            if t < n - 1:
+                labels = result.labels.numpy()
+                for oid in ids:
+                    scores[v.name][oid][0].append(jaccard(labels == oid, clip.gt[t] == oid))
+                    scores[v.name][oid][1].append(f_measure(labels == oid, clip.gt[t] == oid))
+    for v in variants:
+        js = [float(np.mean(scores[v.name][o][0])) for o in ids]
+        fs = [float(np.mean(scores[v.name][o][1])) for o in ids]
+        v.j += js
+        v.f += fs
+        v.per_clip[clip.name] = {"jf": (float(np.mean(js)) + float(np.mean(fs))) / 2,
+                                 "ms_per_frame": float(np.mean(v.ms[-(n - 1):]))}
+
+
+def _flop_pass(gate: ReuseGate, variants: List[_Variant], clip: BenchClip) -> None:
+    """FLOPs executed per frame, and the gate decisions, which must match the timing pass's."""
+    first = clip.gt[0].astype(np.int64)
+    for v in variants:
+        session = _session(gate, v.tau, count_flops=True)
+        session.step(clip.frames[0], first)
+        for frame in clip.frames[1:]:
+            result, flops = _step_flops(session, frame)
+            v.flops.append(flops)
+            v.flop_decisions.append(result.deep_computed)
+
+
+def _warm_up(gate: ReuseGate, variants: List[_Variant], clip: BenchClip) -> None:
+    """First calls allocate memory and pick kernels: run each variant on a few frames, untimed."""
+    for v in variants:
+        session = _session(gate, v.tau)
+        session.step(clip.frames[0], clip.gt[0].astype(np.int64))
+        for frame in clip.frames[1:3]:
+            session.step(frame)
+
+
+def bench(gate: ReuseGate, clips: Sequence[BenchClip], taus: Sequence[float] = DEFAULT_TAUS,
+          flops: bool = True, progress: bool = True) -> Dict[str, Any]:
+    """Measure ``gate`` on ``clips``: latency, FLOPs, reuse rate and J&F per variant, speedups and Amdahl.
+
+    Returns a JSON-ready dict; ``variants`` lists the host, ``tau=1``, the other taus (descending) and
+    ``tau=0``. ``reuse_cost`` is c = (reused-frame cost) / (computed-frame cost) from the ``tau=0`` and
+    ``tau=1`` latencies, corrected for the frames ``tau=0`` still computed; the Amdahl ideal of a variant
+    with skip rate r (fraction of frames whose deep part did not run) is 1 / (1 - r (1 - c)).
+    """
+    from tqdm import tqdm
+
+    _check_clips(clips)
+    variants = _variants(taus)
+    _warm_up(gate, variants, clips[0])
+    for clip in tqdm(clips, desc="timing", unit="seq", disable=not progress):
+        _timing_pass(gate, variants, clip)
+    if flops:
+        for clip in tqdm(clips, desc="FLOPs", unit="seq", disable=not progress):
+            _flop_pass(gate, variants, clip)
+
+    by_name = {v.name: v for v in variants}
+    base, all_reuse = by_name[_tau_name(1.0)], by_name[_tau_name(0.0)]
+    ms = {v.name: float(np.mean(v.ms)) for v in variants}
+    timed = len(base.ms)
+
+    def cost(reuse_value: float, compute_value: float, skipped: int) -> Optional[float]:
+        """Per-frame cost ratio of a reused frame, with tau=0's computed frames taken out."""
+        s = skipped / timed
+        if s == 0:
+            return None
+        return (reuse_value / compute_value - (1 - s)) / s
+
+    c_time = cost(ms[all_reuse.name], ms[base.name], all_reuse.skipped)
+    c_flops = None
+    if flops:
+        c_flops = cost(float(np.mean(all_reuse.flops)), float(np.mean(base.flops)), all_reuse.skipped)
+    rows = []
+    for v in variants:
+        skip = v.skipped / len(v.ms)
+        ideal = None if v.tau is None or c_time is None else 1 / (1 - skip * (1 - c_time))
+        speedup = ms[base.name] / ms[v.name]
+        rows.append({
+            "name": v.name,
+            "tau": v.tau,
+            "ms_per_frame": ms[v.name],
+            "ms_median": float(np.median(v.ms)),
+            "fps": 1000 / ms[v.name],
+            "speedup": speedup,
+            "flops_per_frame": float(np.mean(v.flops)) if flops else None,
+            "reuse_rate": v.reused / v.object_frames if v.object_frames else 0.0,
+            "skip_rate": skip,
+            "j": float(np.mean(v.j)),
+            "f": float(np.mean(v.f)),
+            "jf": (float(np.mean(v.j)) + float(np.mean(v.f))) / 2,
+            "amdahl_ideal": ideal,
+            "amdahl_ratio": None if ideal is None else speedup / ideal,
+            "flop_pass_same_decisions": (v.decisions == v.flop_decisions) if flops else None,
+            "per_sequence": v.per_clip,
+        })
+    return {
+        "sequences": [c.name for c in clips],
+        "frames": {c.name: len(c.frames) for c in clips},
+        "frame_size": list(clips[0].frames[0].shape[-2:]),
+        "timed_frames_per_variant": timed,
+        "threads": torch.get_num_threads(),
+        "reuse_cost": c_time,
+        "reuse_cost_flops": c_flops,
+        "overhead_tau1": ms[base.name] / ms["host"] - 1,
+        "variants": rows,
+    }
+
+
+def bench_lines(report: Dict[str, Any]) -> List[str]:
+    """The bench table and its derived figures, as printed by ``reusegate bench``."""
+
+    def num(value: Optional[float], fmt: str) -> str:
+        return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, fmt)
+
+    head = (f"{'variant':<10}{'ms/frame':>10}{'FPS':>8}{'speedup':>9}{'GFLOP/fr':>10}{'reuse %':>9}"
+            f"{'J&F':>7}{'Amdahl':>8}{'ach/ideal':>10}")
+    lines = [f"{len(report['sequences'])} sequences ({', '.join(report['sequences'])}), "
+             f"{report['timed_frames_per_variant']} timed frames per variant at "
+             f"{report['frame_size'][1]}x{report['frame_size'][0]}, {report['threads']} threads", head]
+    for r in report["variants"]:
+        gflops = None if r["flops_per_frame"] is None else r["flops_per_frame"] / 1e9
+        lines.append(f"{r['name']:<10}{r['ms_per_frame']:>10.1f}{r['fps']:>8.2f}{r['speedup']:>9.3f}"
+                     f"{num(gflops, '.3f'):>10}{100 * r['reuse_rate']:>9.1f}{100 * r['jf']:>7.1f}"
+                     f"{num(r['amdahl_ideal'], '.3f'):>8}{num(r['amdahl_ratio'], '.3f'):>10}")
+    lines.append(f"c = reused / computed frame cost: {num(report['reuse_cost'], '.3f')} (time), "
+                 f"{num(report['reuse_cost_flops'], '.3f')} (FLOPs)")
+    lines.append(f"wrapper overhead at tau=1 vs bare host: {100 * report['overhead_tau1']:+.2f} %")
+    return lines
+
+
+def bench_plot(report: Dict[str, Any], path: Path) -> Path:
+    """J&F against FPS over tau (the paper's Fig. 6), the bare host as a separate point; PNG, written atomically."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    gated = [r for r in report["variants"] if r["tau"] is not None]
+    host = next(r for r in report["variants"] if r["tau"] is None)
+    fig, ax = plt.subplots(figsize=(6, 4.2), dpi=110)
+    ax.plot([r["fps"] for r in gated], [100 * r["jf"] for r in gated], marker="o", label="reuse gate over tau")
+    for r in gated:
+        ax.annotate(f"τ={r['tau']:g}", (r["fps"], 100 * r["jf"]), textcoords="offset points", xytext=(4, 4),
+                    fontsize=8)
+    ax.plot([host["fps"]], [100 * host["jf"]], marker="*", ms=12, ls="", color="k", label="bare host")
+    ax.set_xlabel("FPS")
+    ax.set_ylabel("J&F (%)")
+    ax.set_title(f"J&F vs FPS over tau ({len(report['sequences'])} sequences)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return atomic_write_bytes(path, buf.getvalue())
