@@ -177,3 +177,49 @@ def test_merge(golden_frtm):
     differ = int((labels != upstream).sum())
     print(f"[golden] merge: {differ} pixels differ between label rules 'argmax' and 'upstream'")
     assert differ > 0
+
+
+def test_reuse_gate_session_reproduces_upstream_frames(greuse_data, backbone_data):
+    """The whole wiring (core session + adapter + loaded checkpoint) on the golden frames.
+
+    The target model is the one part not covered by these tensors (upstream used stand-in scores), so the
+    adapter's score provider returns those stand-ins; after the start frame the caches are set to the golden
+    ``S_prev`` / ``R_prev`` / template as upstream's were (with the session's own template, 1.5e-8 away, the
+    reuse frame's merged probabilities differ by ~3e-6: the odds softmax amplifies rounding near p = 1).
+    """
+    from reusegate.adapters.frtm.checkpoints import load_gfrtm_into
+    from reusegate.gate import ReuseGate
+    from reusegate.host import soft_aggregate
+
+    inp, ff, ft = greuse_data["inputs"], greuse_data["first_frame"], greuse_data["frame_t"]
+    model = FRTM(resnet18(backbone_data["state_dict"]))
+    gate = load_gfrtm_into(ReuseGate(model, "frtm", tau=greuse_data["tau"]), greuse_data["state_dict"])
+    adapter = gate.adapter
+    adapter.start_object = lambda feats, mask: "stand-in target model"
+    adapter.learn = lambda state, feats, prob: None
+    results = {}
+    for name, tau, score in (("reuse", greuse_data["tau"], None), ("compute", 0.99, inp["S_compute"])):
+        gate.tau = tau
+        scores = iter([inp["S_init_score"], score])
+        adapter.score = lambda state, feats: next(scores)
+        session = gate.session()
+        session.step(inp["image0_uint8"][0], inp["mask0"][0].long())
+        obj = session.objects[1]
+        _check(f"session start: template ({name})", obj.template, ff["template"])
+        _check(f"session start: S(t-n) = mask at s16 ({name})", obj.score, ff["S_init_from_mask"], 0.0)
+        _check(f"session start: R(t-n) = R_init ({name})", obj.refined, ff["R_init"])
+        obj.score, obj.refined, obj.template = inp["S_prev"], inp["R_prev"], ff["template"]
+        results[name] = session.step(inp["image1_uint8"][0])
+
+    reuse = results["reuse"]
+    assert reuse.reused[1] and not reuse.deep_computed
+    assert abs(reuse.p_reuse[1] - ft["p_reuse"].item()) < 1e-6
+    want, want_labels = soft_aggregate(torch.sigmoid(ft["logits_reuse"][0]))
+    _check("session reuse frame: merged probabilities", reuse.probs, want)
+    assert torch.equal(reuse.labels, want_labels)
+
+    compute = results["compute"]
+    assert not compute.reused[1] and compute.deep_computed
+    want, want_labels = soft_aggregate(torch.sigmoid(ft["logits_compute"][0]))
+    _check("session computed frame: merged probabilities", compute.probs, want)
+    assert torch.equal(compute.labels, want_labels)
