@@ -46,6 +46,20 @@ def test_target_params_from_config_dict():
         FRTM("resnet18", target_params=dict(preset="slow"))
 
 
+def test_built_from_an_mmengine_config():
+    from mmengine.registry import init_default_scope
+
+    from reusegate.registry import ADAPTERS, MODELS
+
+    init_default_scope("reusegate")
+    model = MODELS.build(dict(type="frtm", backbone="mobilenet_v2", s4_channels=32,
+                              target_params=dict(preset="training", num_aug=3)))
+    assert isinstance(model, FRTM) and model.backbone.feature_channels["s8"] == 32
+    assert model.refiner.stages["s4"].rrb2.conv1x1.out_channels == 32 and model.target_params.num_aug == 3
+    assert MODELS.build(dict(type="resnet50")).feature_channels["s16"] == 1024
+    assert ADAPTERS.get("frtm") is FRTMAdapter
+
+
 def test_plugin_registration():
     assert plugins.get("adapters", "frtm") is FRTMAdapter
     assert plugins.get("hosts", "frtm") is FRTM
