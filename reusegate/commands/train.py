@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Dict, Iterator, Optional
 
@@ -62,7 +63,9 @@ def trusted_checkpoints(enabled: bool = True) -> Iterator[None]:
     previous = os.environ.get(TRUST_ENV)
     os.environ[TRUST_ENV] = "1"
     try:
-        yield
+        with warnings.catch_warnings():  # torch warns on every such load; here it is the intent
+            warnings.filterwarnings("ignore", message=f"Environment variable {TRUST_ENV} detected")
+            yield
     finally:
         if previous is None:
             os.environ.pop(TRUST_ENV, None)
@@ -144,4 +147,14 @@ def run(args: argparse.Namespace) -> int:
 
         if is_main_process():
             print(f"exported {export_state_dict(runner.model, args.export)}")
+    _finish_distributed()
     return 0
+
+
+def _finish_distributed() -> None:
+    """Leave the process group together: a rank that exits while gloo peers still talk to it can abort them."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
