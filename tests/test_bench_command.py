@@ -1,0 +1,131 @@
+"""``reusegate bench``: table, JSON figures that agree with each other and with ``reusegate run``, plot, errors.
+
+No timing is asserted (speed is measured by the command itself, not by tests): only that the reported
+numbers are consistent, e.g. speedup = FPS(tau) / FPS(tau = 1) and the Amdahl formula. Fixtures (tiny
+untrained exported model, low-resolution DAVIS copy, one thread) come from ``test_run_command``.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from test_run_command import MINI_FRAMES, MINI_SEQUENCES, one_thread, tiny_model, mini_davis  # noqa: F401
+
+from reusegate.cli import main
+from reusegate.evaluation import evaluate_sequences
+
+NAMES = ["host", "tau=1", "tau=0.8", "tau=0.5", "tau=0"]
+
+
+@pytest.fixture(scope="module")
+def bench_run(mini_davis, tiny_model, tmp_path_factory):  # noqa: F811
+    """One bench run shared by the checks below: its exit code, printed output, JSON report and plot path."""
+    out = tmp_path_factory.mktemp("bench")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            rc = main(["bench", "--davis", str(mini_davis), "--sequences", str(mini_davis / "list.txt"),
+                       "--model", str(tiny_model), "--taus", "1", "0.8", "0.5", "0", "--frames", "0",
+                       "--json", str(out / "bench.json"), "--plot", str(out / "fig6.png")])
+    finally:
+        torch.set_num_threads(threads)
+    return rc, printed.getvalue(), json.loads((out / "bench.json").read_text()), out / "fig6.png"
+
+
+@pytest.mark.data
+def test_table_json_and_plot(bench_run):
+    rc, printed, report, plot = bench_run
+    assert rc == 0
+    assert "ms/frame" in printed and "ach/ideal" in printed and "wrapper overhead" in printed
+    for name in NAMES:
+        assert f"\n{name} " in printed
+    assert report["sequences"] == list(MINI_SEQUENCES)
+    assert report["frames"] == {s: MINI_FRAMES for s in MINI_SEQUENCES}
+    assert report["frame_size"] == [120, 214]
+    assert report["timed_frames_per_variant"] == (MINI_FRAMES - 1) * len(MINI_SEQUENCES)
+    assert [v["name"] for v in report["variants"]] == NAMES
+    keys = {"tau", "ms_per_frame", "fps", "speedup", "flops_per_frame", "reuse_rate", "skip_rate", "jf", "j", "f",
+            "amdahl_ideal", "amdahl_ratio", "per_sequence"}
+    assert all(keys <= set(v) for v in report["variants"])
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.data
+def test_numbers_are_consistent(bench_run):
+    report = bench_run[2]
+    v = {r["name"]: r for r in report["variants"]}
+    base, zero = v["tau=1"], v["tau=0"]
+    for r in report["variants"]:
+        assert r["fps"] == pytest.approx(1000 / r["ms_per_frame"])
+        assert r["speedup"] == pytest.approx(r["fps"] / base["fps"])
+        assert r["flops_per_frame"] > 0
+        assert r["flop_pass_same_decisions"] is True
+        assert r["jf"] == pytest.approx((r["j"] + r["f"]) / 2)
+        assert set(r["per_sequence"]) == set(MINI_SEQUENCES)
+    # tau = 1 is the host: nothing reused, same masks (so the same J&F), same executed FLOPs
+    assert base["reuse_rate"] == v["host"]["reuse_rate"] == 0.0 and base["skip_rate"] == 0.0
+    assert base["jf"] == v["host"]["jf"] and 0.0 < base["jf"] < 1.0
+    assert base["flops_per_frame"] == v["host"]["flops_per_frame"]
+    assert report["overhead_tau1"] == pytest.approx(base["ms_per_frame"] / v["host"]["ms_per_frame"] - 1)
+    # tau = 0 reuses every frame (p_reuse > 0 always), so c is its cost ratio to tau = 1 directly
+    assert zero["reuse_rate"] == 1.0 and zero["skip_rate"] == 1.0
+    c = report["reuse_cost"]
+    assert c == pytest.approx(zero["ms_per_frame"] / base["ms_per_frame"])
+    assert report["reuse_cost_flops"] == pytest.approx(zero["flops_per_frame"] / base["flops_per_frame"])
+    for r in report["variants"][1:]:
+        ideal = 1 / (1 - r["skip_rate"] * (1 - c))
+        assert r["amdahl_ideal"] == pytest.approx(ideal)
+        assert r["amdahl_ratio"] == pytest.approx(r["speedup"] / ideal)
+    assert zero["amdahl_ratio"] == pytest.approx(1.0)  # c is defined by the all-reuse timing itself
+    assert v["host"]["amdahl_ideal"] is None
+
+
+@pytest.mark.data
+def test_jf_matches_run_and_eval(bench_run, mini_davis, tiny_model, tmp_path):  # noqa: F811
+    """bench's J&F at tau = 1 equals what ``reusegate run --tau 1`` writes, scored by the DAVIS evaluator."""
+    report = bench_run[2]
+    out = tmp_path / "out"
+    assert main(["run", "--davis", str(mini_davis), "--sequences", str(mini_davis / "list.txt"), "--model",
+                 str(tiny_model), "--tau", "1", "--out", str(out)]) == 0
+    result = evaluate_sequences(mini_davis, out, sequences=list(MINI_SEQUENCES), processes=1)
+    base = next(r for r in report["variants"] if r["name"] == "tau=1")
+    assert base["jf"] == pytest.approx(result.jf_mean, abs=1e-9)
+    assert base["j"] == pytest.approx(result.j_mean, abs=1e-9)
+
+
+def test_default_source_is_the_demo_clip(tiny_model, tmp_path, capsys):  # noqa: F811
+    assert main(["bench", "--model", str(tiny_model), "--taus", "0.7", "--frames", "3", "--no-flops",
+                 "--json", str(tmp_path / "b.json")]) == 0
+    report = json.loads((tmp_path / "b.json").read_text())
+    assert report["source"] == "embedded synthetic demo clip" and report["sequences"] == ["demo"]
+    assert [v["name"] for v in report["variants"]] == ["host", "tau=1", "tau=0.7", "tau=0"]
+    assert all(v["flops_per_frame"] is None for v in report["variants"])
+    assert report["timed_frames_per_variant"] == 2
+    assert not math.isnan(report["variants"][0]["jf"])
+    assert "synthetic demo clip" in capsys.readouterr().out
+    assert not (tmp_path / "fig6.png").exists()
+    assert np.isfinite(report["overhead_tau1"])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--frames", "2"], "--frames"),
+    (["--taus", "0.5", "1.5"], "tau"),
+    (["--sequences", "list.txt"], "--davis"),
+    (["--davis", "nowhere"], "does not exist"),
+    (["--model", "absent.pth"], "not found"),
+    (["--threads", "0"], "--threads"),
+])
+def test_errors(argv, message, tiny_model, tmp_path, capsys, monkeypatch):  # noqa: F811
+    monkeypatch.chdir(tmp_path)
+    if "--model" not in argv:
+        argv = argv + ["--model", str(tiny_model)]
+    assert main(["bench", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("reusegate bench: error:") and message in err
