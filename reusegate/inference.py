@@ -43,17 +43,18 @@ DEFAULT_TAUS = (1.0, 0.9, 0.8, 0.7, 0.5)
 # ---------------------------------------------------------------------------------------------- model
 def load_model(path: Optional[Path], tau: float = 0.7, variant: str = "translate", tau2: float = 0.9) -> ReuseGate:
     """The exported model at ``path`` (NAME.pth with NAME.json beside it), or the embedded default model."""
-    from .pretrained import DEFAULT_MODEL, default_gate, load_gate
+    from importlib import resources
+
+    from .pretrained import DEFAULT_MODEL, load_gate
 
     if path is not None:
         return load_gate(path, tau=tau, variant=variant, tau2=tau2)
-    if tau2 != 0.9:
-        raise ValueError("--tau2 needs an exported model (--model PATH); the default model uses tau2 = 0.9")
-    try:
-        return default_gate(tau=tau, variant=variant)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"the default model's weights ({DEFAULT_MODEL}.pth) are not installed with "
-                                f"this package; pass an exported model with --model PATH") from None
+    # the default model's file, loaded like any export so that every gate setting (tau2 too) applies
+    with resources.as_file(resources.files("reusegate") / "weights" / f"{DEFAULT_MODEL}.pth") as default:
+        if not default.is_file():
+            raise FileNotFoundError(f"the default model's weights ({default}) are not installed; pass an "
+                                    f"exported model with --model PATH")
+        return load_gate(default, tau=tau, variant=variant, tau2=tau2)
 
 
 def set_threads(threads: Optional[int]) -> None:

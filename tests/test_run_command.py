@@ -253,3 +253,13 @@ def test_source_is_required_and_exclusive(synthetic_folder, capsys):
     assert "not allowed with" in capsys.readouterr().err
     assert _run("--davis", folder, "--first-mask", mask) == 2
     assert "--first-mask" in capsys.readouterr().err
+
+
+def test_fusion_variant_takes_tau2(synthetic_folder, tiny_model, tmp_path, capsys):
+    folder, mask = synthetic_folder
+    args = ["--input", folder, "--first-mask", mask, "--model", tiny_model, "--variant", "fusion"]
+    assert _run(*args, "--tau", 0.95, "--out", tmp_path / "bad") == 2
+    assert "tau2 > tau" in capsys.readouterr().err
+    assert _run(*args, "--tau", 0.5, "--tau2", 0.8, "--out", tmp_path / "out") == 0
+    settings = json.loads((tmp_path / "out" / inference.SUMMARY).read_text())["settings"]
+    assert settings["variant"] == "fusion" and settings["tau2"] == 0.8

@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tau", type=float, default=0.7, help="reuse threshold in [0, 1]; 1 = the host alone "
                         "(default: 0.7)")
     parser.add_argument("--variant", choices=VARIANTS, default="translate", help="gate variant (default: translate)")
-    parser.add_argument("--tau2", type=float, default=0.9, help="fusion variant: copy above this p_reuse (default: 0.9)")
+    parser.add_argument("--tau2", type=float, default=0.9,
+                        help="fusion variant: copy above this p_reuse (default: 0.9)")
     parser.add_argument("--out", type=Path, default=Path("out/run"), help="results folder (default: out/run)")
     parser.add_argument("--redo", action="store_true", help="recompute sequences a previous run finished")
 
