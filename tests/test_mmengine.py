@@ -326,6 +326,10 @@ def test_paper_configs_hold_the_recipe_and_build():
     assert pre.model.gate is None and pre.model.host == cfg.model.host and pre.custom_hooks == []
     assert pre.optim_wrapper == cfg.optim_wrapper and pre.train_cfg == cfg.train_cfg
 
+    yt = Config.fromfile(str(REPO / "configs" / "g_frtm_fast_ytvos.py"))
+    assert yt.model.gate.m1 == 0.5 and yt.train_dataloader.dataset.type == "YouTubeVOSClipDataset"  # M(0.5, 0)
+    assert Config.fromfile(str(REPO / "configs" / "frtm_fast_pretrain_ytvos.py")).model.gate is None
+
     init_default_scope("reusegate")
     gated = MODELS.build(cfg.model)
     assert isinstance(gated.net, ReuseGate) and type(gated.net.host).__name__ == "FRTM"
@@ -347,3 +351,50 @@ def test_margin_hook_uses_fractional_epochs_in_iteration_loops():
     with pytest.raises(ValueError, match="set_epoch"):
         GateMarginHook().before_train_iter(SimpleNamespace(model=torch.nn.Linear(1, 1), train_loop=object(),
                                                            iter=0, train_dataloader=[0]), 0)
+
+
+def _youtube_vos_tree(root: Path) -> Path:
+    """A two-video YouTube-VOS train split: 16 frames, annotations every 5th frame, object 2 starting late."""
+    from PIL import Image
+
+    from reusegate.data.writer import write_palette_png
+
+    split = root / "train"
+    videos = {}
+    for v in ("vid_a", "vid_b"):
+        (split / "JPEGImages" / v).mkdir(parents=True)
+        rng = np.random.default_rng(len(v))
+        for t in range(16):
+            Image.fromarray(rng.integers(0, 255, (48, 80, 3), dtype=np.uint8)).save(
+                split / "JPEGImages" / v / f"{t:05d}.jpg")
+        for t in range(0, 16, 5):
+            labels = np.zeros((48, 80), np.uint8)
+            labels[5 + t:20 + t, 10:30] = 1
+            if t >= 5:
+                labels[30:40, 40 + t:60 + t] = 2
+            write_palette_png(split / "Annotations" / v / f"{t:05d}.png", labels)
+        videos[v] = {"objects": {"1": {"category": "a", "frames": [f"{t:05d}" for t in range(0, 16, 5)]},
+                                 "2": {"category": "b", "frames": [f"{t:05d}" for t in range(5, 16, 5)]}}}
+    (split / "meta.json").write_text(__import__("json").dumps({"videos": videos}))
+    return split
+
+
+def test_youtube_vos_clips_use_annotated_frames_only(tmp_path):
+    from reusegate.integrations.mmengine.datasets import YouTubeVOSClipDataset
+
+    np.random.seed(0)
+    root = _youtube_vos_tree(tmp_path / "ytvos")
+    ds = YouTubeVOSClipDataset(root, clip_length=3, samples_per_epoch=6, order="sorted", min_length=4,
+                               size=(32, 48))
+    assert len(ds) == 6 and {ds.get_data_info(i)["sequence"] for i in range(6)} == {"vid_a", "vid_b"}
+    for i in range(len(ds)):
+        sample = ds[i]
+        frames = sample["data_samples"].frame_indices
+        assert all(f % 5 == 0 for f in frames) and frames == sorted(frames)
+        masks = sample["data_samples"].gt_masks
+        assert sample["inputs"].shape == (3, 3, 32, 48) and masks.shape == (3, 1, 32, 48)
+        assert masks[0].sum() > 0 and set(masks.unique().tolist()) <= {0.0, 1.0}
+        if sample["data_samples"].object_id == 2:
+            assert frames[0] >= 5  # an object is never referenced before it starts
+    with pytest.raises(ValueError, match="annotated frames"):
+        YouTubeVOSClipDataset(root, clip_length=3, min_length=5)

@@ -1,7 +1,8 @@
 """Datasets for the Runner: one-object training clips and whole videos for validation / prediction.
 
-Both read DAVIS through :class:`reusegate.data.DavisReader` (2016 0/255 masks or 2017 palette ids) and pack
-samples as ``dict(inputs=uint8 [T, 3, H, W], data_samples=BaseDataElement)``.
+DAVIS is read through :class:`reusegate.data.DavisReader` (2016 0/255 masks or 2017 palette ids), YouTube-VOS
+through :class:`reusegate.data.YouTubeVOSReader` (sparse annotations, objects starting late); samples are packed
+as ``dict(inputs=uint8 [T, 3, H, W], data_samples=BaseDataElement)``.
 
 Training clips follow the Reuse_VOS recipe (``research/frtm-and-reuse-gate.md`` C.6): one object per clip,
 relabelled to 1; the reference frame is a random frame where the object is visible; the other ``T - 1``
@@ -20,10 +21,11 @@ from mmengine.dataset import BaseDataset
 from mmengine.structures import BaseDataElement
 from PIL import Image
 
-from reusegate.data import DavisReader
+from reusegate.data import DavisReader, YouTubeVOSReader
+from reusegate.data.clips import ClipSampler
 from reusegate.registry import DATASETS
 
-__all__ = ["DavisClipDataset", "DavisVideoDataset", "resize_frame", "resize_labels"]
+__all__ = ["DavisClipDataset", "DavisVideoDataset", "YouTubeVOSClipDataset", "resize_frame", "resize_labels"]
 
 SAMPLINGS = ("random", "ordered")
 
@@ -206,3 +208,63 @@ class DavisVideoDataset(_DavisBase):
             start_frames={int(o): int(s) for o, s in seq.start_frames.items() if s < n}))
         sample.gt_labels = torch.from_numpy(labels)
         return dict(inputs=torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous(), data_samples=sample)
+
+
+@DATASETS.register_module()
+class YouTubeVOSClipDataset(BaseDataset):
+    """One-object training clips from YouTube-VOS, drawn from the annotated frames only (every 5th in train).
+
+    Reuse_VOS draws 4000 random (video, object) pairs per epoch from videos with at least ``clip_length + 2``
+    annotated frames; here the epoch cycles through the videos for ``samples_per_epoch`` items (the sampler
+    shuffles them) and :class:`reusegate.data.clips.ClipSampler` picks the object and the frames.
+
+    Args:
+        data_root: the YouTube-VOS root (or its split folder) with ``meta.json``, ``JPEGImages``, ``Annotations``.
+        split: ``'train'`` (the only split with more than one annotation per object).
+        sequences: restrict to these videos (list or list file).
+        clip_length: frames per clip; size: ``(H, W)`` to resize to (``None`` keeps the stored size).
+        samples_per_epoch: clips per epoch (Reuse_VOS: 4000).
+        order: ``'random'`` (what Reuse_VOS does) or ``'sorted'`` (temporal order, ``max_skip`` apart at most,
+            counted in annotated frames).
+        min_length: leave out videos with fewer annotated frames (Reuse_VOS: clip_length + 2).
+        pipeline: extra transforms on ``dict(imgs=[HxWx3], masks=[HxW])`` before packing.
+    """
+
+    def __init__(self, data_root: Union[str, os.PathLike], split: str = "train",
+                 sequences: Union[Sequence[str], str, None] = None, clip_length: int = 6,
+                 size: Optional[Sequence[int]] = None, samples_per_epoch: int = 4000, order: str = "random",
+                 max_skip: int = 5, min_length: Optional[int] = None, **kwargs: Any) -> None:
+        if clip_length < 2:
+            raise ValueError(f"clip_length must be >= 2 (a reference frame and one more), got {clip_length}")
+        if samples_per_epoch < 1:
+            raise ValueError(f"samples_per_epoch must be >= 1, got {samples_per_epoch}")
+        self.reader = YouTubeVOSReader(data_root, split=split, sequences=sequences, check=False)
+        self.sampler = ClipSampler(num_frames=clip_length, max_skip=max_skip, num_objects=1,
+                                   order=order)
+        self.size = _check_size(size)
+        self.samples_per_epoch = int(samples_per_epoch)
+        self.min_length = clip_length + 2 if min_length is None else int(min_length)
+        self._sequences: Dict[str, Any] = {}
+        kwargs.setdefault("serialize_data", False)
+        super().__init__(data_root=os.fspath(data_root), **kwargs)
+
+    def sequence(self, name: str):
+        if name not in self._sequences:
+            self._sequences[name] = self.reader.sequence(name)
+        return self._sequences[name]
+
+    def load_data_list(self) -> List[dict]:
+        names = [n for n in self.reader.sequences if len(self.sequence(n).annotated_indices) >= self.min_length]
+        if not names:
+            raise ValueError(f"no video has {self.min_length} annotated frames; lower min_length or clip_length")
+        return [dict(sequence=names[i % len(names)]) for i in range(self.samples_per_epoch)]
+
+    def prepare_data(self, idx: int) -> Dict[str, Any]:
+        name = self.get_data_info(idx)["sequence"]
+        clip = self.sampler.sample(self.sequence(name), np.random.default_rng(np.random.randint(2**31)))
+        results = dict(
+            imgs=[resize_frame(im, self.size) for im in clip["imgs"]],
+            masks=[resize_labels(m, self.size) for m in clip["masks"]],
+            frame_indices=clip["frame_indices"], sequence=name, object_id=clip["object_ids"][0],
+        )
+        return _pack_clip(self.pipeline(results))
