@@ -303,3 +303,18 @@ def test_augment_first_frame_edge_cases():
     assert images.shape == (0, 3, 60, 90) and masks.shape == (0, 1, 60, 90)
     images, masks = augment_first_frame(image, torch.zeros_like(mask), 2, torch.Generator().manual_seed(0))
     assert images.shape == (2, 3, 60, 90) and float(masks.sum()) == 0  # no object: background changes only
+
+
+def test_runs_under_inference_mode():
+    """Callers may track under torch.inference_mode(); the solves still need autograd."""
+    torch.manual_seed(0)
+    with torch.inference_mode():
+        feats = torch.relu(torch.randn(2, 16, 6, 8))
+        labels = torch.zeros(2, 1, 96, 128)
+        labels[:, :, 20:70, 30:90] = 1
+        tm = TargetModel(16, TargetModelParams.inference_fast(c_channels=8, memory_size=4, train_skipping=1))
+        before = tm.filter.weight.clone()
+        tm.init(feats, labels)
+        tm.apply(feats[:1])
+        assert tm.update(labels[:1] * 0.9)
+    assert not torch.equal(tm.filter.weight, before) and tm.num_samples == 3

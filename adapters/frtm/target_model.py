@@ -396,7 +396,16 @@ class TargetModel(nn.Module):
             raise ValueError(f"labels must be [K, 1, H, W] with K = {k} samples, got {tuple(labels.shape)}")
         if k > p.memory_size:
             raise ValueError(f"{k} first-frame samples do not fit a memory of {p.memory_size}")
-        samples = samples.detach()
+        with torch.inference_mode(False):  # the solve needs autograd even if the caller runs in inference mode
+            self._init(samples.detach().clone() if samples.is_inference() else samples.detach(),
+                       labels.clone() if labels.is_inference() else labels)
+
+    def _init(self, samples: Tensor, labels: Tensor) -> None:
+        p = self.params
+        for conv in (self.project, self.filter):
+            if conv.weight.is_inference():  # built under inference mode: give the solver a weight it can update
+                conv.weight = nn.Parameter(conv.weight.clone(), requires_grad=False)
+        k = samples.shape[0]
         score_size = samples.shape[-2:]
         # the original frame counts twice: weights 2/K, 1/K, ... normalised (used by the joint solve too)
         weights = samples.new_zeros(p.memory_size)
@@ -431,6 +440,10 @@ class TargetModel(nn.Module):
         """
         if self._updater is None:
             raise RuntimeError("TargetModel.fit_filter() before init()")
+        with torch.inference_mode(False):
+            self._fit_filter()
+
+    def _fit_filter(self) -> None:
         used = torch.nonzero(self.memory_weights > 0).flatten()
         if used.numel() == self.memory_weights.numel():
             feats, a, b = self._mem_feats, self._mem_a, self._mem_b
