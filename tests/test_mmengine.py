@@ -32,9 +32,6 @@ PRETRAIN = REPO / "configs" / "cpu" / "reference_pretrain_cpu.py"
 SIZE = (64, 112)
 _names = itertools.count()
 
-pytestmark = pytest.mark.data
-
-
 @pytest.fixture(autouse=True)
 def one_thread():
     """One intra-op thread: on a loaded 2-core machine, competing thread pools slow these tiny models down most."""
@@ -100,6 +97,7 @@ def runner_for(config: Path, tmp_path: Path, davis_root: Path, recorder: Hook | 
 
 
 # ---------------------------------------------------------------------------------------------- training
+@pytest.mark.data
 @pytest.mark.slow
 def test_runner_trains_gated_reference_with_falling_loss_and_margin_schedule(tmp_path, davis_root):
     torch.manual_seed(0)
@@ -124,7 +122,7 @@ def test_runner_trains_gated_reference_with_falling_loss_and_margin_schedule(tmp
     assert (tmp_path / "work" / "epoch_6.pth").is_file()
 
 
-@pytest.mark.slow
+@pytest.mark.data
 def test_predict_writes_masks_that_the_evaluator_scores(tmp_path, davis_root):
     out = tmp_path / "results"
     runner = runner_for(GATED, tmp_path, davis_root, **{
@@ -149,6 +147,7 @@ def test_predict_writes_masks_that_the_evaluator_scores(tmp_path, davis_root):
     assert (out / "global_results-val.csv").is_file() and (out / "per-sequence_results-val.csv").is_file()
 
 
+@pytest.mark.data
 @pytest.mark.slow
 def test_resume_after_kill_continues_margin_schedule(tmp_path, davis_root, monkeypatch):
     monkeypatch.delenv(TRUST_ENV, raising=False)
@@ -174,6 +173,8 @@ def test_resume_after_kill_continues_margin_schedule(tmp_path, davis_root, monke
     assert (tmp_path / "work" / "epoch_5.pth").is_file()
 
 
+@pytest.mark.data
+@pytest.mark.slow
 def test_resume_without_the_trust_switch_fails_under_weights_only(tmp_path, davis_root, monkeypatch):
     """Documents why ``reusegate train`` sets the switch: mmengine's torch.load refuses its own checkpoints."""
     monkeypatch.delenv(TRUST_ENV, raising=False)
@@ -209,6 +210,7 @@ def _ddp_worker(rank: int, world: int, port: int, davis_root: str, out: str) -> 
     torch.distributed.destroy_process_group()
 
 
+@pytest.mark.data
 @pytest.mark.slow
 def test_ddp_two_processes_on_loopback_end_with_identical_weights(tmp_path, davis_root):
     import torch.multiprocessing as mp
@@ -261,6 +263,7 @@ def test_loss_mode_validates_its_inputs():
         ReuseGateVOS(host=dict(type="reference", width=8), adapter="nope")
 
 
+@pytest.mark.data
 def test_tensor_mode_returns_merged_probabilities(davis_root):
     video = DavisVideoDataset(davis_root, sequences=["bear"], size=SIZE, max_frames=3)[0]
     model = ReuseGateVOS(host=dict(type="reference", width=8), adapter="reference", gate=dict(tau=1.0))
@@ -271,6 +274,7 @@ def test_tensor_mode_returns_merged_probabilities(davis_root):
 
 
 # ---------------------------------------------------------------------------------------------- datasets, metric
+@pytest.mark.data
 def test_clip_dataset_follows_the_paper_sampling(davis_root):
     np.random.seed(0)
     ds = DavisClipDataset(davis_root, sequences=["bear", "dog-agility"], clip_length=6, size=SIZE,
@@ -293,6 +297,7 @@ def test_clip_dataset_follows_the_paper_sampling(davis_root):
         DavisClipDataset(davis_root, sequences=["bear"], clip_length=1)
 
 
+@pytest.mark.data
 def test_metric_scores_a_perfect_prediction_as_one(davis_root):
     video = DavisVideoDataset(davis_root, sequences=["bear"], size=SIZE, max_frames=4)[0]["data_samples"]
     sample = video.to_dict()
