@@ -15,7 +15,7 @@ each called with a fixed convention:
   adapter upsamples them to the input size.
 
 Channels and strides of the taps are measured once with a small probe forward, so a config names modules,
-never numbers. Example (see ``configs/example_vos_tap_cpu.py``)::
+never numbers. Example (see ``configs/cpu/example_vos_tap_cpu.py``)::
 
     adapter=dict(type='modules', shallow=['stem', 'enc1', 'enc2'], deep=['enc3', 'enc4'],
                  score='previous_mask', deep_decoder=dict(module='dec_deep', inputs=['enc4', 'enc3']),
