@@ -199,9 +199,9 @@ def test_gauss_newton_cg_solves_ridge_regression():
     a, t = torch.randn(60, 8, dtype=torch.float64), torch.randn(60, dtype=torch.float64)
     x = torch.zeros(8, dtype=torch.float64)
     solver = GaussNewtonCG([x], reg=[0.3], precond=[1.0], forget_factor=0.0)
-    # |a x - t|^2 = x^T a^T a x - 2 (a x)^T t + const: output a x, metric identity, target t.
+    # |a x - t|^2 = x^T a^T a x - 2 (a x)^T t + const: output a x, metric identity, gradient a x - t.
     # A linear problem: one GN step, and CG is exact after 8 steps in 8 dimensions.
-    history = solver.run(lambda p: a @ p[0], lambda u: u, t, [8])
+    history = solver.run(lambda p: a @ p[0], lambda u: u, lambda s: s - t, [8])
     expected = torch.linalg.solve(a.T @ a + 0.09 * torch.eye(8, dtype=torch.float64), a.T @ t)
     torch.testing.assert_close(x, expected, rtol=1e-8, atol=1e-8)
     assert len(history) == 1 and torch.equal(history[0][0], x)
@@ -211,7 +211,7 @@ def test_gauss_newton_step_length_grows_to_one():
     a, t = torch.eye(3, dtype=torch.float64), torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
     x = torch.zeros(3, dtype=torch.float64)
     solver = GaussNewtonCG([x], reg=[0.0], precond=[1.0], forget_factor=0.0, step=0.5)
-    history = solver.run(lambda p: a @ p[0], lambda u: u, t, [3, 3, 3, 3, 3])
+    history = solver.run(lambda p: a @ p[0], lambda u: u, lambda s: s - t, [3, 3, 3, 3, 3])
     # steps 0.5, 0.6, 0.72, 0.864, then 1 (capped): each leaves (1 - step) of the error to the solution t
     fractions = [1 - float(h[0][0]) for h in history]
     assert fractions == pytest.approx([0.5, 0.5 * 0.4, 0.5 * 0.4 * 0.28, 0.5 * 0.4 * 0.28 * 0.136, 0.0], abs=1e-12)

@@ -273,32 +273,33 @@ class GaussNewtonCG:
         self._rho: Optional[Tensor] = None
         self._r_prev: Optional[TensorList] = None
 
-    def run(self, model: Callable[[TensorList], Tensor], metric: Callable[[Tensor], Tensor], target: Tensor,
-            cg_iters: Sequence[int]) -> List[TensorList]:
+    def run(self, model: Callable[[TensorList], Tensor], metric: Callable[[Tensor], Tensor],
+            gradient: Callable[[Tensor], Tensor], cg_iters: Sequence[int]) -> List[TensorList]:
         """One GN step per entry of ``cg_iters``; returns a copy of the parameters after each step.
 
         Args:
             model: maps the parameters to the output ``s``.
             metric: ``u -> B u`` on outputs.
-            target: ``t`` (shaped like ``s``).
+            gradient: ``s -> B s - t``, the data term's gradient w.r.t. the output (halved). Passed separately
+                from ``metric`` so that it can be formed without cancellation (e.g. U^T W (U s - y)).
         """
         history = []
         step = self.step
         for n_cg in cg_iters:
-            self._gn_step(model, metric, target, n_cg, min(step, 1.0))
+            self._gn_step(model, metric, gradient, n_cg, min(step, 1.0))
             step *= 1.2
             history.append([p.detach().clone() for p in self.params])
         return history
 
-    def _gn_step(self, model: Callable[[TensorList], Tensor], metric: Callable[[Tensor], Tensor], target: Tensor,
-                 n_cg: int, step: float) -> None:
+    def _gn_step(self, model: Callable[[TensorList], Tensor], metric: Callable[[Tensor], Tensor],
+                 gradient: Callable[[Tensor], Tensor], n_cg: int, step: float) -> None:
         reg2 = [r * r for r in self.reg]
         with torch.enable_grad():
             x = [p.detach().requires_grad_(True) for p in self.params]
             s = model(x)
             dummy = torch.zeros_like(s, requires_grad=True)
             jt_dummy = torch.autograd.grad(s, x, dummy, create_graph=True)
-            grad = torch.autograd.grad(s, x, metric(s.detach()) - target, retain_graph=True)
+            grad = torch.autograd.grad(s, x, gradient(s.detach()), retain_graph=True)
 
             def normal_op(v: TensorList) -> TensorList:
                 (jv,) = torch.autograd.grad(jt_dummy, dummy, v, retain_graph=True)
@@ -388,15 +389,17 @@ class TargetModel(nn.Module):
         return score_grid_terms(labels, weights, score_size, lumped=self.params.fit_resolution == "score")
 
     def _data_term(self, a: Tensor, b: Tensor, sample_weights: Tensor, score_size: Sequence[int]
-                   ) -> Tuple[Callable[[Tensor], Tensor], Tensor]:
-        """``(u -> B u, t)`` of stored label terms, each sample scaled by its weight."""
+                   ) -> Tuple[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]]:
+        """``(u -> B u, s -> B s - t)`` of stored label terms, each sample scaled by its weight."""
         sw = sample_weights.view(-1, 1, 1, 1)
         if self.params.fit_resolution == "full":
             weights, size = a * sw, a.shape[-2:]
             return (lambda u: _upsample_adjoint(weights * _upsample(u, size), score_size),
-                    _upsample_adjoint(weights * b, score_size))
-        coefs = a * sw
-        return (lambda u: _banded_apply(coefs, u)), b * sw
+                    lambda s: _upsample_adjoint(weights * (_upsample(s, size) - b), score_size))
+        coefs, t = a * sw, b * sw
+        # B s and t nearly cancel at the optimum: subtract them in float64 (a score-grid-sized operation)
+        return (lambda u: _banded_apply(coefs, u),
+                lambda s: (_banded_apply(coefs.double(), s.double()) - t.double()).to(s.dtype))
 
     # ------------------------------------------------------------------ first frame
     def init(self, samples: Tensor, labels: Tensor) -> None:
@@ -429,11 +432,11 @@ class TargetModel(nn.Module):
         weights[0] = 2.0 / k
         weights /= weights.sum()
         a, b = self._label_terms(labels.to(samples.dtype), score_size)
-        metric, target = self._data_term(a, b, weights[:k], score_size)
+        metric, gradient = self._data_term(a, b, weights[:k], score_size)
         params = [self.project.weight.data, self.filter.weight.data]
         solver = GaussNewtonCG(params, p.filter_reg, p.precond, p.cg_forget_factor, p.gn_step)
         self.init_history = solver.run(lambda x: filter_conv(F.conv2d(samples, x[0]), x[1]),
-                                       metric, target, p.init_iters)
+                                       metric, gradient, p.init_iters)
 
         with torch.no_grad():
             feats = self.project(samples)
@@ -465,8 +468,8 @@ class TargetModel(nn.Module):
             feats, a, b = self._mem_feats, self._mem_a, self._mem_b
         else:
             feats, a, b = self._mem_feats[used], self._mem_a[used], self._mem_b[used]
-        metric, target = self._data_term(a, b, self.memory_weights[used], feats.shape[-2:])
-        self.update_history = self._updater.run(lambda x: filter_conv(feats, x[0]), metric, target,
+        metric, gradient = self._data_term(a, b, self.memory_weights[used], feats.shape[-2:])
+        self.update_history = self._updater.run(lambda x: filter_conv(feats, x[0]), metric, gradient,
                                                 self.params.update_iters)
 
     # ------------------------------------------------------------------ per frame
