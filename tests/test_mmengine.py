@@ -57,6 +57,7 @@ def tiny_options(davis_root: Path, **extra) -> dict:
         "test_dataloader.dataset": video,
         "train_cfg.max_epochs": 3,
         "train_cfg.val_interval": 1000,
+        "model.gate.ep_t": 4,
         "default_hooks.logger.interval": 1,
         "experiment_name": f"test_mmengine_{os.getpid()}_{next(_names)}",
     }
@@ -112,7 +113,7 @@ def test_runner_trains_gated_reference_with_falling_loss_and_margin_schedule(tmp
     assert epochs == [0, 1, 2, 3, 4, 5]  # one iteration per epoch (2 samples, batch 2)
     seg = [r[1] for r in rec.rows]
     assert np.mean(seg[-2:]) < np.mean(seg[:2]), f"segmentation loss did not fall: {seg}"
-    # the margin each epoch is the one the hook set: m1 * min(1, epoch / ep_t), ep_t = 4 in the CPU config
+    # the margin each epoch is the one the hook set: m1 * min(1, epoch / ep_t), ep_t = 4 (tiny_options)
     for epoch, _, margin, model_epoch in rec.rows:
         assert model_epoch == epoch
         assert margin == pytest.approx(losses.margin(1.0, epoch, 4.0))
