@@ -52,6 +52,16 @@ def test_launcher_comes_from_the_torchrun_environment(monkeypatch):
     assert detect_launcher("none") == "none"
 
 
+def test_cfg_options_use_mmengine_value_syntax():
+    from reusegate.commands.train import parse_cfg_options
+
+    assert parse_cfg_options(["a.b=1", "c=[x,y]", "d=(64,112)", "e=None"]) == {
+        "a.b": 1, "c": ["x", "y"], "d": (64, 112), "e": None}
+    assert parse_cfg_options(None) == {}
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        parse_cfg_options(["novalue"])
+
+
 def test_trust_switch_is_scoped(monkeypatch):
     monkeypatch.setenv(TRUST_ENV, "0")
     with trusted_checkpoints(True):

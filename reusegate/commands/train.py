@@ -32,19 +32,33 @@ LAUNCHERS = ("auto", "none", "pytorch")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from mmengine.config import DictAction
-
     parser.add_argument("config", help="mmengine config file (e.g. configs/cpu/g_reference_davis16_cpu.py)")
     parser.add_argument("--work-dir", help="where logs and checkpoints go (default: work_dirs/<config name>)")
     parser.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CHECKPOINT",
                         help="resume training: from the latest checkpoint in the work dir, or from CHECKPOINT")
-    parser.add_argument("--cfg-options", nargs="+", action=DictAction, metavar="KEY=VALUE",
+    parser.add_argument("--cfg-options", nargs="+", metavar="KEY=VALUE",
                         help="override config entries, e.g. train_cfg.max_epochs=2 model.gate.tau=0.8")
     parser.add_argument("--export", metavar="FILE",
                         help="after training, write the gated network's state dict here (loads with weights_only)")
     parser.add_argument("--launcher", choices=LAUNCHERS, default="auto",
                         help="'auto' (default): 'pytorch' under torchrun, else 'none'")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
+
+
+def parse_cfg_options(pairs: Optional[list]) -> Dict[str, Any]:
+    """``KEY=VALUE`` strings -> dict, with mmengine's value syntax (``a=1``, ``b=[x,y]``, ``c=(1,2)``).
+
+    Parsed here rather than by an argparse action so that ``reusegate --help`` does not import mmengine."""
+    if not pairs:
+        return {}
+    from mmengine.config import DictAction
+
+    bad = [p for p in pairs if "=" not in p]
+    if bad:
+        raise ValueError(f"--cfg-options takes KEY=VALUE pairs, got {bad}")
+    namespace = argparse.Namespace()
+    DictAction(option_strings=["--cfg-options"], dest="options")(None, namespace, pairs)
+    return namespace.options
 
 
 def detect_launcher(requested: str = "auto") -> str:
@@ -137,7 +151,7 @@ def train(cfg: Any, runner: Any = None):
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config, args.work_dir, args.resume, args.cfg_options, args.launcher,
+    cfg = load_config(args.config, args.work_dir, args.resume, parse_cfg_options(args.cfg_options), args.launcher,
                       progress=not args.no_progress)
     runner = train(cfg)
     if args.export:
@@ -147,6 +161,8 @@ def run(args: argparse.Namespace) -> int:
 
         if is_main_process():
             print(f"exported {export_state_dict(runner.model, args.export)}")
+    if runner.rank == 0:
+        print(f"logs and checkpoints: {runner.work_dir}")
     _finish_distributed()
     return 0
 
