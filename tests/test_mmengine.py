@@ -404,3 +404,18 @@ def test_youtube_vos_clips_use_annotated_frames_only(tmp_path):
             assert frames[0] >= 5  # an object is never referenced before it starts
     with pytest.raises(ValueError, match="annotated frames"):
         YouTubeVOSClipDataset(root, clip_length=3, min_length=5)
+
+
+@pytest.mark.data
+def test_host_only_model_trains_on_bce_and_predicts_every_frame(davis_root):
+    """gate=None: the pre-training model has no gate modules, one loss, and computes every frame."""
+    model = ReuseGateVOS(host=dict(type="reference", width=8), adapter="reference", gate=None)
+    assert not any(k.startswith("net.gate_modules") for k in model.state_dict())
+    clip = DavisClipDataset(davis_root, sequences=["bear"], clip_length=3, size=SIZE, samples_per_object=1,
+                            frames=[0, 1, 2])[0]
+    out = model([clip["inputs"]], [clip["data_samples"]], mode="loss")
+    assert set(out) == {"loss_seg"} and out["loss_seg"].requires_grad
+    video = DavisVideoDataset(davis_root, sequences=["bear"], size=SIZE, max_frames=4)[0]
+    (sample,) = model.predict([video["inputs"]], [video["data_samples"]])
+    assert sample.deep_computed.all() and not sample.reused.any() and sample.reuse_rate == 0.0
+    assert sample.pred_labels.shape == (4, *SIZE)
