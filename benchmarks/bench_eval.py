@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import cv2
+
 from reusegate.data.readers import DavisReader
 from reusegate.data.writer import write_palette_png
 from reusegate.evaluation import evaluate_sequences
@@ -49,6 +51,9 @@ def main() -> None:
                         default=Path(os.environ.get("REUSEGATE_DATA", REPO.parent / "shared" / "data")) / "davis2016-train")
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
+    # vos-benchmark forks its workers; a forked child of a process whose OpenCV thread pool has run can
+    # hang, so this process keeps OpenCV single-threaded (our workers run single-threaded anyway).
+    cv2.setNumThreads(1)
     with tempfile.TemporaryDirectory() as tmp:
         pred, gt1 = Path(tmp) / "pred", Path(tmp) / "gt1"
         n = make_shifted(args.data, pred, gt1)

@@ -26,6 +26,9 @@ def run(args: argparse.Namespace) -> int:
     from ..data.readers import DavisReader
     from ..evaluation.redundancy import oracle_bounds, redundancy_report
 
+    for t in args.tau or ():
+        if not 0.0 <= t <= 1.0:
+            raise ValueError(f"--tau {t} is outside [0, 1]; IoU thresholds lie in [0, 1]")
     reader = DavisReader(args.root, year=args.year, sequences=args.sequences)
     seqs = [reader.sequence(n) for n in reader.sequences]
     report = redundancy_report(seqs, processes=args.processes, progress=True)
@@ -36,9 +39,6 @@ def run(args: argparse.Namespace) -> int:
         report.plot(args.plot)
         print(f"wrote {args.plot}")
     if args.tau:
-        for t in args.tau:
-            if not 0.0 <= t <= 1.0:
-                raise ValueError(f"--tau {t} is outside [0, 1]; IoU thresholds lie in [0, 1]")
         scores = oracle_bounds(seqs, args.tau, processes=args.processes, progress=True)
         print("oracle gate (copy the last computed frame's ground truth when its IoU with the current one >= tau)")
         print(f"{'tau':>5} {'J&F':>7} {'J':>7} {'F':>7} {'reuse':>7}")

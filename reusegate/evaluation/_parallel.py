@@ -1,4 +1,9 @@
-"""Map a function over sequences in worker processes, with a progress bar that is closed even on error."""
+"""Map a function over sequences in worker processes, with a progress bar that is closed even on error.
+
+Workers are *spawned*, not forked: a forked child inherits OpenCV's (and torch's) thread pools in a broken
+state whenever the parent has already run a threaded cv2 call, and then waits forever on a lock. Spawning
+costs one interpreter start per worker (about a second), paid once per evaluation.
+"""
 from __future__ import annotations
 
 import multiprocessing
@@ -26,7 +31,7 @@ def parallel_map(fn: Callable, items: list, processes: int | None, desc: str, pr
         if n == 1:
             it = map(fn, items)
         else:
-            pool = multiprocessing.get_context().Pool(n, initializer=_single_thread_worker)
+            pool = multiprocessing.get_context("spawn").Pool(n, initializer=_single_thread_worker)
             it = pool.imap(fn, items)
         out = []
         for r in it:
