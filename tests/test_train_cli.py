@@ -100,6 +100,11 @@ def test_cli_trains_and_exports_a_weights_only_state_dict(tmp_path, davis_root):
     gate = ReuseGate(ReferenceHost(width=8, refined_channels=16), "reference")
     gate.load_state_dict(state, strict=True)
     assert not torch.equal(gate.host.head.weight, ReferenceHost(width=8, refined_channels=16).head.weight)
+    from reusegate.pretrained import load_gate
+
+    loaded = load_gate(out, tau=0.6)  # the .json beside it names host and adapter: what `reusegate run` reads
+    assert loaded.tau == 0.6 and loaded.m1 == 1.0
+    assert all(torch.equal(v, state[k]) for k, v in loaded.state_dict().items())
 
 
 def _free_port() -> int:

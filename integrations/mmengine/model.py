@@ -203,19 +203,41 @@ def _as_float(clip: Tensor) -> Tensor:
 
 
 # ---------------------------------------------------------------------------------------------- inference export
-def export_state_dict(model: nn.Module, path: Union[str, os.PathLike]) -> str:
-    """Write the gated network's plain ``state_dict`` (keys as in :class:`ReuseGate`: ``host.*``,
-    ``gate_modules.*``), loadable with ``torch.load(path, weights_only=True)``. Written atomically."""
+def export_state_dict(model: nn.Module, path: Union[str, os.PathLike], host: Optional[Mapping[str, Any]] = None,
+                      adapter: Union[str, Mapping[str, Any], None] = None) -> str:
+    """Write the network's plain ``state_dict`` for inference (loads with ``torch.load(path, weights_only=True)``).
+
+    For a gated model with its config (``host=dict(type=name, **kwargs)``, ``adapter``) this is
+    :func:`reusegate.pretrained.save_gate`'s format: ``NAME.pth`` (keys ``host.*``, ``gate_modules.*``) plus
+    ``NAME.json`` naming host and adapter, which ``reusegate.pretrained.load_gate`` / ``reusegate run``
+    rebuild. Otherwise (no config, or the host-only pre-training model) only the ``.pth`` is written.
+    Files are written atomically.
+    """
+    from reusegate.pretrained import save_gate
+
     if hasattr(model, "module"):  # DDP wrapper
         model = model.module
     net = model.net if isinstance(model, ReuseGateVOS) else model
-    state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    if isinstance(net, ReuseGate) and isinstance(host, Mapping) and "type" in host and adapter is not None:
+        host_kwargs = {k: v for k, v in _plain(host).items() if k != "type"}
+        save_gate(net, path, host=host["type"], adapter=_plain(adapter), host_kwargs=host_kwargs)
+        return path
+    state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
     tmp = f"{path}.tmp{os.getpid()}"
     torch.save(state, tmp)
     os.replace(tmp, path)
     return path
+
+
+def _plain(value: Any) -> Any:
+    """Config dicts and tuples as plain JSON-able dicts and lists."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def load_exported(path: Union[str, os.PathLike], map_location: str = "cpu") -> Dict[str, Tensor]:

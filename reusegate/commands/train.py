@@ -39,7 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cfg-options", nargs="+", metavar="KEY=VALUE",
                         help="override config entries, e.g. train_cfg.max_epochs=2 model.gate.tau=0.8")
     parser.add_argument("--export", metavar="FILE",
-                        help="after training, write the gated network's state dict here (loads with weights_only)")
+                        help="after training, write the network for inference here: FILE (a plain state dict, "
+                             "loads with weights_only) and FILE's .json (host and adapter, for reusegate run)")
     parser.add_argument("--launcher", choices=LAUNCHERS, default="auto",
                         help="'auto' (default): 'pytorch' under torchrun, else 'none'")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
@@ -160,7 +161,8 @@ def run(args: argparse.Namespace) -> int:
         from reusegate.integrations.mmengine.model import export_state_dict
 
         if is_main_process():
-            print(f"exported {export_state_dict(runner.model, args.export)}")
+            model_cfg = cfg.model
+            print(f"exported {export_state_dict(runner.model, args.export, model_cfg.get('host'), model_cfg.get('adapter'))}")
     if runner.rank == 0:
         print(f"logs and checkpoints: {runner.work_dir}")
     _finish_distributed()
