@@ -325,3 +325,11 @@ def test_runs_under_inference_mode():
         tm.apply(feats[:1])
         assert tm.update(labels[:1] * 0.9)
     assert not torch.equal(tm.filter.weight, before) and tm.num_samples == 3
+
+
+def test_init_rejects_bad_inputs():
+    tm = TargetModel(16, TargetModelParams.inference_fast(c_channels=4, memory_size=2))
+    with pytest.raises(ValueError, match="K = 2"):
+        tm.init(torch.zeros(2, 16, 4, 4), torch.zeros(3, 1, 64, 64))
+    with pytest.raises(ValueError, match="memory of 2"):
+        tm.init(torch.zeros(3, 16, 4, 4), torch.zeros(3, 1, 64, 64))
