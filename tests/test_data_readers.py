@@ -44,6 +44,15 @@ def test_davis2017_palette_ids_and_void(tmp_path):
     assert len(seq.masks) == 3 and np.array_equal(seq.masks[2], labels)
 
 
+def test_palette_files_read_as_davis2016_merge_into_one_object(tmp_path):
+    m = square(SHAPE, 2, 2, 6, 1) + square(SHAPE, 15, 20, 5, 2)
+    m[0, 0] = 255
+    root = make_davis(tmp_path, {"s": [m, m]})
+    seq = DavisReader(root, year=2016).sequence("s")
+    assert seq.object_ids == [1]
+    assert np.array_equal(seq.load_mask(1), ((m > 0) & (m != 255)).astype(np.uint8))
+
+
 def test_grayscale_ids_and_2016_style_file_in_2017_reader(tmp_path):
     ids = square(SHAPE, 2, 2, 6, 1) + square(SHAPE, 15, 20, 5, 3)
     write_gray(tmp_path / "ids.png", ids)

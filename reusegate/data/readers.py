@@ -124,9 +124,14 @@ def detect_encoding(raw: np.ndarray, mode: str) -> str:
     return "ids"
 
 
-def decode_mask(raw: np.ndarray, encoding: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """(ids, void): binary → (raw > 128) as id 1 and no void; ids → 255 becomes 0 and is reported as void."""
+def decode_mask(raw: np.ndarray, encoding: str, mode: str = "L") -> tuple[np.ndarray, np.ndarray | None]:
+    """(ids, void): binary → (raw > 128) as id 1 and no void; ids → 255 becomes 0 and is reported as void.
+
+    A palette file read as binary (DAVIS-2016 sequences from a DAVIS-2017 download) merges every id into 1.
+    """
     if encoding == "binary":
+        if mode in ("P", "PA"):
+            return ((raw > 0) & (raw != VOID)).astype(np.uint8), None
         return (raw > 128).astype(np.uint8), None
     if encoding == "ids":
         void = raw == VOID
@@ -143,7 +148,7 @@ def read_mask(path: str | os.PathLike, encoding: str = "auto") -> np.ndarray:
     raw, mode = read_raw_mask(path)
     if encoding == "auto":
         encoding = detect_encoding(raw, mode)
-    return decode_mask(raw, encoding)[0]
+    return decode_mask(raw, encoding, mode)[0]
 
 
 def read_sequence_list(path: str | os.PathLike) -> list[str]:
@@ -269,11 +274,11 @@ class VideoSequence:
         if path is None:
             raise ValueError(f"sequence {self.name}: frame {i} ({self.frames[i].name}) has no annotation; "
                              f"check has_mask(i) or use annotated_indices")
-        raw, _ = read_raw_mask(path)
+        raw, mode = read_raw_mask(path)
         if raw.shape != self.size:
             raise ValueError(f"annotation {path} is {raw.shape[1]}x{raw.shape[0]} but the frames are "
                              f"{self.size[1]}x{self.size[0]}; re-export it at the frame size")
-        return decode_mask(raw, self.encoding)
+        return decode_mask(raw, self.encoding, mode)
 
     def load_mask(self, i: int) -> np.ndarray:
         """HxW uint8 object ids of frame i (void pixels read as background)."""

@@ -149,7 +149,7 @@ def _evaluate_one(job: tuple[str, str, str]) -> tuple[str, list[tuple[int, np.nd
     _check_numbering(frames)
     raw0, mode0 = read_raw_mask(frames[0])
     encoding = detect_encoding(raw0, mode0)
-    first = decode_mask(raw0, encoding)[0]
+    first = decode_mask(raw0, encoding, mode0)[0]
     n_obj = int(first.max(initial=0))
     if n_obj == 0:
         raise ValueError(f"first annotation {frames[0]} contains no object; nothing to evaluate")
@@ -169,7 +169,7 @@ def _evaluate_one(job: tuple[str, str, str]) -> tuple[str, list[tuple[int, np.nd
             extra.update(int(v) for v in np.unique(pred) if v > n_obj)
         if t == 0 or t == len(frames) - 1:
             continue
-        gt = decode_mask(_gt_raw(path, first.shape), encoding)[0]
+        gt = decode_mask(*_gt_raw(path, first.shape, encoding))[0]
         for k, oid in enumerate(ids):
             pm, gm = pred == oid, gt == oid
             j[k, t - 1] = jaccard(pm, gm)
@@ -177,12 +177,12 @@ def _evaluate_one(job: tuple[str, str, str]) -> tuple[str, list[tuple[int, np.nd
     return name, [(int(o), j[k], f[k]) for k, o in enumerate(ids)], sorted(extra)
 
 
-def _gt_raw(path: Path, shape: tuple[int, int]) -> np.ndarray:
-    raw, _ = read_raw_mask(path)
+def _gt_raw(path: Path, shape: tuple[int, int], encoding: str) -> tuple[np.ndarray, str, str]:
+    raw, mode = read_raw_mask(path)
     if raw.shape != shape:
         raise ValueError(f"annotation {path} is {raw.shape[1]}x{raw.shape[0]} but the sequence's first "
                          f"annotation is {shape[1]}x{shape[0]}; re-export it at one size")
-    return raw
+    return raw, encoding, mode
 
 
 def _sequence_names(gt_dir: Path, sequences: Iterable[str] | str | os.PathLike | None) -> list[str]:
