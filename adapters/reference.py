@@ -5,8 +5,8 @@ tested and benchmarked on its own, and it shows in one file what adapting a host
 
 * encoder: stem and stage s4 / s8 (*shallow*), stages s16 / s32 (*deep*);
 * score provider: per object, foreground / background prototypes of the s16 feature (masked average at the
-  start frame, moved towards each computed frame's merged mask by ``learn``); the score is their cosine
-  similarity difference;
+  start frame, moved towards each computed frame's merged mask by ``learn``); the score is a sigmoid of their
+  cosine similarity difference, so it lives on the 0..1 scale of a mask;
 * decoder: s32 + s16 + score -> ``R`` at s16 (*deep*), then ``R`` + s8 + s4 + score -> logits (*shallow*).
 """
 from __future__ import annotations
@@ -77,8 +77,10 @@ class Prototypes:
 class ReferenceAdapter(HostAdapter):
     """Adapter of :class:`ReferenceHost`: match feature = s8, score and ``R`` at s16."""
 
-    learning_rate = 0.2
+    learning_rate = 0.1
     """How far ``learn`` moves the prototypes towards the current frame's."""
+    score_gain = 8.0
+    """Sharpness of the score's sigmoid over the cosine-similarity difference."""
 
     def __init__(self, model: ReferenceHost) -> None:
         super().__init__(model)
@@ -117,7 +119,9 @@ class ReferenceAdapter(HostAdapter):
         f = F.normalize(feats["s16"], dim=1)
         fg = F.normalize(state.fg, dim=1)[..., None, None]
         bg = F.normalize(state.bg, dim=1)[..., None, None]
-        return 4.0 * ((f * fg).sum(1, keepdim=True) - (f * bg).sum(1, keepdim=True))
+        # mask-like scale (0..1), as FRTM's target model regresses towards masks: the gate compares this score
+        # with the start mask S0, so the two must live on one scale
+        return torch.sigmoid(self.score_gain * ((f * fg).sum(1, keepdim=True) - (f * bg).sum(1, keepdim=True)))
 
     def learn(self, state: Prototypes, feats: Features, prob: Tensor) -> None:
         new = self._prototypes(feats["s16"], prob)

@@ -6,7 +6,8 @@ registries, so a config with ``default_scope = 'reusegate'`` needs no ``custom_i
 from .datasets import DavisClipDataset, DavisVideoDataset
 from .hooks import GateMarginHook, ProgressBarHook
 from .metric import VOSMetric
+from .synthetic import SyntheticClipDataset
 from .model import HostOnly, ReuseGateVOS, build_adapter, export_state_dict, load_exported
 
 __all__ = ["ReuseGateVOS", "HostOnly", "build_adapter", "export_state_dict", "load_exported", "DavisClipDataset",
-           "DavisVideoDataset", "VOSMetric", "GateMarginHook", "ProgressBarHook"]
+           "DavisVideoDataset", "SyntheticClipDataset", "VOSMetric", "GateMarginHook", "ProgressBarHook"]

@@ -1,0 +1,77 @@
+"""The embedded demo: its clip, its outputs, and the shipped default model."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from reusegate import ReuseGate, cli
+from reusegate.adapters.reference import ReferenceAdapter, ReferenceHost
+from reusegate.demo import clip_jf, run_demo
+from reusegate.pretrained import default_gate, load_gate, save_gate
+from reusegate.synthetic import DEMO_SCHEDULE, demo_clip, make_clip
+
+
+def test_demo_clip_is_deterministic_and_follows_its_schedule():
+    a, b = demo_clip(), demo_clip()
+    assert np.array_equal(a.frames, b.frames) and np.array_equal(a.labels, b.labels)
+    assert len(a) == 1 + sum(n for n, _ in DEMO_SCHEDULE)
+    assert a.frames.dtype == np.uint8 and a.frames.shape[1:] == (240, 432, 3)
+    ious = []
+    for t in range(1, len(a)):
+        x, y = a.labels[t] > 0, a.labels[t - 1] > 0
+        ious.append((x & y).sum() / (x | y).sum())
+    slow, pause, fast = (np.array(ious[s:e]) for s, e in ((0, 16), (16, 30), (30, 48)))
+    assert (pause == 1.0).all()  # the object stands still
+    assert slow.mean() > fast.mean() + 0.1  # and moves faster at the end
+
+
+def test_clip_jf_is_perfect_on_ground_truth_and_drops_on_a_shift():
+    clip = make_clip(((5, 2.0),), (60, 100), seed=3)
+    assert clip_jf(list(clip.labels), clip.labels) == pytest.approx(1.0)
+    shifted = [np.roll(lab, 6, axis=1) for lab in clip.labels]
+    assert clip_jf(shifted, clip.labels) < 0.9
+
+
+def test_run_demo_writes_masks_gif_plot_and_summary(tmp_path):
+    gate = ReuseGate(ReferenceHost(width=8, refined_channels=16, input_scale=0.5), ReferenceAdapter, tau=0.5)
+    report = run_demo(gate, tmp_path, tau=0.5, rounds=1)
+    masks = sorted((tmp_path / "masks" / "demo").glob("*.png"))
+    assert len(masks) == len(demo_clip())
+    assert Image.open(masks[0]).mode == "P"
+    gif = Image.open(tmp_path / "overlay.gif")
+    assert gif.n_frames == len(demo_clip())
+    assert Image.open(tmp_path / "gate_timeline.png").size[0] > 500
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["speedup"] == pytest.approx(report.fps / report.fps_tau1)
+    assert 0.0 <= summary["reuse_rate"] <= 1.0 and len(summary["reused"]) == len(demo_clip())
+    assert not list(tmp_path.rglob("*.tmp*"))  # nothing half-written is left behind
+
+
+def test_export_round_trip(tmp_path):
+    gate = ReuseGate(ReferenceHost(width=8, seed=5), ReferenceAdapter)
+    path = save_gate(gate, tmp_path / "m.pth", host="reference", adapter="reference", host_kwargs={"width": 8, "seed": 1})
+    loaded = load_gate(path, tau=0.3)
+    for k, v in gate.state_dict().items():
+        assert torch.equal(v, loaded.state_dict()[k]), k
+    assert loaded.tau == 0.3
+    with pytest.raises(FileNotFoundError, match="NAME.json"):
+        load_gate(tmp_path / "missing.pth")
+
+
+def test_shipped_default_model_segments_the_demo_clip():
+    gate = default_gate(tau=1.0)
+    clip = demo_clip()
+    session = gate.session()
+    labels = [session.step(torch.from_numpy(clip.frames[0]).permute(2, 0, 1), torch.from_numpy(clip.labels[0]).long())]
+    labels += [session.step(torch.from_numpy(f).permute(2, 0, 1)).labels for f in clip.frames[1:]]
+    labels[0] = labels[0].labels
+    assert clip_jf([lab.numpy() for lab in labels], clip.labels) > 0.6
+
+
+def test_demo_command_rejects_bad_tau(capsys):
+    assert cli.main(["demo", "--tau", "1.5", "--out", "unused"]) == 2
+    assert "tau must be a number in [0, 1]" in capsys.readouterr().err
