@@ -386,7 +386,7 @@ def _youtube_vos_tree(root: Path) -> Path:
 
 
 def test_youtube_vos_clips_use_annotated_frames_only(tmp_path):
-    from reusegate.integrations.mmengine.datasets import YouTubeVOSClipDataset
+    from reusegate.integrations.mmengine import YouTubeVOSClipDataset
 
     np.random.seed(0)
     root = _youtube_vos_tree(tmp_path / "ytvos")
@@ -419,3 +419,12 @@ def test_host_only_model_trains_on_bce_and_predicts_every_frame(davis_root):
     (sample,) = model.predict([video["inputs"]], [video["data_samples"]])
     assert sample.deep_computed.all() and not sample.reused.any() and sample.reuse_rate == 0.0
     assert sample.pred_labels.shape == (4, *SIZE)
+
+
+@pytest.mark.data
+def test_progress_bar_counts_the_run(tmp_path, davis_root, capsys):
+    cfg = load_config(str(GATED), str(tmp_path / "work"), progress=True,
+                      cfg_options=tiny_options(davis_root, **{"train_cfg.max_epochs": 2}))
+    build_runner(cfg).train()
+    err = capsys.readouterr().err
+    assert "train: 100%" in err and "2/2" in err
