@@ -1,5 +1,5 @@
 # The gated reference host on a CPU-sized DAVIS-2016 slice: 30 short epochs, about 75 s on two idle cores
-# (OMP_NUM_THREADS=1), reaching J&F ~0.27 on two held-out videos at 96x160. A smoke test, not a benchmark.
+# (OMP_NUM_THREADS=1), reaching J&F ~0.23 on two held-out videos at 96x160. A smoke test, not a benchmark.
 #   reusegate train configs/cpu/g_reference_davis16_cpu.py --work-dir work_dirs/g_reference_cpu
 # ep_t is half the run so that the margin schedule plays out within it (paper: 120 of 260 epochs).
 _base_ = [
