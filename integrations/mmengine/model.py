@@ -18,6 +18,7 @@ a per-video session; labels, reuse flags, gate probabilities and optionally FLOP
 from __future__ import annotations
 
 import os
+from types import MappingProxyType
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import torch
@@ -87,7 +88,7 @@ class ReuseGateVOS(BaseModel):
         host: the host network, or its config (built from ``MODELS``, which holds plugin hosts).
         adapter: the host adapter's registered name, or ``dict(type=name, **settings)``.
         gate: :class:`reusegate.gate.ReuseGate` settings (``tau``, ``variant``, ``m1``, ``m2``, ``ep_t``, ...);
-            ``None`` trains and runs the host alone.
+            the default is the paper's; ``None`` trains and runs the host alone (pre-training).
         count_flops: in ``predict`` mode, count the FLOPs of every frame (slower).
         data_preprocessor, init_cfg: as for any ``BaseModel``.
     """
@@ -96,7 +97,7 @@ class ReuseGateVOS(BaseModel):
         self,
         host: Union[nn.Module, Mapping[str, Any]],
         adapter: Union[str, Mapping[str, Any]] = "reference",
-        gate: Optional[Mapping[str, Any]] = None,
+        gate: Optional[Mapping[str, Any]] = MappingProxyType({}),
         count_flops: bool = False,
         data_preprocessor: Optional[Mapping[str, Any]] = None,
         init_cfg: Optional[Mapping[str, Any]] = None,
@@ -113,6 +114,7 @@ class ReuseGateVOS(BaseModel):
 
     @property
     def gated(self) -> bool:
+        """Whether the model has the gate modules (``gate`` was not ``None``)."""
         return isinstance(self.net, ReuseGate)
 
     def set_epoch(self, epoch: float) -> None:
