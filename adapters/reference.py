@@ -4,9 +4,8 @@ It exercises every tap of :class:`reusegate.HostAdapter` without FRTM's cost or 
 tested and benchmarked on its own, and it shows in one file what adapting a host takes. Structure (strides):
 
 * encoder: stem and stage s4 / s8 (*shallow*), stages s16 / s32 (*deep*);
-* score provider: per object, foreground / background prototypes of the s16 feature (masked average at the
-  start frame, moved towards each computed frame's merged mask by ``learn``); the score is a sigmoid of their
-  cosine similarity difference, so it lives on the 0..1 scale of a mask;
+* score provider: the previous-mask kind (as TTVOS, and as the paper suggests for general hosts): the object's
+  mask on the last computed frame, pooled to s16; ``learn`` replaces it with each computed frame's merged mask;
 * decoder: s32 + s16 + score -> ``R`` at s16 (*deep*), then ``R`` + s8 + s4 + score -> logits (*shallow*).
 """
 from __future__ import annotations
@@ -67,20 +66,14 @@ class ReferenceHost(nn.Module):
 
 
 @dataclass
-class Prototypes:
-    """Per-object state of the reference host: foreground / background prototypes ``[B, C]``."""
+class PreviousMask:
+    """Per-object state of the reference host: the mask of the last computed frame ``[B, 1, H, W]``."""
 
-    fg: Tensor
-    bg: Tensor
+    mask: Tensor
 
 
 class ReferenceAdapter(HostAdapter):
     """Adapter of :class:`ReferenceHost`: match feature = s8, score and ``R`` at s16."""
-
-    learning_rate = 0.1
-    """How far ``learn`` moves the prototypes towards the current frame's."""
-    score_gain = 8.0
-    """Sharpness of the score's sigmoid over the cosine-similarity difference."""
 
     def __init__(self, model: ReferenceHost) -> None:
         super().__init__(model)
@@ -105,28 +98,17 @@ class ReferenceAdapter(HostAdapter):
     def match_feature(self, feats: Features) -> Tensor:
         return feats["s8"]
 
-    @staticmethod
-    def _prototypes(f16: Tensor, mask: Tensor) -> Prototypes:
-        m = F.adaptive_avg_pool2d(mask, f16.shape[-2:])
-        fg = (f16 * m).sum((2, 3)) / m.sum((2, 3)).clamp(min=1e-6)
-        bg = (f16 * (1 - m)).sum((2, 3)) / (1 - m).sum((2, 3)).clamp(min=1e-6)
-        return Prototypes(fg, bg)
+    def start_object(self, feats: Features, mask: Tensor) -> PreviousMask:
+        return PreviousMask(mask)
 
-    def start_object(self, feats: Features, mask: Tensor) -> Prototypes:
-        return self._prototypes(feats["s16"], mask)
+    def score(self, state: PreviousMask, feats: Features) -> Tensor:
+        # the previous mask pooled to s16: on the 0..1 scale of the start mask S0 the gate compares it with
+        return F.adaptive_avg_pool2d(state.mask, feats["s16"].shape[-2:])
 
-    def score(self, state: Prototypes, feats: Features) -> Tensor:
-        f = F.normalize(feats["s16"], dim=1)
-        fg = F.normalize(state.fg, dim=1)[..., None, None]
-        bg = F.normalize(state.bg, dim=1)[..., None, None]
-        # mask-like scale (0..1), as FRTM's target model regresses towards masks: the gate compares this score
-        # with the start mask S0, so the two must live on one scale
-        return torch.sigmoid(self.score_gain * ((f * fg).sum(1, keepdim=True) - (f * bg).sum(1, keepdim=True)))
-
-    def learn(self, state: Prototypes, feats: Features, prob: Tensor) -> None:
-        new = self._prototypes(feats["s16"], prob)
-        state.fg = (1 - self.learning_rate) * state.fg + self.learning_rate * new.fg
-        state.bg = (1 - self.learning_rate) * state.bg + self.learning_rate * new.bg
+    def learn(self, state: PreviousMask, feats: Features, prob: Tensor) -> None:
+        # the merged slot is zero outside the object's label region: keep that region as a binary mask, the kind
+        # of mask the decoder was trained on (a soft one would fade a little more on every frame)
+        state.mask = (prob > 0).float()
 
     def refine_deep(self, feats: Features, score: Tensor) -> Tensor:
         m = self.model

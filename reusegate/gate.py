@@ -19,7 +19,7 @@ always relative to the last computed frame; ``tau = 1`` runs exactly the host (b
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Optional, Union
 
 import numpy as np
@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from . import losses, plugins
-from .host import Features, HostAdapter
+from .host import HostAdapter
 from .modules import GateModules
 
 __all__ = ["ReuseGate", "Session", "HostRunner", "FrameResult", "VARIANTS"]
@@ -203,7 +203,7 @@ class _VideoSession:
         if tuple(merged.shape[-2:]) == self._size:
             return merged, labels
         merged = _resize(merged[None], self._size, "bilinear")[0]
-        return merged, merged.argmax(0)
+        return merged, merged.max(0).indices  # max().indices: same ties as argmax, ~10x faster on CPU
 
 
 class HostRunner(_VideoSession):

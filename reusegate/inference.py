@@ -43,18 +43,9 @@ DEFAULT_TAUS = (1.0, 0.9, 0.8, 0.7, 0.5)
 # ---------------------------------------------------------------------------------------------- model
 def load_model(path: Optional[Path], tau: float = 0.7, variant: str = "translate", tau2: float = 0.9) -> ReuseGate:
     """The exported model at ``path`` (NAME.pth with NAME.json beside it), or the embedded default model."""
-    from importlib import resources
+    from .pretrained import default_model_path, load_gate
 
-    from .pretrained import DEFAULT_MODEL, load_gate
-
-    if path is not None:
-        return load_gate(path, tau=tau, variant=variant, tau2=tau2)
-    # the default model's file, loaded like any export so that every gate setting (tau2 too) applies
-    with resources.as_file(resources.files("reusegate") / "weights" / f"{DEFAULT_MODEL}.pth") as default:
-        if not default.is_file():
-            raise FileNotFoundError(f"the default model's weights ({default}) are not installed; pass an "
-                                    f"exported model with --model PATH")
-        return load_gate(default, tau=tau, variant=variant, tau2=tau2)
+    return load_gate(path if path is not None else default_model_path(), tau=tau, variant=variant, tau2=tau2)
 
 
 def set_threads(threads: Optional[int]) -> None:

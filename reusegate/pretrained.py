@@ -16,7 +16,7 @@ import torch
 from . import plugins
 from .gate import ReuseGate
 
-__all__ = ["load_gate", "save_gate", "default_gate", "DEFAULT_MODEL"]
+__all__ = ["load_gate", "save_gate", "default_gate", "default_model_path", "DEFAULT_MODEL"]
 
 DEFAULT_MODEL = "demo_reference"
 """The embedded default: the reference host and its gate, trained on synthetic clips only."""
@@ -54,7 +54,11 @@ def load_gate(path: Union[str, Path], tau: float = 0.7, variant: str = "translat
     return gate.eval()
 
 
-def default_gate(tau: float = 0.7, variant: str = "translate") -> ReuseGate:
-    """The embedded default model (see :data:`DEFAULT_MODEL`)."""
-    with resources.as_file(resources.files("reusegate") / "weights" / f"{DEFAULT_MODEL}.pth") as path:
-        return load_gate(path, tau=tau, variant=variant)
+def default_model_path() -> Path:
+    """Where the embedded default model's ``.pth`` lies (its ``.json`` is beside it)."""
+    return Path(str(resources.files("reusegate") / "weights" / f"{DEFAULT_MODEL}.pth"))
+
+
+def default_gate(tau: float = 0.7, variant: str = "translate", **gate_kwargs: Any) -> ReuseGate:
+    """The embedded default model (see :data:`DEFAULT_MODEL`) with the given gate settings."""
+    return load_gate(default_model_path(), tau=tau, variant=variant, **gate_kwargs)

@@ -8,6 +8,18 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
+from PIL import Image
+
+from reusegate.adapters.reference import ReferenceHost
+from reusegate.gate import ReuseGate
+from reusegate.pretrained import save_gate
+
+# One intra-op thread for the whole suite and its subprocesses: the golden tensors were made on one thread
+# (parity is bit-exact there), the test models are small, and subprocess tests (DDP, plugins) would otherwise
+# oversubscribe the two cores, which slows small models down by 10-30x.
+os.environ["OMP_NUM_THREADS"] = "1"
+torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("REUSEGATE_DATA", REPO.parent / "shared" / "data"))
@@ -33,3 +45,37 @@ def davis_root() -> Path:
 def golden_frtm() -> Path:
     """Tensors produced by the upstream FRTM / Reuse_VOS code (see its MANIFEST.md)."""
     return _require(GOLDEN / "frtm", "FRTM golden tensors")
+
+
+# ---------------------------------------------------------------- small inputs shared by the command tests
+MINI_SEQUENCES = ("bear", "boat")
+MINI_FRAMES = 5
+MINI_SIZE = (214, 120)  # W, H
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """An exported untrained reference model whose head predicts foreground almost everywhere (bias +6), so
+    J&F is a non-zero number that every code path must reproduce."""
+    kwargs = dict(width=8, refined_channels=16, input_scale=0.5)
+    gate = ReuseGate(ReferenceHost(**kwargs), "reference")
+    with torch.no_grad():
+        gate.host.head.bias.fill_(6.0)
+    return save_gate(gate, tmp_path_factory.mktemp("model") / "tiny.pth", host="reference", adapter="reference",
+                     host_kwargs=kwargs)
+
+
+@pytest.fixture(scope="session")
+def mini_davis(davis_root, tmp_path_factory) -> Path:
+    """A DAVIS-layout copy of the first frames of two real sequences at low resolution, with a sequence list."""
+    root = tmp_path_factory.mktemp("davis")
+    for seq in MINI_SEQUENCES:
+        frames = sorted((davis_root / "JPEGImages" / "480p" / seq).iterdir())[:MINI_FRAMES]
+        for f in frames:
+            for kind, ext, resample in (("JPEGImages", ".jpg", Image.BILINEAR), ("Annotations", ".png", Image.NEAREST)):
+                src = davis_root / kind / "480p" / seq / (f.stem + ext)
+                dst = root / kind / "480p" / seq / src.name
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                Image.open(src).resize(MINI_SIZE, resample).save(dst)
+    (root / "list.txt").write_text("\n".join(MINI_SEQUENCES) + "\n")
+    return root

@@ -13,8 +13,7 @@ import math
 
 import numpy as np
 import pytest
-import torch
-from test_run_command import MINI_FRAMES, MINI_SEQUENCES, one_thread, tiny_model, mini_davis  # noqa: F401
+from conftest import MINI_FRAMES, MINI_SEQUENCES
 
 from reusegate.cli import main
 from reusegate.evaluation import evaluate_sequences
@@ -26,16 +25,11 @@ NAMES = ["host", "tau=1", "tau=0.8", "tau=0.5", "tau=0"]
 def bench_run(mini_davis, tiny_model, tmp_path_factory):  # noqa: F811
     """One bench run shared by the checks below: its exit code, printed output, JSON report and plot path."""
     out = tmp_path_factory.mktemp("bench")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     printed = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(printed):
-            rc = main(["bench", "--davis", str(mini_davis), "--sequences", str(mini_davis / "list.txt"),
-                       "--model", str(tiny_model), "--taus", "1", "0.8", "0.5", "0", "--frames", "0",
-                       "--json", str(out / "bench.json"), "--plot", str(out / "fig6.png")])
-    finally:
-        torch.set_num_threads(threads)
+    with contextlib.redirect_stdout(printed):
+        rc = main(["bench", "--davis", str(mini_davis), "--sequences", str(mini_davis / "list.txt"),
+                   "--model", str(tiny_model), "--taus", "1", "0.8", "0.5", "0", "--frames", "0",
+                   "--json", str(out / "bench.json"), "--plot", str(out / "fig6.png")])
     return rc, printed.getvalue(), json.loads((out / "bench.json").read_text()), out / "fig6.png"
 
 

@@ -39,12 +39,9 @@ def _check(name: str, got: torch.Tensor, want: torch.Tensor, tol: float = TOL) -
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
+def no_grad():
     with torch.no_grad():
         yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

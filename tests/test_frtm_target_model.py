@@ -34,15 +34,6 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().max() / b.abs().max())
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small solves gain nothing from threads, and on a loaded 2-core machine threads make them 30x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _replay(ref: dict, dtype: torch.dtype, fit_resolution: str = "full") -> dict:
     """Run init -> apply -> update -> apply exactly as the golden run did (upstream used one thread)."""
     tm = TargetModel(256, TargetModelParams.inference_fast(fit_resolution=fit_resolution)).to(dtype)

@@ -32,15 +32,6 @@ PRETRAIN = REPO / "configs" / "cpu" / "reference_pretrain_cpu.py"
 SIZE = (64, 112)
 _names = itertools.count()
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a loaded 2-core machine, competing thread pools slow these tiny models down most."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny_options(davis_root: Path, **extra) -> dict:
     """Overrides that shrink the CPU config to one sequence, 4-frame clips at 64x112, batch 2."""
     video = dict(type="DavisVideoDataset", data_root=str(davis_root), sequences=["bear"], year=2016, size=SIZE,

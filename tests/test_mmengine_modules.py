@@ -21,15 +21,6 @@ TAP_CONFIG = REPO / "configs" / "cpu" / "example_vos_tap_cpu.py"
 SIZE = (64, 112)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a loaded 2-core machine, competing thread pools slow these tiny models down most."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def blob_video(n: int = 5, h: int = 64, w: int = 96) -> tuple[list[torch.Tensor], torch.Tensor]:
     g = torch.Generator().manual_seed(1)
     background = torch.rand(3, h, w, generator=g)

@@ -10,58 +10,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
+from conftest import MINI_FRAMES, MINI_SEQUENCES, MINI_SIZE
+
 from reusegate import inference
-from reusegate.adapters.reference import ReferenceHost
 from reusegate.cli import main
 from reusegate.data.writer import ResultWriter
 from reusegate.evaluation import evaluate_sequences, jaccard
-from reusegate.gate import ReuseGate
-from reusegate.pretrained import save_gate
 from reusegate.synthetic import make_clip
-
-MINI_SEQUENCES = ("bear", "boat")
-MINI_FRAMES = 5
-MINI_SIZE = (214, 120)  # W, H
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> Path:
-    """An exported untrained reference model whose head predicts foreground almost everywhere (bias +6), so
-    J&F is a non-zero number that every code path must reproduce."""
-    kwargs = dict(width=8, refined_channels=16, input_scale=0.5)
-    gate = ReuseGate(ReferenceHost(**kwargs), "reference")
-    with torch.no_grad():
-        gate.host.head.bias.fill_(6.0)
-    return save_gate(gate, tmp_path_factory.mktemp("model") / "tiny.pth", host="reference", adapter="reference",
-                     host_kwargs=kwargs)
-
-
-@pytest.fixture(scope="module")
-def mini_davis(davis_root, tmp_path_factory) -> Path:
-    """A DAVIS-layout copy of the first frames of two real sequences at low resolution, with a sequence list."""
-    root = tmp_path_factory.mktemp("davis")
-    for seq in MINI_SEQUENCES:
-        frames = sorted((davis_root / "JPEGImages" / "480p" / seq).iterdir())[:MINI_FRAMES]
-        for f in frames:
-            for kind, ext, resample in (("JPEGImages", ".jpg", Image.BILINEAR), ("Annotations", ".png", Image.NEAREST)):
-                src = davis_root / kind / "480p" / seq / (f.stem + ext)
-                dst = root / kind / "480p" / seq / src.name
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                Image.open(src).resize(MINI_SIZE, resample).save(dst)
-    (root / "list.txt").write_text("\n".join(MINI_SEQUENCES) + "\n")
-    return root
-
 
 @pytest.fixture
 def synthetic_folder(tmp_path) -> tuple[Path, Path]:
