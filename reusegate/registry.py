@@ -12,6 +12,7 @@ from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import METRICS as MMENGINE_METRICS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
+from mmengine import registry as mmengine_registry
 from mmengine.registry import Registry
 
 __all__ = ["MODELS", "ADAPTERS", "DATASETS", "TRANSFORMS", "METRICS", "HOOKS"]
@@ -57,3 +58,15 @@ METRICS = Registry("metric", parent=MMENGINE_METRICS, scope="reusegate",
 # Training hooks (gate-loss margin schedule).
 HOOKS = Registry("hook", parent=MMENGINE_HOOKS, scope="reusegate",
                  locations=["reusegate.integrations.mmengine"])
+
+# Children of the remaining mmengine registries a Runner builds from, so that with the default scope
+# 'reusegate' every lookup finds a node of this scope (and falls back to mmengine's entries) without warnings.
+_PASS_THROUGH = {
+    "LOOPS": "loop", "DATA_SAMPLERS": "data sampler", "OPTIMIZERS": "optimizer",
+    "OPTIM_WRAPPERS": "optim_wrapper", "OPTIM_WRAPPER_CONSTRUCTORS": "optimizer wrapper constructor",
+    "PARAM_SCHEDULERS": "parameter scheduler", "LOG_PROCESSORS": "log_processor",
+    "VISUALIZERS": "visualizer", "VISBACKENDS": "vis_backend",
+}
+for _attr, _name in _PASS_THROUGH.items():
+    globals()[_attr] = Registry(_name, parent=getattr(mmengine_registry, _attr), scope="reusegate")
+__all__ += list(_PASS_THROUGH)
