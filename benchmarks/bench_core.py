@@ -32,9 +32,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--frames", type=int, default=6, help="frames per round after the start frame")
     parser.add_argument("--size", type=int, nargs=2, default=(480, 854), metavar=("H", "W"))
+    parser.add_argument("--width", type=int, default=32, help="reference host width (s4 channels)")
+    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    torch.set_num_threads(2)
-    host = ReferenceHost()
+    torch.set_num_threads(args.threads)
+    host = ReferenceHost(width=args.width)
     frames, mask = clip(args.frames + 1, *args.size)
     makers = {
         "bare host": lambda: HostRunner(ReferenceAdapter(host)),
@@ -58,7 +60,7 @@ def main() -> None:
         session.step(frames[0], mask)
         flops[name] = session.step(frames[1]).flops
     med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"reference host, {args.size[0]}x{args.size[1]}, 1 object, {args.rounds} rounds x {args.frames} frames,"
+    print(f"reference host (width {args.width}), {args.size[0]}x{args.size[1]}, 1 object, {args.rounds} rounds x {args.frames} frames,"
           f" {torch.get_num_threads()} threads")
     print(f"{'variant':<24}{'ms/frame (median)':>20}")
     for k, v in med.items():
