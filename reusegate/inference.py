@@ -15,6 +15,8 @@ ratio is taken within one run. FLOPs are counted in a second pass (``FlopCounter
 """
 from __future__ import annotations
 
+import argparse
+
 import copy
 import json
 import math
@@ -32,7 +34,7 @@ from .data.writer import ResultWriter, atomic_write_bytes, atomic_write_text
 from .evaluation.metrics import f_measure, jaccard
 from .gate import HostRunner, ReuseGate
 
-__all__ = ["DONE_MARKER", "SUMMARY", "load_model", "model_name", "set_threads", "segment_sequence", "run_sequences",
+__all__ = ["add_model_and_data_arguments", "DONE_MARKER", "SUMMARY", "load_model", "model_name", "set_threads", "segment_sequence", "run_sequences",
            "BenchClip", "davis_clips", "demo_clips", "bench", "bench_lines", "bench_plot", "DEFAULT_TAUS"]
 
 DONE_MARKER = ".done.json"
@@ -46,6 +48,17 @@ def load_model(path: Optional[Path], tau: float = 0.7, variant: str = "translate
     from .pretrained import default_model_path, load_gate
 
     return load_gate(path if path is not None else default_model_path(), tau=tau, variant=variant, tau2=tau2)
+
+
+def add_model_and_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options ``run`` and ``bench`` share: which DAVIS sequences, the thread count and the model."""
+    parser.add_argument("--sequences", type=Path, default=None,
+                        help="with --davis: text file with one sequence name a line (default: every sequence)")
+    parser.add_argument("--resolution", default="480p", help="with --davis: the resolution folder (default: 480p)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads (default: torch's choice, one per core)")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="exported model NAME.pth (NAME.json beside it); default: the embedded default model")
 
 
 def set_threads(threads: Optional[int]) -> None:

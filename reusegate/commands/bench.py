@@ -13,17 +13,11 @@ HELP = ("time the bare host, tau = 1, each --taus value and all-reuse (tau = 0) 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..inference import DEFAULT_TAUS
+    from ..inference import DEFAULT_TAUS, add_model_and_data_arguments
 
     parser.add_argument("--davis", type=Path, default=None, metavar="ROOT",
                         help="DAVIS root with full ground truth (default: the embedded synthetic demo clip)")
-    parser.add_argument("--sequences", type=Path, default=None,
-                        help="with --davis: text file with one sequence name a line (default: every sequence)")
-    parser.add_argument("--resolution", default="480p", help="with --davis: the resolution folder (default: 480p)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch intra-op threads (default: torch's choice, one per core)")
-    parser.add_argument("--model", type=Path, default=None,
-                        help="exported model NAME.pth (NAME.json beside it); default: the embedded default model")
+    add_model_and_data_arguments(parser)
     parser.add_argument("--taus", type=float, nargs="+", default=list(DEFAULT_TAUS),
                         help="thresholds to measure besides 1 and 0 (default: 1 0.9 0.8 0.7 0.5)")
     parser.add_argument("--frames", type=int, default=30,

@@ -12,6 +12,7 @@ HELP = ("segment a video (a folder of frames or a video file, plus the first fra
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..gate import VARIANTS
+    from ..inference import add_model_and_data_arguments
 
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--input", type=Path, help="a folder of frames or a video file")
@@ -19,13 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="DAVIS root holding JPEGImages/<res> and Annotations/<res>")
     parser.add_argument("--first-mask", type=Path, help="with --input: the first frame's mask (PNG, ids or 0/255)")
     parser.add_argument("--name", default=None, help="with --input: the sequence name (default: the input's name)")
-    parser.add_argument("--sequences", type=Path, default=None,
-                        help="with --davis: text file with one sequence name a line (default: every sequence)")
-    parser.add_argument("--resolution", default="480p", help="with --davis: the resolution folder (default: 480p)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch intra-op threads (default: torch's choice, one per core)")
-    parser.add_argument("--model", type=Path, default=None,
-                        help="exported model NAME.pth (NAME.json beside it); default: the embedded default model")
+    add_model_and_data_arguments(parser)
     parser.add_argument("--tau", type=float, default=0.7, help="reuse threshold in [0, 1]; 1 = the host alone "
                         "(default: 0.7)")
     parser.add_argument("--variant", choices=VARIANTS, default="translate", help="gate variant (default: translate)")
