@@ -32,6 +32,7 @@ PRETRAIN = REPO / "configs" / "cpu" / "reference_pretrain_cpu.py"
 SIZE = (64, 112)
 _names = itertools.count()
 
+
 def tiny_options(davis_root: Path, **extra) -> dict:
     """Overrides that shrink the CPU config to one sequence, 4-frame clips at 64x112, batch 2."""
     video = dict(type="DavisVideoDataset", data_root=str(davis_root), sequences=["bear"], year=2016, size=SIZE,
