@@ -52,7 +52,18 @@ def _check_size(size: Optional[Sequence[int]]) -> Optional[tuple]:
     return (int(size[0]), int(size[1]))
 
 
-class _DavisBase(BaseDataset):
+class _SequenceCache:
+    """Opens each sequence of ``self.reader`` once per worker process and keeps it."""
+
+    _sequences: Dict[str, Any]
+
+    def sequence(self, name: str):
+        if name not in self._sequences:
+            self._sequences[name] = self.reader.sequence(name)
+        return self._sequences[name]
+
+
+class _DavisBase(_SequenceCache, BaseDataset):
     """Shared reader handling; sequences are opened lazily and cached per worker process."""
 
     def __init__(self, data_root: Union[str, os.PathLike], year: Optional[int] = 2016, resolution: str = "480p",
@@ -65,10 +76,6 @@ class _DavisBase(BaseDataset):
         kwargs.setdefault("serialize_data", False)
         super().__init__(data_root=os.fspath(data_root), **kwargs)
 
-    def sequence(self, name: str):
-        if name not in self._sequences:
-            self._sequences[name] = self.reader.sequence(name)
-        return self._sequences[name]
 
 
 @DATASETS.register_module()
@@ -211,7 +218,7 @@ class DavisVideoDataset(_DavisBase):
 
 
 @DATASETS.register_module()
-class YouTubeVOSClipDataset(BaseDataset):
+class YouTubeVOSClipDataset(_SequenceCache, BaseDataset):
     """One-object training clips from YouTube-VOS, drawn from the annotated frames only (every 5th in train).
 
     Reuse_VOS draws 4000 random (video, object) pairs per epoch from videos with at least ``clip_length + 2``
@@ -248,10 +255,6 @@ class YouTubeVOSClipDataset(BaseDataset):
         kwargs.setdefault("serialize_data", False)
         super().__init__(data_root=os.fspath(data_root), **kwargs)
 
-    def sequence(self, name: str):
-        if name not in self._sequences:
-            self._sequences[name] = self.reader.sequence(name)
-        return self._sequences[name]
 
     def load_data_list(self) -> List[dict]:
         names = [n for n in self.reader.sequences if len(self.sequence(n).annotated_indices) >= self.min_length]

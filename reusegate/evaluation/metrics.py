@@ -32,14 +32,20 @@ def _as_bool(mask: np.ndarray, name: str) -> np.ndarray:
     return mask.astype(bool, copy=False)
 
 
-def jaccard(pred: np.ndarray, gt: np.ndarray, void: np.ndarray | None = None) -> float:
-    """|pred ∩ gt| / |pred ∪ gt| over non-void pixels; 1.0 when the object is absent from both."""
+def _pair(pred: np.ndarray, gt: np.ndarray, void: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Both masks as bool arrays of one shape, with void pixels cleared from both."""
     pred, gt = _as_bool(pred, "pred"), _as_bool(gt, "gt")
     if pred.shape != gt.shape:
         raise ValueError(f"pred shape {pred.shape} differs from gt shape {gt.shape}")
     if void is not None:
         keep = ~_as_bool(void, "void")
         pred, gt = pred & keep, gt & keep
+    return pred, gt
+
+
+def jaccard(pred: np.ndarray, gt: np.ndarray, void: np.ndarray | None = None) -> float:
+    """|pred ∩ gt| / |pred ∪ gt| over non-void pixels; 1.0 when the object is absent from both."""
+    pred, gt = _pair(pred, gt, void)
     union = np.count_nonzero(pred | gt)
     if union == 0:
         return 1.0
@@ -92,12 +98,7 @@ def _bbox(*maps: np.ndarray) -> tuple[slice, slice] | None:
 def f_measure(pred: np.ndarray, gt: np.ndarray, void: np.ndarray | None = None,
               bound_th: float = 0.008) -> float:
     """Boundary F: precision/recall of boundary pixels matched within a disk of ``boundary_radius``."""
-    pred, gt = _as_bool(pred, "pred"), _as_bool(gt, "gt")
-    if pred.shape != gt.shape:
-        raise ValueError(f"pred shape {pred.shape} differs from gt shape {gt.shape}")
-    if void is not None:
-        keep = ~_as_bool(void, "void")
-        pred, gt = pred & keep, gt & keep
+    pred, gt = _pair(pred, gt, void)
     pb, gb = seg2bmap(pred), seg2bmap(gt)
     box = _bbox(pb, gb)
     if box is None:  # no boundary on either side
