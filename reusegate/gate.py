@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Optional, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
 
 import numpy as np
 import torch
@@ -131,15 +131,23 @@ def _resize(x: Tensor, size: tuple[int, int], mode: str) -> Tensor:
     return F.interpolate(x, size=size, mode=mode, align_corners=False)
 
 
-def resolve_adapter(model: nn.Module, adapter: Union[str, type, HostAdapter]) -> HostAdapter:
-    """An adapter instance from an instance, a ``HostAdapter`` subclass, or a plugin-registered name."""
+def resolve_adapter(model: nn.Module, adapter: Union[str, Mapping[str, Any], type, HostAdapter]) -> HostAdapter:
+    """An adapter instance from an instance, a ``HostAdapter`` subclass, a plugin-registered name, or
+    ``dict(type=name_or_class, **settings)`` (the form configs and exported ``.json`` files use)."""
+    settings: Dict[str, Any] = {}
+    if isinstance(adapter, Mapping):
+        if "type" not in adapter:
+            raise ValueError(f"an adapter given as a dict needs a 'type' (a registered name), got {dict(adapter)!r}")
+        settings = dict(adapter)
+        adapter = settings.pop("type")
     if isinstance(adapter, str):
         adapter = plugins.get("adapters", adapter)
     if isinstance(adapter, type) and issubclass(adapter, HostAdapter):
-        adapter = adapter(model)
+        adapter = adapter(model, **settings)
     if not isinstance(adapter, HostAdapter):
         raise ValueError(
-            f"adapter must be a HostAdapter, a HostAdapter subclass or a registered name, got {adapter!r}"
+            f"adapter must be a HostAdapter, a HostAdapter subclass, a registered name or dict(type=name, ...), "
+            f"got {adapter!r}"
         )
     return adapter
 
@@ -378,7 +386,8 @@ class ReuseGate(nn.Module):
 
     Args:
         model: the host network (an ``nn.Module``; kept as ``self.host``).
-        adapter: a :class:`HostAdapter` instance or subclass, or a name registered by a plugin.
+        adapter: a :class:`HostAdapter` instance or subclass, a name registered by a plugin, or
+            ``dict(type=name, **adapter_settings)``.
         tau: reuse threshold; an object reuses iff ``p_reuse > tau`` (upstream's strict rule). ``tau = 1``
             never reuses and runs exactly the host.
         variant: one of :data:`VARIANTS`.
@@ -394,7 +403,7 @@ class ReuseGate(nn.Module):
     def __init__(
         self,
         model: nn.Module,
-        adapter: Union[str, type, HostAdapter],
+        adapter: Union[str, Mapping[str, Any], type, HostAdapter],
         tau: float = 0.7,
         variant: str = "translate",
         tau2: float = 0.9,

@@ -279,3 +279,12 @@ def test_bad_settings(kwargs):
 def test_unknown_adapter_name_lists_available():
     with pytest.raises(KeyError, match="reference"):
         ReuseGate(ReferenceHost(), "no-such-host")
+
+
+def test_adapter_given_as_config_dict():
+    gate = ReuseGate(ReferenceHost(), dict(type="reference"))
+    assert isinstance(gate.adapter, ReferenceAdapter) and gate.adapter.model is gate.host
+    with pytest.raises(ValueError, match="needs a 'type'"):
+        ReuseGate(ReferenceHost(), dict(name="reference"))
+    with pytest.raises(TypeError):  # settings the adapter does not take are not silently dropped
+        ReuseGate(ReferenceHost(), dict(type="reference", nonsense=1))

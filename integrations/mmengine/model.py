@@ -26,27 +26,23 @@ from mmengine.model import BaseModel
 from mmengine.structures import BaseDataElement
 from torch import Tensor, nn
 
-from reusegate import losses
-from reusegate.gate import HostRunner, ReuseGate, _resize
+from reusegate import losses, plugins
+from reusegate.gate import HostRunner, ReuseGate, _resize, resolve_adapter
 from reusegate.host import HostAdapter
-from reusegate.registry import ADAPTERS, MODELS
+from reusegate.registry import MODELS
 
 __all__ = ["ReuseGateVOS", "HostOnly", "build_adapter", "export_state_dict", "load_exported"]
 
 
 def build_adapter(spec: Union[str, Mapping[str, Any], HostAdapter], host: nn.Module) -> HostAdapter:
-    """An adapter for ``host`` from a registered name or ``dict(type=name, **settings)``."""
-    if isinstance(spec, HostAdapter):
-        return spec
-    if isinstance(spec, str):
-        spec = dict(type=spec)
-    if not isinstance(spec, Mapping) or "type" not in spec:
-        raise ValueError(f"adapter must be a registered name or dict(type=name, ...), got {spec!r}")
-    ADAPTERS.import_from_location()  # fills the table from plugins on first use
-    if spec["type"] not in ADAPTERS.module_dict:
-        known = ", ".join(sorted(ADAPTERS.module_dict)) or "none"
-        raise ValueError(f"no host adapter named {spec['type']!r}; available: {known}")
-    return ADAPTERS.build(dict(spec, model=host))
+    """An adapter for ``host`` from a registered name or ``dict(type=name, **settings)``; an unknown name is a
+    ``ValueError``, as other config mistakes are."""
+    try:
+        return resolve_adapter(host, spec)
+    except KeyError:
+        name = spec.get("type") if isinstance(spec, Mapping) else spec
+        known = ", ".join(sorted(plugins.available("adapters"))) or "none"
+        raise ValueError(f"no host adapter named {name!r}; available: {known}") from None
 
 
 class HostOnly(nn.Module):
