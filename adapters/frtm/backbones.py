@@ -26,6 +26,8 @@ from typing import Dict, Iterable, Sequence, Type, Union
 import torch
 from torch import Tensor, nn
 
+from .checkpoints import load_strict
+
 __all__ = [
     "ResNet",
     "MobileNetV2",
@@ -264,20 +266,7 @@ def load_backbone_weights(model: nn.Module, weights: Union[str, Path, Dict[str, 
         state = state["state_dict"]
     ignored: Iterable[str] = getattr(model, "ignored_prefixes", ())
     state = {k: v for k, v in state.items() if not any(k.startswith(p) for p in ignored)}
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    if missing or unexpected:
-        raise ValueError(
-            f"weights do not fit {type(model).__name__}: missing keys {missing[:20]}"
-            f"{' ...' if len(missing) > 20 else ''}, unexpected keys {unexpected[:20]}"
-            f"{' ...' if len(unexpected) > 20 else ''} ({len(missing)} missing, {len(unexpected)} unexpected). "
-            "Pass the torchvision weight file of the same architecture."
-        )
-    wrong = [f"{k}: {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items() if state[k].shape != v.shape]
-    if wrong:
-        raise ValueError(f"weights do not fit {type(model).__name__}: shape mismatches {wrong[:10]}")
-    model.load_state_dict(state, strict=True)
+    load_strict(model, state, "weights", "Pass the torchvision weight file of the same architecture.")
     return model
 
 

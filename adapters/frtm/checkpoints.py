@@ -32,6 +32,7 @@ __all__ = [
     "load_frtm_checkpoint",
     "load_gfrtm_checkpoint",
     "load_gfrtm_into",
+    "load_strict",
 ]
 
 StateDict = Dict[str, Tensor]
@@ -117,19 +118,29 @@ def split_gfrtm_state_dict(state: Mapping[str, Tensor]) -> Tuple[StateDict, Stat
     return refiner, gate
 
 
-def _load_strict(module: nn.Module, state: StateDict, what: str) -> None:
+def _few(keys: list) -> str:
+    return f"{keys[:20]}{' ...' if len(keys) > 20 else ''}"
+
+
+def load_strict(module: nn.Module, state: Mapping[str, Tensor], what: str, hint: str) -> None:
+    """Load ``state`` into ``module`` only if keys and shapes match exactly; else a ``ValueError`` that lists the
+    offending keys, followed by ``hint`` (what the user should do)."""
     own = module.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     if missing or unexpected:
         raise ValueError(
-            f"{what} does not fit {type(module).__name__}: missing keys {missing}, unexpected keys {unexpected}"
+            f"{what} does not fit {type(module).__name__}: missing keys {_few(missing)}, unexpected keys "
+            f"{_few(unexpected)} ({len(missing)} missing, {len(unexpected)} unexpected). {hint}"
         )
-    wrong = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(v.shape)}"
+    wrong = [f"{k}: given {tuple(state[k].shape)} vs model {tuple(v.shape)}"
              for k, v in own.items() if state[k].shape != v.shape]
     if wrong:
-        raise ValueError(f"{what} does not fit {type(module).__name__} (wrong backbone or decoder width?): {wrong}")
+        raise ValueError(f"{what} does not fit {type(module).__name__}: shape mismatches {wrong[:10]}. {hint}")
     module.load_state_dict(state, strict=True)
+
+
+_CHECKPOINT_HINT = "Is it for the wrong backbone or decoder width?"
 
 
 def load_frtm_checkpoint(refiner: nn.Module, checkpoint: Union[str, Path, Mapping[str, Tensor]]) -> None:
@@ -141,7 +152,7 @@ def load_frtm_checkpoint(refiner: nn.Module, checkpoint: Union[str, Path, Mappin
             f"this is a G-FRTM checkpoint (it has gate keys such as {sorted(gate_state)[:3]}); "
             "load it with load_gfrtm_checkpoint(refiner, gate_modules, path)"
         )
-    _load_strict(refiner, refiner_state, "FRTM checkpoint")
+    load_strict(refiner, refiner_state, "FRTM checkpoint", _CHECKPOINT_HINT)
 
 
 def load_gfrtm_checkpoint(refiner: nn.Module, gate_modules: nn.Module,
@@ -149,8 +160,8 @@ def load_gfrtm_checkpoint(refiner: nn.Module, gate_modules: nn.Module,
     """Load a G-FRTM checkpoint (189 keys) into ``refiner`` and ``gate_modules`` (a ``GateModules``), strictly."""
     state = read_checkpoint(checkpoint) if isinstance(checkpoint, (str, Path)) else checkpoint
     refiner_state, gate_state = split_gfrtm_state_dict(state)
-    _load_strict(refiner, refiner_state, "G-FRTM checkpoint (refiner part)")
-    _load_strict(gate_modules, gate_state, "G-FRTM checkpoint (gate part)")
+    load_strict(refiner, refiner_state, "G-FRTM checkpoint (refiner part)", _CHECKPOINT_HINT)
+    load_strict(gate_modules, gate_state, "G-FRTM checkpoint (gate part)", _CHECKPOINT_HINT)
 
 
 def load_gfrtm_into(reuse_gate: nn.Module, checkpoint: Union[str, Path, Mapping[str, Tensor]]) -> nn.Module:
