@@ -311,7 +311,20 @@ class VideoSequence:
         return [o for o, s in self.start_frames.items() if s == i]
 
 
-class DavisReader:
+class _Reader:
+    """A dataset of named sequences (subclasses define ``sequence(name)``): ``len()`` and iteration go over
+    ``self.sequences`` in order."""
+
+    sequences: list[str]
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    def __iter__(self):
+        return (self.sequence(n) for n in self.sequences)
+
+
+class DavisReader(_Reader):
     """DAVIS layout: ``<root>/JPEGImages/<res>/<seq>/*.jpg`` and ``<root>/Annotations/<res>/<seq>/*.png``.
 
     ``year=2016`` reads 0/255 masks as one object, ``year=2017`` palette ids (255 void); ``year=None`` detects
@@ -347,12 +360,6 @@ class DavisReader:
     @property
     def encoding(self) -> str:
         return {2016: "binary", 2017: "ids", None: "auto"}[self.year]
-
-    def __len__(self) -> int:
-        return len(self.sequences)
-
-    def __iter__(self):
-        return (self.sequence(n) for n in self.sequences)
 
     def sequence(self, name: str) -> VideoSequence:
         fdir, adir = self.frames_dir / name, self.annotations_dir / name
@@ -395,7 +402,7 @@ def _check_numbering(frames: list[Path]) -> None:
             raise ValueError(f"frame {lost} is missing (frames jump from {prev} to {cur}); {_FIX}")
 
 
-class YouTubeVOSReader:
+class YouTubeVOSReader(_Reader):
     """YouTube-VOS 2018/2019: ``<split>/meta.json``, ``JPEGImages/<vid>/*.jpg``, sparse ``Annotations``.
 
     Annotations come every 5th frame (train) or only on the frame where each object first appears (valid);
@@ -422,12 +429,6 @@ class YouTubeVOSReader:
         for n in self.sequences:
             if n not in self.meta:
                 raise ValueError(f"video {n} is not in {meta_path}; fix the sequence list")
-
-    def __len__(self) -> int:
-        return len(self.sequences)
-
-    def __iter__(self):
-        return (self.sequence(n) for n in self.sequences)
 
     def sequence(self, name: str) -> VideoSequence:
         fdir, adir = self.frames_dir / name, self.annotations_dir / name
