@@ -198,8 +198,8 @@ class _VideoSession:
     def _finish(self, probs: Dict[int, Tensor], new: Dict[int, Tensor]) -> tuple[Tensor, Tensor, Dict[int, Tensor]]:
         """Suppress older objects under new ones, merge, and return (merged, labels, per-object merged slots)."""
         for oid in probs:
-            for nid, mask in new.items():
-                if oid != nid and oid not in new:
+            if oid not in new:
+                for mask in new.values():
                     probs[oid] = probs[oid] * (1 - mask)
         ids = sorted(probs)
         merged, labels = self.adapter.merge(torch.cat([probs[i][0] for i in ids], dim=0))
