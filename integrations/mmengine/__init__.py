@@ -4,11 +4,12 @@ Importing this package registers everything; :mod:`reusegate.registry` lists it 
 registries, so a config with ``default_scope = 'reusegate'`` needs no ``custom_imports``.
 """
 from .datasets import DavisClipDataset, DavisVideoDataset, YouTubeVOSClipDataset
+from .frozen import FrozenFeatureClipDataset
 from .hooks import GateMarginHook, ProgressBarHook
 from .metric import VOSMetric
 from .synthetic import SyntheticClipDataset
 from .model import HostOnly, ReuseGateVOS, build_adapter, export_state_dict, load_exported
 
 __all__ = ["ReuseGateVOS", "HostOnly", "build_adapter", "export_state_dict", "load_exported", "DavisClipDataset",
-           "DavisVideoDataset", "YouTubeVOSClipDataset", "SyntheticClipDataset", "VOSMetric", "GateMarginHook",
+           "DavisVideoDataset", "YouTubeVOSClipDataset", "SyntheticClipDataset", "FrozenFeatureClipDataset", "VOSMetric", "GateMarginHook",
            "ProgressBarHook"]

@@ -27,7 +27,7 @@ from mmengine.structures import BaseDataElement
 from torch import Tensor, nn
 
 from reusegate import losses, plugins
-from reusegate.gate import HostRunner, ReuseGate, _resize, resolve_adapter
+from reusegate.gate import Clip, HostRunner, ReuseGate, clip_frames, resolve_adapter
 from reusegate.host import HostAdapter
 from reusegate.registry import MODELS
 
@@ -57,17 +57,15 @@ class HostOnly(nn.Module):
         self.host = model
         self.adapter = adapter
 
-    def loss(self, clip: Tensor, masks: Tensor, epoch: float = 0) -> Dict[str, Tensor]:
+    def loss(self, clip: Clip, masks: Tensor, epoch: float = 0) -> Dict[str, Tensor]:
         a = self.adapter
-        x0 = a.preprocess(clip[:, 0])
-        size = tuple(x0.shape[-2:])
-        state = a.start_object(a.deep(a.shallow(x0)), _resize(masks[:, 0].float(), size, "bilinear"))
+        frames, masks = clip_frames(a, clip, masks)
+        state = a.start_object(frames[0], masks[:, 0])
         seg = []
-        for t in range(1, clip.shape[1]):
-            feats = a.deep(a.shallow(a.preprocess(clip[:, t])))
-            score = a.score(state, feats)
-            logits = a.refine_shallow(feats, score, a.refine_deep(feats, score))
-            seg.append(losses.segmentation_loss(logits, _resize(masks[:, t].float(), size, "bilinear")))
+        for t in range(1, len(frames)):
+            score = a.score(state, frames[t])
+            logits = a.refine_shallow(frames[t], score, a.refine_deep(frames[t], score))
+            seg.append(losses.segmentation_loss(logits, masks[:, t]))
         return {"loss_seg": torch.stack(seg).mean()}
 
     def session(self, count_flops: bool = False) -> HostRunner:
@@ -128,11 +126,16 @@ class ReuseGateVOS(BaseModel):
             return [out["probs"] for out in self._run_videos(inputs, data_samples)]
         raise ValueError(f"mode must be 'loss', 'predict' or 'tensor', got {mode!r}")
 
-    def loss(self, inputs: Union[Tensor, Sequence[Tensor]], data_samples: Optional[List[BaseDataElement]]) -> Dict[str, Tensor]:
-        """A batch of one-object clips: ``inputs`` ``[T, 3, H, W]`` each, samples with ``gt_masks`` ``[T, 1, H, W]``."""
+    def loss(self, inputs: Union[Tensor, Sequence[Tensor], Mapping[str, Sequence[Tensor]]],
+             data_samples: Optional[List[BaseDataElement]]) -> Dict[str, Tensor]:
+        """A batch of one-object clips: ``inputs`` ``[T, 3, H, W]`` each (or, from a frozen-feature dataset, a
+        dict of per-tap lists of ``[T, ...]``), samples with ``gt_masks`` ``[T, 1, H, W]``."""
         if not data_samples or "gt_masks" not in data_samples[0]:
             raise ValueError("loss mode needs data samples with gt_masks ([T, 1, H, W]); use a clip dataset")
-        clip = _as_float(torch.stack(list(inputs)) if not isinstance(inputs, Tensor) else inputs)
+        if isinstance(inputs, Mapping):
+            clip: Clip = {k: torch.stack(list(v)) if not isinstance(v, Tensor) else v for k, v in inputs.items()}
+        else:
+            clip = _as_float(torch.stack(list(inputs)) if not isinstance(inputs, Tensor) else inputs)
         masks = torch.stack([s.gt_masks for s in data_samples]).float()
         return self.net.loss(clip, masks, self.epoch)
 

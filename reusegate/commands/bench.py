@@ -13,13 +13,17 @@ HELP = ("time the bare host, tau = 1, each --taus value and all-reuse (tau = 0) 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..inference import DEFAULT_TAUS, add_model_and_data_arguments
+    from ..inference import DEFAULT_TAUS, OTHER_VARIANTS, add_model_and_data_arguments
 
     parser.add_argument("--davis", type=Path, default=None, metavar="ROOT",
                         help="DAVIS root with full ground truth (default: the embedded synthetic demo clip)")
     add_model_and_data_arguments(parser)
     parser.add_argument("--taus", type=float, nargs="+", default=list(DEFAULT_TAUS),
                         help="thresholds to measure besides 1 and 0 (default: 1 0.9 0.8 0.7 0.5)")
+    parser.add_argument("--variants", nargs="+", default=[], choices=list(OTHER_VARIANTS),
+                        help="also measure these variants (copy, fusion, oracle) at --variant-tau")
+    parser.add_argument("--variant-tau", type=float, default=0.7, help="threshold of --variants (default: 0.7)")
+    parser.add_argument("--tau2", type=float, default=0.9, help="the fusion variant's copy threshold (default: 0.9)")
     parser.add_argument("--frames", type=int, default=30,
                         help="first N frames of each sequence, N >= 3 (default: 30; 0 = all)")
     parser.add_argument("--no-flops", action="store_true", help="skip the FLOP-counting pass")
@@ -43,8 +47,9 @@ def run(args: argparse.Namespace) -> int:
         clips, source = demo_clips(frames), "embedded synthetic demo clip"
     else:
         clips, source = davis_clips(args.davis, args.sequences, frames, args.resolution), str(args.davis)
-    gate = load_model(args.model, tau=1.0)
-    report = {"model": model_name(args.model), "source": source, **bench(gate, clips, args.taus, not args.no_flops)}
+    gate = load_model(args.model, tau=1.0, tau2=args.tau2)
+    report = {"model": model_name(args.model), "source": source,
+              **bench(gate, clips, args.taus, not args.no_flops, others=args.variants, others_tau=args.variant_tau)}
     print(f"model {report['model']} on {source}")
     for line in bench_lines(report):
         print(line)

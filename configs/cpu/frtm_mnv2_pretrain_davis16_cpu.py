@@ -1,0 +1,20 @@
+# Stage 1 of the default model (README "Default model"): the FRTM-MobileNetV2 host alone (gate=None), its
+# decoder trained on frozen taps of 24 DAVIS-2016 sequences, 2 CPU cores:
+#   reusegate train configs/cpu/frtm_mnv2_pretrain_davis16_cpu.py --work-dir work_dirs/frtm_mnv2_pretrain
+# Every frame after a clip's first trains the decoder (BCE), so random (unordered) frames are as good here.
+_base_ = [
+    '../_base_/models/g_frtm_mnv2_cpu.py',
+    '../_base_/datasets/davis2016_frozen_cpu.py',
+    '../_base_/default_runtime.py',
+]
+model = dict(gate=None)
+custom_hooks = [dict(type='ProgressBarHook')]
+train_dataloader = dict(dataset=dict(host={{_base_.host}}, adapter={{_base_.adapter}}, sampling='random'))
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='Adam', lr=1e-3, betas=(0.9, 0.999), weight_decay=1e-5, amsgrad=True),
+)
+param_scheduler = [dict(type='StepLR', by_epoch=True, step_size=12, gamma=0.1)]
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=15)
+default_hooks = dict(logger=dict(interval=8), checkpoint=dict(interval=5, max_keep_ckpts=1))
+env_cfg = dict(dist_cfg=dict(backend='gloo'))

@@ -1,0 +1,21 @@
+# Stage 2 of the default model (README "Default model"): the reuse gate on the pre-trained FRTM-MobileNetV2
+# host, the paper's §3.4 recipe scaled to 2 CPU cores: 6-frame clips (in temporal order, at most 3 frames
+# apart, as a video reaches the gate), M(0.5, 0) ramped over the first half, Adam amsgrad 5e-4; the decoder
+# keeps training with the gate modules, the backbone and target models stay frozen.
+#   reusegate train configs/cpu/g_frtm_mnv2_davis16_cpu.py --work-dir work_dirs/g_frtm_mnv2 \
+#       --cfg-options load_from=work_dirs/frtm_mnv2_pretrain/epoch_15.pth --export reusegate/weights/g_frtm_mnv2.pth
+_base_ = [
+    '../_base_/models/g_frtm_mnv2_cpu.py',
+    '../_base_/datasets/davis2016_frozen_cpu.py',
+    '../_base_/default_runtime.py',
+]
+custom_hooks = [dict(type='GateMarginHook'), dict(type='ProgressBarHook')]
+train_dataloader = dict(dataset=dict(host={{_base_.host}}, adapter={{_base_.adapter}}))
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='Adam', lr=5e-4, betas=(0.9, 0.999), weight_decay=1e-5, amsgrad=True),
+)
+param_scheduler = [dict(type='StepLR', by_epoch=True, step_size=8, gamma=0.1)]
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=10)
+default_hooks = dict(logger=dict(interval=8), checkpoint=dict(interval=4, max_keep_ckpts=1))
+env_cfg = dict(dist_cfg=dict(backend='gloo'))

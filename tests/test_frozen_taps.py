@@ -1,0 +1,149 @@
+"""Training on precomputed frozen taps: the same losses as from images, the real-data cache, shipped exports.
+
+The frozen-feature path exists for speed (the backbone runs once, not every epoch), so what must hold is
+that it changes nothing else: identical losses and gradients, taps equal to the inference path's, scores
+equal to a freshly fitted target model's.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from mmengine.dataset import pseudo_collate
+
+from reusegate.adapters.frtm.adapter import FRTMAdapter
+from reusegate.adapters.frtm.model import FRTM
+from reusegate.adapters.frtm.target_model import TargetModelParams
+from reusegate.adapters.reference import ReferenceAdapter, ReferenceHost
+from reusegate.gate import ReuseGate, clip_frames
+from reusegate.integrations.mmengine import FrozenFeatureClipDataset, ReuseGateVOS
+from reusegate.integrations.mmengine.model import HostOnly
+from reusegate.pretrained import load_gate, save_gate
+
+CHEAP = dict(preset="inference_fast", num_aug=2, init_iters=[2, 2], update_iters=[2], fit_resolution="score")
+
+
+def _clip(b: int = 2, t: int = 4, h: int = 64, w: int = 96):
+    g = torch.Generator().manual_seed(1)
+    clip = torch.rand(b, t, 3, h, w, generator=g)
+    masks = torch.zeros(b, t, 1, h, w)
+    for i in range(t):
+        masks[:, i, :, 16 + i:40 + i, 20:60] = 1
+    return clip, masks
+
+
+def _stacked(frames):
+    return {k: torch.stack([f[k] for f in frames], dim=1) for k in frames[0]}
+
+
+@pytest.mark.parametrize("gated", [True, False])
+def test_precomputed_taps_give_the_same_losses_and_gradients(gated):
+    torch.manual_seed(0)
+    host = ReferenceHost(width=8, refined_channels=16, input_scale=0.5)
+    net = ReuseGate(host, ReferenceAdapter, m1=0.5, ep_t=2) if gated else HostOnly(host, ReferenceAdapter(host))
+    clip, masks = _clip()
+
+    def run(c, m):
+        net.zero_grad()
+        out = net.loss(c, m, epoch=1)
+        sum(v for k, v in out.items() if k.startswith("loss")).backward()
+        return out, {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None}
+
+    from_images, grads_images = run(clip, masks)
+    with torch.no_grad():
+        frames, small = clip_frames(net.adapter, clip, masks)
+    assert small.shape[-2:] == (32, 48)  # masks come back at the host's input size
+    from_taps, grads_taps = run(_stacked(frames), small)
+    assert from_images.keys() == from_taps.keys()
+    for k in from_images:
+        assert torch.allclose(from_images[k], from_taps[k], atol=1e-6), k
+    # the taps are inputs now: only the encoder that made them (frozen in real use) gets no gradient
+    assert grads_taps and set(grads_taps) <= set(grads_images)
+    assert all(k.split(".")[1] in ("s4", "s8", "s16", "s32") for k in set(grads_images) - set(grads_taps))
+    for k in grads_taps:
+        assert torch.allclose(grads_images[k], grads_taps[k], atol=1e-6), k
+
+
+def test_precomputed_taps_are_checked():
+    adapter = ReferenceAdapter(ReferenceHost(width=8))
+    clip, masks = _clip()
+    with pytest.raises(ValueError, match="matching the masks"):
+        clip_frames(adapter, {"s4": torch.zeros(2, 3, 8, 16, 24)}, masks)
+    with pytest.raises(ValueError, match="at least one tap"):
+        clip_frames(adapter, {}, masks)
+    with pytest.raises(ValueError, match=r"\[B, T, 3, H, W\]"):
+        clip_frames(adapter, clip[:, :, :2], masks)
+
+
+def test_frtm_uses_a_precomputed_score_and_fits_nothing():
+    model = FRTM("mobilenet_v2", target_params=CHEAP).eval()
+    adapter = FRTMAdapter(model)
+    x = adapter.preprocess(torch.rand(1, 3, 64, 96))
+    feats = adapter.deep(adapter.shallow(x))
+    score = torch.randn(1, 1, 4, 6)
+    state = adapter.start_object({**feats, "score": score}, torch.ones(1, 1, 64, 96))
+    assert state.models == []
+    assert torch.equal(adapter.score(state, {**feats, "score": score}), score)
+    with pytest.raises(ValueError, match="precomputed score"):
+        adapter.score(state, feats)
+
+
+@pytest.mark.data
+def test_frozen_feature_dataset_on_real_frames(davis_root, tmp_path):
+    host = dict(type="frtm", backbone="mobilenet_v2", backbone_weights="imagenet", s4_channels=16, head_channels=8,
+                target_params=CHEAP)
+    adapter = dict(type="frtm", input_scale=0.25)
+    kwargs = dict(data_root=davis_root, host=host, adapter=adapter, cache_dir=tmp_path / "cache", sequences=["bear"],
+                  precompute_score=True, progress=False, clip_length=3, samples_per_object=2, sampling="ordered")
+    ds = FrozenFeatureClipDataset(**kwargs)
+    files = list((tmp_path / "cache").glob("bear-*.pt"))
+    assert len(files) == 1 and not list((tmp_path / "cache").glob("*.tmp*"))
+    stamp = files[0].stat().st_mtime_ns
+    assert FrozenFeatureClipDataset(**kwargs) is not None and files[0].stat().st_mtime_ns == stamp  # reused
+
+    item = ds[0]
+    frames = item["data_samples"].metainfo["frame_indices"]
+    assert item["inputs"]["s8"].shape == (3, 32, 15, 27) and item["inputs"]["image"].shape == (3, 0, 120, 214)
+    assert item["data_samples"].gt_masks.shape == (3, 1, 120, 214)
+    # taps and score are what the inference path computes (float16 storage)
+    net = FRTM(**{k: v for k, v in host.items() if k != "type"}).eval()
+    a = FRTMAdapter(net, input_scale=0.25)
+    seq = ds.sequence("bear")
+    with torch.no_grad():
+        def feats_of(i):
+            image = torch.from_numpy(seq.load_frame(i).copy()).permute(2, 0, 1)[None].float() / 255
+            return a.deep(a.shallow(a.preprocess(image)))
+        first = feats_of(0)
+        mask = torch.from_numpy((seq.load_mask(0) == 1).astype("float32"))[None, None]
+        state = a.start_object(first, torch.nn.functional.interpolate(mask, size=(120, 214), mode="nearest"))
+        want = feats_of(frames[1])
+        assert torch.allclose(item["inputs"]["s16"][1], want["s16"][0], atol=2e-2, rtol=1e-2)
+        assert torch.allclose(item["inputs"]["score"][1], a.score(state, want)[0], atol=2e-2, rtol=1e-2)
+
+    # a batch trains the gated model and the host alone
+    batch = pseudo_collate([ds[0], ds[1]])
+    for gate in (dict(m1=0.5, ep_t=2), None):
+        model = ReuseGateVOS(host=host, adapter=adapter, gate=gate)
+        out = model(**model.data_preprocessor(batch, True), mode="loss")
+        assert all(torch.isfinite(v) for v in out.values())
+        sum(v for k, v in out.items() if k.startswith("loss")).backward()
+        assert model.net.host.refiner.head.conv2.weight.grad.abs().sum() > 0
+
+
+def test_export_leaves_out_the_rebuilt_backbone(tmp_path):
+    host_kwargs = dict(backbone="mobilenet_v2", backbone_weights="imagenet", s4_channels=16, head_channels=8,
+                       target_params=CHEAP)
+    gate = ReuseGate(FRTM(**host_kwargs), dict(type="frtm", input_scale=0.5))
+    path = save_gate(gate, tmp_path / "m.pth", host="frtm", adapter={"type": "frtm", "input_scale": 0.5},
+                     host_kwargs=host_kwargs)
+    stored = torch.load(path, weights_only=True)
+    assert stored and not [k for k in stored if k.startswith("host.backbone.")]
+    assert json.loads(path.with_suffix(".json").read_text())["rebuilt_prefixes"] == ["host.backbone."]
+    loaded = load_gate(path, tau=0.5)
+    for k, v in gate.state_dict().items():
+        assert torch.equal(v, loaded.state_dict()[k]), k
+    del stored[next(k for k in stored if k.startswith("host.refiner."))]
+    torch.save(stored, path)
+    with pytest.raises(ValueError, match="missing keys"):
+        load_gate(path)
