@@ -145,6 +145,19 @@ def test_input_scale_returns_frame_size():
         assert r.labels.shape == (H, W)
 
 
+def test_input_height_fixes_the_working_size():
+    adapter = FRTMAdapter(_model(), input_height=32)
+    for h, w, want in ((64, 96, (32, 48)), (128, 96, (32, 24)), (32, 50, (32, 50))):
+        assert tuple(adapter.preprocess(torch.rand(1, 3, h, w)).shape[-2:]) == want
+    # 480p halved is what input_scale=0.5 gives
+    halved = FRTMAdapter(_model(), input_scale=0.5).preprocess(torch.rand(1, 3, 480, 854))
+    assert halved.shape[-2:] == FRTMAdapter(_model(), input_height=240).preprocess(torch.rand(1, 3, 480, 854)).shape[-2:]
+    with pytest.raises(ValueError, match="not both"):
+        FRTMAdapter(_model(), input_scale=0.5, input_height=240)
+    with pytest.raises(ValueError, match="input_height"):
+        FRTMAdapter(_model(), input_height=8)
+
+
 def test_training_loss_reaches_refiner_and_gate():
     torch.manual_seed(0)
     model = FRTM("resnet18", target_params=TargetModelParams.training(

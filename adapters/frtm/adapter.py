@@ -27,7 +27,7 @@ The merged probabilities are identical under both rules.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List
+from typing import List, Optional
 
 import torch
 import torch.nn.functional as F
@@ -59,9 +59,13 @@ class FRTMAdapter(HostAdapter):
         label_rule: ``"argmax"`` (default, the paper's soft aggregation) or ``"upstream"`` (see module doc).
         input_scale: resize frames by this factor before the network (e.g. 0.5 on a CPU); the core resizes the
             probabilities back to the frame size.
+        input_height: instead of a factor, resize every frame to this height (aspect kept): a model trained at
+            one internal size (the default model: 240, i.e. 480p halved) then sees that size whatever the
+            video's resolution. Exclusive with ``input_scale``.
     """
 
-    def __init__(self, model: FRTM, label_rule: str = "argmax", input_scale: float = 1.0) -> None:
+    def __init__(self, model: FRTM, label_rule: str = "argmax", input_scale: float = 1.0,
+                 input_height: Optional[int] = None) -> None:
         super().__init__(model)
         if not isinstance(model, FRTM):
             raise ValueError(f"FRTMAdapter wraps an FRTM model, got {type(model).__name__}")
@@ -69,8 +73,14 @@ class FRTMAdapter(HostAdapter):
             raise ValueError(f"label_rule must be one of {LABEL_RULES}, got {label_rule!r}")
         if not input_scale > 0:
             raise ValueError(f"input_scale must be > 0, got {input_scale}")
+        if input_height is not None:
+            if input_scale != 1.0:
+                raise ValueError("give input_scale or input_height, not both")
+            if not isinstance(input_height, int) or input_height < 32:
+                raise ValueError(f"input_height must be an int >= 32 (pixels), got {input_height!r}")
         self.label_rule = label_rule
         self.input_scale = float(input_scale)
+        self.input_height = input_height
         self.taps = TapSpec(
             match_channels=model.backbone.feature_channels["s8"],
             match_stride=8,
@@ -82,10 +92,11 @@ class FRTMAdapter(HostAdapter):
     # ------------------------------------------------------------------ feature tap
     def preprocess(self, image: Tensor) -> Tensor:
         """[0, 1] RGB -> optional resize -> FRTM's 0..255 affine normalisation."""
-        if self.input_scale != 1.0:
-            size = [max(16, round(s * self.input_scale)) for s in image.shape[-2:]]
-            image = F.interpolate(image, size=size, mode="bilinear", align_corners=False,
-                                  antialias=self.input_scale < 1.0)
+        h = image.shape[-2]
+        scale = self.input_scale if self.input_height is None else self.input_height / h
+        if scale != 1.0:
+            size = [max(16, round(s * scale)) for s in image.shape[-2:]]
+            image = F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=scale < 1.0)
         return self.model.normalize(image * 255.0)
 
     def shallow(self, image: Tensor) -> Features:

@@ -1,9 +1,10 @@
 # The default model's host: FRTM on the frozen ImageNet MobileNetV2 (offline wheel), narrow decoder (stride-4
-# stage 32 ch, head 16 ch), working at half the frame size; target models fitted on the score grid
-# ('score_exact': the same solution as upstream's full-resolution fit, ~6x cheaper on a CPU).
+# stage 32 ch, head 16 ch), working at a height of 240 (480p halved) whatever the video's size; target models
+# fitted on the score grid ('score_exact': the same solution as upstream's full-resolution fit, ~6x cheaper on
+# a CPU).
 host = dict(type='frtm', backbone='mobilenet_v2', backbone_weights='imagenet', s4_channels=32, head_channels=16,
             target_params=dict(preset='inference_fast', fit_resolution='score_exact'))
-adapter = dict(type='frtm', input_scale=0.5)
+adapter = dict(type='frtm', input_height=240)
 model = dict(
     type='ReuseGateVOS',
     host=host,
