@@ -3,7 +3,7 @@
 # apart, as a video reaches the gate), M(0.5, 0) ramped over the first half, Adam amsgrad 5e-4; the decoder
 # keeps training with the gate modules, the backbone and target models stay frozen.
 #   reusegate train configs/cpu/g_frtm_mnv2_davis16_cpu.py --work-dir work_dirs/g_frtm_mnv2 \
-#       --cfg-options load_from=work_dirs/frtm_mnv2_pretrain/epoch_15.pth --export reusegate/weights/g_frtm_mnv2.pth
+#       --cfg-options load_from=work_dirs/frtm_mnv2_pretrain/epoch_20.pth --export reusegate/weights/g_frtm_mnv2.pth
 _base_ = [
     '../_base_/models/g_frtm_mnv2_cpu.py',
     '../_base_/datasets/davis2016_frozen_cpu.py',
