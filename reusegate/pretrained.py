@@ -22,8 +22,8 @@ from .gate import ReuseGate
 
 __all__ = ["load_gate", "save_gate", "default_gate", "default_model_path", "DEFAULT_MODEL"]
 
-DEFAULT_MODEL = "demo_reference"
-"""The embedded default: the reference host and its gate, trained on synthetic clips only."""
+DEFAULT_MODEL = "g_frtm_mnv2"
+"""The embedded default: G-FRTM on the frozen ImageNet MobileNetV2 (narrow decoder), trained on DAVIS-2016 (README)."""
 
 
 def save_gate(gate: ReuseGate, path: Union[str, Path], host: str, adapter: str,

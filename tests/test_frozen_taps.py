@@ -147,3 +147,24 @@ def test_export_leaves_out_the_rebuilt_backbone(tmp_path):
     torch.save(stored, path)
     with pytest.raises(ValueError, match="missing keys"):
         load_gate(path)
+
+
+def test_freeze_host_trains_the_gate_modules_only():
+    """freeze_host keeps the whole host state (weights and BatchNorm statistics) and trains the gate modules."""
+    host = ReferenceHost(width=8, refined_channels=16, input_scale=0.5)
+    model = ReuseGateVOS(host=host, adapter="reference", gate=dict(m1=0.0), freeze_host=True)
+    model.train()
+    assert model.training and not model.net.host.training and model.net.gate_modules.training
+    host_before = {k: v.clone() for k, v in model.net.host.state_dict().items()}
+    gate_before = {k: v.clone() for k, v in model.net.gate_modules.state_dict().items()}
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    clip, masks = _clip()
+    for _ in range(2):
+        opt.zero_grad()
+        out = model.net.loss(clip, masks)
+        sum(v for k, v in out.items() if k.startswith("loss")).backward()
+        opt.step()
+    assert all(torch.equal(v, model.net.host.state_dict()[k]) for k, v in host_before.items())
+    assert any(not torch.equal(v, model.net.gate_modules.state_dict()[k]) for k, v in gate_before.items())
+    with pytest.raises(ValueError, match="nothing to train"):
+        ReuseGateVOS(host=ReferenceHost(width=8), adapter="reference", gate=None, freeze_host=True)

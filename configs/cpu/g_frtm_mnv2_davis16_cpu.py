@@ -1,7 +1,11 @@
 # Stage 2 of the default model (README "Default model"): the reuse gate on the pre-trained FRTM-MobileNetV2
 # host, the paper's §3.4 recipe scaled to 2 CPU cores: 6-frame clips (in temporal order, at most 3 frames
-# apart, as a video reaches the gate), M(0.5, 0) ramped over the first half, Adam amsgrad 5e-4; the decoder
-# keeps training with the gate modules, the backbone and target models stay frozen.
+# apart, as a video reaches the gate), Adam amsgrad, the backbone and target models frozen. Two changes for a
+# schedule of 576 iterations (the paper: 260 epochs on a GPU), both measured (README "Default model"):
+# * freeze_host: only the gate modules train. Fine-tuning the decoder with them, mostly on blended reuse
+#   frames, lowered the computed path's J on held-out bear from 0.919 to 0.866.
+# * M(0, 0): the target is the IoU itself (what the released code trains, since it drops the margin). With
+#   M(0.5, 0) the gate settled near 0.5-0.65 on every frame, too narrow a range for tau to select frames.
 #   reusegate train configs/cpu/g_frtm_mnv2_davis16_cpu.py --work-dir work_dirs/g_frtm_mnv2 \
 #       --cfg-options load_from=work_dirs/frtm_mnv2_pretrain/epoch_20.pth --export reusegate/weights/g_frtm_mnv2.pth
 _base_ = [
@@ -9,13 +13,14 @@ _base_ = [
     '../_base_/datasets/davis2016_frozen_cpu.py',
     '../_base_/default_runtime.py',
 ]
+model = dict(freeze_host=True, gate=dict(m1=0.0))
 custom_hooks = [dict(type='GateMarginHook'), dict(type='ProgressBarHook')]
 train_dataloader = dict(dataset=dict(host={{_base_.host}}, adapter={{_base_.adapter}}))
 optim_wrapper = dict(
     type='OptimWrapper',
-    optimizer=dict(type='Adam', lr=5e-4, betas=(0.9, 0.999), weight_decay=1e-5, amsgrad=True),
+    optimizer=dict(type='Adam', lr=1e-3, betas=(0.9, 0.999), weight_decay=1e-5, amsgrad=True),
 )
-param_scheduler = [dict(type='StepLR', by_epoch=True, step_size=8, gamma=0.1)]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=10)
-default_hooks = dict(logger=dict(interval=8), checkpoint=dict(interval=4, max_keep_ckpts=1))
+param_scheduler = [dict(type='StepLR', by_epoch=True, step_size=20, gamma=0.1)]
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=24)
+default_hooks = dict(logger=dict(interval=8), checkpoint=dict(interval=6, max_keep_ckpts=1))
 env_cfg = dict(dist_cfg=dict(backend='gloo'))

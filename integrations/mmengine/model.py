@@ -84,6 +84,10 @@ class ReuseGateVOS(BaseModel):
         gate: :class:`reusegate.gate.ReuseGate` settings (``tau``, ``variant``, ``m1``, ``m2``, ``ep_t``, ...);
             the default is the paper's; ``None`` trains and runs the host alone (pre-training).
         count_flops: in ``predict`` mode, count the FLOPs of every frame (slower).
+        freeze_host: train the gate modules only: the host's parameters get no updates and its normalisation
+            layers stay in eval mode, so the computed path (``tau = 1``) stays exactly the pre-trained host.
+            The paper fine-tunes the whole refiner with the gate; on a short CPU schedule that fine-tuning,
+            mostly on blended reuse frames, cost the computed path accuracy (README "Default model").
         data_preprocessor, init_cfg: as for any ``BaseModel``.
     """
 
@@ -93,6 +97,7 @@ class ReuseGateVOS(BaseModel):
         adapter: Union[str, Mapping[str, Any]] = "reference",
         gate: Optional[Mapping[str, Any]] = MappingProxyType({}),
         count_flops: bool = False,
+        freeze_host: bool = False,
         data_preprocessor: Optional[Mapping[str, Any]] = None,
         init_cfg: Optional[Mapping[str, Any]] = None,
     ) -> None:
@@ -104,7 +109,19 @@ class ReuseGateVOS(BaseModel):
         self.net: Union[ReuseGate, HostOnly] = HostOnly(host, built) if gate is None else ReuseGate(
             host, built, **dict(gate))
         self.count_flops = bool(count_flops)
+        self.freeze_host = bool(freeze_host)
+        if self.freeze_host:
+            if gate is None:
+                raise ValueError("freeze_host=True leaves nothing to train without the gate modules (gate=None)")
+            host.requires_grad_(False)
         self.epoch: float = 0.0
+
+    def train(self, mode: bool = True) -> "ReuseGateVOS":
+        """As ``nn.Module.train``; a frozen host stays in eval mode (its BatchNorm statistics do not drift)."""
+        super().train(mode)
+        if self.freeze_host:
+            self.net.host.eval()
+        return self
 
     @property
     def gated(self) -> bool:

@@ -10,7 +10,8 @@ HELP = "run the default model with and without the gate on the embedded clip; wr
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder (default: out/demo)")
-    parser.add_argument("--tau", type=float, default=0.7, help="reuse threshold in [0, 1] (default: 0.7)")
+    parser.add_argument("--tau", type=float, default=0.6,
+                        help="reuse threshold in [0, 1] (default: 0.6, the default model's recommended value)")
 
 
 def run(args: argparse.Namespace) -> int:
