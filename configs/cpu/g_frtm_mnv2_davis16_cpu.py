@@ -11,16 +11,14 @@
 _base_ = [
     '../_base_/models/g_frtm_mnv2_cpu.py',
     '../_base_/datasets/davis2016_frozen_cpu.py',
+    '../_base_/schedules/adam_frozen_cpu.py',
     '../_base_/default_runtime.py',
 ]
 model = dict(freeze_host=True, gate=dict(m1=0.0))
 custom_hooks = [dict(type='GateMarginHook'), dict(type='ProgressBarHook')]
 train_dataloader = dict(dataset=dict(host={{_base_.host}}, adapter={{_base_.adapter}}))
-optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='Adam', lr=1e-3, betas=(0.9, 0.999), weight_decay=1e-5, amsgrad=True),
-)
+optim_wrapper = dict(optimizer=dict(lr=1e-3))
 param_scheduler = [dict(type='StepLR', by_epoch=True, step_size=20, gamma=0.1)]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=24)
+train_cfg = dict(max_epochs=24)
 default_hooks = dict(logger=dict(interval=8), checkpoint=dict(interval=6, max_keep_ckpts=1))
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
