@@ -168,3 +168,29 @@ def test_freeze_host_trains_the_gate_modules_only():
     assert any(not torch.equal(v, model.net.gate_modules.state_dict()[k]) for k, v in gate_before.items())
     with pytest.raises(ValueError, match="nothing to train"):
         ReuseGateVOS(host=ReferenceHost(width=8), adapter="reference", gate=None, freeze_host=True)
+
+
+def test_default_model_configs_match_the_shipped_model():
+    """The recipe in configs/ is what produced the shipped weights: same host, adapter and gate settings, and
+    each stage's dataset caches the taps of the very host it trains."""
+    from pathlib import Path
+
+    from mmengine.config import Config
+
+    from reusegate.pretrained import default_model_path
+
+    configs = Path(__file__).resolve().parents[1] / "configs" / "cpu"
+    meta = json.loads(default_model_path().with_suffix(".json").read_text())
+    stage1 = Config.fromfile(str(configs / "frtm_mnv2_pretrain_davis16_cpu.py"))
+    stage2 = Config.fromfile(str(configs / "g_frtm_mnv2_davis16_cpu.py"))
+    host = stage2.model.host.to_dict()
+    assert host.pop("type") == meta["host"] and host == meta["host_kwargs"]
+    assert stage2.model.adapter.to_dict() == meta["adapter"]
+    assert {k: float(stage2.model.gate[k]) for k in ("m1", "m2", "ep_t")} == meta["gate"]
+    for cfg in (stage1, stage2):
+        assert cfg.train_dataloader.dataset.host.to_dict() == cfg.model.host.to_dict()
+        assert cfg.train_dataloader.dataset.adapter.to_dict() == cfg.model.adapter.to_dict()
+    assert stage1.model.host.to_dict() == stage2.model.host.to_dict() and stage1.model.gate is None
+    held_out = set((configs.parent / "splits" / "davis16_dev.txt").read_text().split())
+    trained = set(Path(stage2.train_dataloader.dataset.sequences).read_text().split())
+    assert len(held_out) == 6 and len(trained) == 24 and not held_out & trained
