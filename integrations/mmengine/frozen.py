@@ -30,7 +30,7 @@ import torch
 from mmengine.structures import BaseDataElement
 from torch import Tensor
 
-from reusegate.gate import _resize
+from reusegate.gate import _as_image, _resize
 from reusegate.registry import DATASETS, MODELS
 
 from .datasets import DavisClipDataset
@@ -77,10 +77,11 @@ class FrozenFeatureClipDataset(DavisClipDataset):
 
     def load_data_list(self) -> List[dict]:
         items = super().load_data_list()
-        todo = [n for n in dict.fromkeys(i["sequence"] for i in items) if not self._path(n).is_file()]
+        names = list(dict.fromkeys(i["sequence"] for i in items))
+        todo = [n for n in names if not self._path(n).is_file()]
         if todo:
             self._build(todo)
-        for name in dict.fromkeys(i["sequence"] for i in items):
+        for name in names:
             self._taps[name] = torch.load(self._path(name), map_location="cpu", weights_only=True)
         return items
 
@@ -122,13 +123,13 @@ def _sequence_taps(adapter: Any, seq: Any, precompute_score: bool, bar: Any) -> 
     per_frame: List[Dict[str, Tensor]] = []
     size = None
     for i in range(len(seq)):
-        image = torch.from_numpy(np.array(seq.load_frame(i))).permute(2, 0, 1)[None].float() / 255.0
-        x = adapter.preprocess(image)
+        x = adapter.preprocess(_as_image(np.array(seq.load_frame(i))))  # the session's conversion (a writable copy)
         size = tuple(x.shape[-2:])
         per_frame.append(adapter.deep(adapter.shallow(x)))
         bar.update(1)
     taps = {k: torch.cat([f[k] for f in per_frame]).half() for k in per_frame[0] if k != SIZE_TAP}
-    taps[SIZE_TAP] = torch.zeros(len(per_frame), 0, *size, dtype=torch.float16)
+    if SIZE_TAP in per_frame[0]:  # a host that carries its input as a tap: keep only the size
+        taps[SIZE_TAP] = torch.zeros(len(per_frame), 0, *size, dtype=torch.float16)
     labels = [torch.from_numpy(seq.load_mask(i).astype(np.int64)) for i in range(len(seq))]
     masks, scores = {}, {}
     for oid in seq.object_ids:
