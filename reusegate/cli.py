@@ -2,28 +2,99 @@
 
 A command module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``; this file
 finds them, so adding a command touches no shared code.
+
+Errors: anything a user can fix (bad paths, bad files, bad settings, a missing optional package, a broken
+plugin, a disk that is full or not writable) prints one line ``reusegate COMMAND: error: ...`` and exits with
+2; ``--debug`` adds the traceback. Ctrl-C exits with 130. Anything else is a bug: it prints the traceback
+and exits with 1.
 """
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import pickle
 import pkgutil
 import sys
+import traceback
 from typing import Sequence
 
 from . import commands
+from .plugins import PluginError
+
+DESCRIPTION = ("Make a video object segmentation network faster on slow-moving video with the reuse gate "
+               "(Park et al., CVPR 2021): segment videos, evaluate J&F, benchmark speed, train.")
+EPILOG = "Run 'reusegate COMMAND --help' for the options of a command; 'reusegate demo' is the quickest start."
+EXIT_USER_ERROR = 2
+EXIT_BUG = 1
+EXIT_INTERRUPTED = 130
+
+USER_ERRORS = (ValueError, KeyError, OSError, ImportError, PluginError, pickle.UnpicklingError)
+"""Exceptions whose message tells the user what to fix; everything else is reported as a bug."""
+
+# Optional packages a command may need, and how to get them (module name -> install hint).
+_INSTALL_HINTS = {
+    "mmcv": 'install the training extra: pip install "reusegate[mmcv]" (or pip install "mmcv-lite>=2.1,<2.3")',
+}
+
+
+def _version() -> str:
+    """``reusegate X (torch Y, Python Z)``: what a bug report needs first."""
+    import importlib.metadata as md
+    import platform
+
+    try:
+        own = md.version("reusegate")
+    except md.PackageNotFoundError:
+        own = "(not installed: run pip install -e . in the checkout)"
+    try:
+        torch_version = md.version("torch")
+    except md.PackageNotFoundError:
+        torch_version = "missing"
+    return f"reusegate {own} (torch {torch_version}, Python {platform.python_version()})"
+
+
+def _add_debug(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument("--debug", action="store_true", default=default,
+                        help="show the full traceback of an error (for bug reports)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with one sub-parser per module in :mod:`reusegate.commands`."""
-    parser = argparse.ArgumentParser(prog="reusegate", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="reusegate", description=DESCRIPTION, epilog=EPILOG)
+    parser.add_argument("--version", action="version", version=_version())
+    _add_debug(parser, False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{commands.__name__}.{info.name}")
         p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
+        _add_debug(p, argparse.SUPPRESS)  # SUPPRESS: `reusegate --debug run` is not reset by the sub-parser
         p.set_defaults(_run=module.run)
     return parser
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line that says what went wrong and, where the exception alone does not, how to fix it."""
+    if isinstance(exc, KeyError) and exc.args:
+        return str(exc.args[0])
+    if isinstance(exc, ModuleNotFoundError):
+        top = (exc.name or "").split(".")[0]
+        hint = _INSTALL_HINTS.get(top, f"install it with pip install {top}")
+        return f"this needs the Python package {top!r}, which is not installed: {hint}"
+    if isinstance(exc, pickle.UnpicklingError):
+        return (f"refused to load a file that holds pickled Python objects besides tensors ({exc}); reusegate "
+                f"loads checkpoints with torch.load(weights_only=True), so such a file could run code. Load only "
+                f"files you trust, and re-export them as plain state dicts")
+    if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError) and exc.strerror:
+        where = f" {exc.filename}" if exc.filename else ""
+        fix = {errno.ENOSPC: "free some space or write to another disk",
+               errno.EDQUOT: "free some space or write to another disk",
+               errno.EACCES: "choose a folder you can write to, or fix its permissions",
+               errno.EPERM: "choose a folder you can write to, or fix its permissions",
+               errno.EROFS: "choose a folder on a writable file system"}.get(exc.errno or 0, "check the path")
+        return f"{exc.strerror}:{where}; {fix}"
+    return str(exc)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,10 +102,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args._run(args) or 0)
-    except (ValueError, FileNotFoundError, KeyError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"reusegate {args.command}: error: {message}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print(f"\nreusegate {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except USER_ERRORS as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"reusegate {args.command}: error: {describe_error(exc)}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except Exception:
+        traceback.print_exc()
+        print(f"reusegate {args.command}: internal error (a bug in reusegate or a library it uses); please "
+              f"report it with the traceback above and the output of 'reusegate --version'", file=sys.stderr)
+        return EXIT_BUG
 
 
 if __name__ == "__main__":

@@ -98,10 +98,14 @@ def _as_image(frame: FrameLike) -> Tensor:
             f"frame must have shape [3, H, W] (RGB, channels first), got {tuple(frame.shape)}; "
             "use frame.permute(2, 0, 1) for H x W x 3 data"
         )
+    if frame.numel() == 0:
+        raise ValueError(f"frame is empty (shape {tuple(frame.shape)}); a frame needs at least one pixel")
     if frame.dtype == torch.uint8:
         return frame.unsqueeze(0).float().div_(255.0)
     if not frame.is_floating_point():
         raise ValueError(f"frame dtype must be uint8 (0..255) or floating point (0..1), got {frame.dtype}")
+    if not torch.isfinite(frame).all():  # NaN would spread through every later frame's cached state
+        raise ValueError("frame holds NaN or infinite values; pass pixel values in 0..1 (float) or 0..255 (uint8)")
     return frame.unsqueeze(0).float()
 
 

@@ -114,7 +114,23 @@ def annotations_dir(gt_root: str | os.PathLike) -> Path:
     for cand in (root / "Annotations" / "480p", root / "Annotations"):
         if cand.is_dir():
             return cand
+    # Without Annotations/, the folder itself must look like one: every subfolder holds PNG annotations.
+    # Otherwise a wrong path (e.g. /tmp) would have every stray folder scored as a sequence.
+    folders = sorted(p for p in root.iterdir() if p.is_dir())
+    strays = [p.name for p in folders if not _holds_png(p)]
+    if not folders or strays:
+        what = f"its folders {strays[:3]}{' ...' if len(strays) > 3 else ''} hold no PNG" if strays else \
+            "it holds no sequence folder"
+        raise ValueError(f"{root} has no Annotations/ folder and is not a folder of <sequence>/<frame>.png "
+                         f"annotations either ({what}); pass the DAVIS root (holding Annotations/480p)")
     return root
+
+
+def _holds_png(folder: Path) -> bool:
+    try:
+        return any(f.suffix.lower() == ".png" for f in folder.iterdir())
+    except OSError:  # unreadable: not an annotation folder
+        return False
 
 
 def _missing_result(path: Path) -> str:
