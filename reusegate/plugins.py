@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import os
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Dict
@@ -38,13 +39,27 @@ def _autoload_disabled() -> bool:
     return os.environ.get(DISABLE_ENV, "").strip() not in ("", "0", "false", "False")
 
 
+class PluginWarning(UserWarning):
+    """An installed plugin failed to import and was skipped."""
+
+
 class PluginManager(pluggy.PluginManager):
-    """A pluggy manager that remembers which distribution each plugin came from."""
+    """A pluggy manager that remembers which distribution each plugin came from, and which failed to import."""
 
     def __init__(self) -> None:
         super().__init__(hookspecs.PROJECT)
         self.add_hookspecs(hookspecs)
         self.distributions: Dict[str, str] = {}
+        self.broken: Dict[str, str] = {}  # "dist:entry point" -> why it was skipped
+
+
+def _skip_broken_plugin(pm: PluginManager, key: str, ep: md.EntryPoint, dist_name: str, exc: Exception) -> None:
+    """Report a plugin that raised at import, naming its distribution, and go on without it: one broken
+    third-party package must not take the built-in hosts (or other plugins) down with it."""
+    why = (f"reusegate plugin {ep.name!r} from distribution {dist_name!r} failed to import ({ep.value}): "
+           f"{type(exc).__name__}: {exc}. It was skipped; fix or uninstall it, or set {DISABLE_ENV}=1")
+    pm.broken[key] = why
+    warnings.warn(why, PluginWarning, stacklevel=3)
 
 
 def build_plugin_manager(autoload: bool | None = None) -> PluginManager:
@@ -68,11 +83,9 @@ def build_plugin_manager(autoload: bool | None = None) -> PluginManager:
                 continue  # the same distribution seen twice on sys.path
             try:
                 plugin = ep.load()
-            except Exception as exc:  # a broken plugin must say which one it is
-                raise PluginError(
-                    f"reusegate plugin {ep.name!r} from distribution {dist_name!r} failed to import "
-                    f"({ep.value}): {exc}. Fix or uninstall it, or set {DISABLE_ENV}=1."
-                ) from exc
+            except Exception as exc:
+                _skip_broken_plugin(pm, key, ep, dist_name, exc)
+                continue
             pm.register(plugin, name=key)
             pm.distributions[key] = dist_name
     try:
@@ -135,9 +148,10 @@ def get(kind: str, name: str) -> Any:
     table = available(kind)
     if name not in table:
         known = ", ".join(sorted(table)) or "none"
+        broken = "".join(f" Skipped: {why}." for why in plugin_manager().broken.values())
         raise KeyError(
             f"no {kind[:-1]} named {name!r}; available: {known}. Install the plugin that provides it "
-            f"(or unset {DISABLE_ENV})."
+            f"(or unset {DISABLE_ENV}).{broken}"
         )
     return table[name].obj
 
