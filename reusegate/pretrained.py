@@ -10,6 +10,7 @@ are left out of the ``.pth`` and the ``.json`` records that, so a shipped model 
 """
 from __future__ import annotations
 
+import io
 import json
 from importlib import resources
 from pathlib import Path
@@ -18,9 +19,14 @@ from typing import Any, Dict, Union
 import torch
 
 from . import plugins
+from .data.writer import atomic_write_bytes, atomic_write_text
 from .gate import ReuseGate
+from .safe_load import load_weights
 
 __all__ = ["load_gate", "save_gate", "default_gate", "default_model_path", "DEFAULT_MODEL"]
+
+FORMAT_VERSION = 1
+"""Version of the exported ``.json``; a reader refuses newer ones instead of misreading them."""
 
 DEFAULT_MODEL = "g_frtm_mnv2"
 """The embedded default: G-FRTM on the frozen ImageNet MobileNetV2 (narrow decoder), trained on DAVIS-2016 (README)."""
@@ -32,15 +38,13 @@ def save_gate(gate: ReuseGate, path: Union[str, Path], host: str, adapter: str,
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     rebuilt = [f"host.{p}" for p in getattr(gate.host, "rebuilt_prefixes", ())]
-    meta = {"host": host, "adapter": adapter, "host_kwargs": host_kwargs or {},
+    meta = {"format": FORMAT_VERSION, "host": host, "adapter": adapter, "host_kwargs": host_kwargs or {},
             "gate": {"m1": gate.m1, "m2": gate.m2, "ep_t": gate.ep_t}, "rebuilt_prefixes": rebuilt, **(extra or {})}
     state = {k: v for k, v in gate.state_dict().items() if not k.startswith(tuple(rebuilt))}
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
-    tmp_meta = path.with_suffix(".json.tmp")
-    tmp_meta.write_text(json.dumps(meta, indent=2))
-    tmp_meta.replace(path.with_suffix(".json"))
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(path, buf.getvalue())  # a full disk leaves no truncated .pth (nor a stray temp file)
+    atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=2))
     return path
 
 
@@ -51,11 +55,19 @@ def load_gate(path: Union[str, Path], tau: float = 0.7, variant: str = "translat
     for p in (path, meta_path):
         if not p.is_file():
             raise FileNotFoundError(f"{p} not found: an exported model is NAME.pth plus NAME.json side by side")
-    meta = json.loads(meta_path.read_text())
+    meta = _read_meta(meta_path)
     host = plugins.get("hosts", meta["host"])(**meta.get("host_kwargs", {}))
     settings = {**meta.get("gate", {}), **gate_kwargs}
     gate = ReuseGate(host, meta["adapter"], tau=tau, variant=variant, **settings)
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_weights(path)
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path} is not a state dict of tensors; export the model with reusegate train --export")
+    own = gate.state_dict()
+    shapes = [f"{k} {tuple(v.shape)} (model: {tuple(own[k].shape)})" for k, v in state.items()
+              if k in own and v.shape != own[k].shape]
+    if shapes:  # a checkpoint of another backbone or width: say which tensors, not torch's wall of text
+        raise ValueError(f"{path} does not fit the model its .json describes: {len(shapes)} tensors differ in "
+                         f"shape, e.g. {'; '.join(shapes[:3])}; was it exported for another host or backbone?")
     rebuilt = tuple(meta.get("rebuilt_prefixes", ()))
     missing, unexpected = gate.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.startswith(rebuilt)]
@@ -64,6 +76,22 @@ def load_gate(path: Union[str, Path], tau: float = 0.7, variant: str = "translat
                          f"{' ...' if len(missing) > 5 else ''}, unexpected keys {unexpected[:5]}"
                          f"{' ...' if len(unexpected) > 5 else ''}; export it again with reusegate train --export")
     return gate.eval()
+
+
+def _read_meta(meta_path: Path) -> Dict[str, Any]:
+    """The exported model's description, checked for the keys and the format version this reusegate reads."""
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{meta_path} is not valid JSON ({exc}); export the model again") from None
+    if not isinstance(meta, dict) or not {"host", "adapter"} <= set(meta):
+        raise ValueError(f"{meta_path} does not describe an exported model (it needs 'host' and 'adapter'); "
+                         f"export the model again with reusegate train --export")
+    version = meta.get("format", 1)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(f"{meta_path} has format {version!r}, newer than the {FORMAT_VERSION} this reusegate "
+                         f"reads; upgrade reusegate (pip install -U reusegate)")
+    return meta
 
 
 def default_model_path() -> Path:

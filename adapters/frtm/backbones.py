@@ -26,6 +26,8 @@ from typing import Dict, Iterable, Sequence, Type, Union
 import torch
 from torch import Tensor, nn
 
+from reusegate.safe_load import load_weights
+
 from .checkpoints import load_strict
 
 __all__ = [
@@ -259,7 +261,7 @@ def load_backbone_weights(model: nn.Module, weights: Union[str, Path, Dict[str, 
         path = Path(weights)
         if not path.is_file():
             raise FileNotFoundError(f"backbone weight file {path} does not exist")
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_weights(path)
     else:
         state = weights
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):

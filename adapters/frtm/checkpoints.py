@@ -23,6 +23,8 @@ from typing import Dict, Mapping, Tuple, Union
 import torch
 from torch import Tensor, nn
 
+from reusegate.safe_load import load_weights
+
 __all__ = [
     "FRTM_STAGE_KEYS",
     "read_checkpoint",
@@ -58,7 +60,7 @@ def read_checkpoint(path: Union[str, Path]) -> StateDict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt = load_weights(path)
     if isinstance(ckpt, dict) and isinstance(ckpt.get("model"), dict):
         return ckpt["model"]
     if isinstance(ckpt, dict) and all(isinstance(v, Tensor) for v in ckpt.values()):

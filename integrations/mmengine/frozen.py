@@ -32,6 +32,7 @@ from torch import Tensor
 
 from reusegate.gate import _as_image, _resize
 from reusegate.registry import DATASETS, MODELS
+from reusegate.safe_load import load_weights
 
 from .datasets import DavisClipDataset
 from .model import _plain, build_adapter
@@ -82,7 +83,7 @@ class FrozenFeatureClipDataset(DavisClipDataset):
         if todo:
             self._build(todo)
         for name in names:
-            self._taps[name] = torch.load(self._path(name), map_location="cpu", weights_only=True)
+            self._taps[name] = load_weights(self._path(name))
         return items
 
     def _path(self, name: str) -> Path:

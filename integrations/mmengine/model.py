@@ -30,6 +30,7 @@ from reusegate import losses, plugins
 from reusegate.gate import Clip, HostRunner, ReuseGate, clip_frames, resolve_adapter
 from reusegate.host import HostAdapter
 from reusegate.registry import MODELS
+from reusegate.safe_load import load_weights
 
 __all__ = ["ReuseGateVOS", "HostOnly", "build_adapter", "export_state_dict", "load_exported"]
 
@@ -260,7 +261,7 @@ def _plain(value: Any) -> Any:
 
 def load_exported(path: Union[str, os.PathLike], map_location: str = "cpu") -> Dict[str, Tensor]:
     """Read a state dict written by :func:`export_state_dict` (``weights_only=True``: no code runs on load)."""
-    state = torch.load(os.fspath(path), map_location=map_location, weights_only=True)
+    state = load_weights(path, map_location=map_location)
     if not isinstance(state, dict):
         raise ValueError(f"{path} does not hold a state dict; write it with reusegate train --export")
     return state

@@ -10,11 +10,12 @@ Several (the launcher is read from the environment ``torchrun`` sets; gloo on CP
 
 Resuming under torch >= 2.6: mmengine 0.10 reads its own checkpoints (optimizer, message hub, numpy
 scalars) with a plain ``torch.load``, which now defaults to ``weights_only=True`` and refuses them. Only
-while a run resumes or loads ``load_from`` does this command set ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` (the
+while a run loads a checkpoint it trusts does this command set ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` (the
 remedy of ``research/ecosystem.md`` §1.4 that does not depend on numpy's internal class names), and it
-restores the variable afterwards: those files are the run's own checkpoints, which the user trusts as much as
-the config itself. What reusegate writes for inference (``--export``) is a plain state dict that loads with
-``weights_only=True``.
+restores the variable afterwards. Trusted means: inside the run's own work dir (``--resume`` accepts nothing
+else, and follows ``last_checkpoint`` only to a file inside it), or a ``load_from`` file the user vouches for
+with ``--trust-load-from``. A ``load_from`` file that loads with ``weights_only=True`` (a plain state dict,
+an ``--export``) needs no trust. What reusegate writes for inference (``--export``) is such a file.
 """
 from __future__ import annotations
 
@@ -35,7 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="mmengine config file (e.g. configs/cpu/g_reference_davis16_cpu.py)")
     parser.add_argument("--work-dir", help="where logs and checkpoints go (default: work_dirs/<config name>)")
     parser.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CHECKPOINT",
-                        help="resume training: from the latest checkpoint in the work dir, or from CHECKPOINT")
+                        help="resume training: from the latest checkpoint in the work dir, or from CHECKPOINT, "
+                             "which must lie inside the work dir (default work dir: CHECKPOINT's folder); "
+                             "these files are unpickled in full, so --resume trusts nothing else")
+    parser.add_argument("--trust-load-from", action="store_true",
+                        help="load a full mmengine checkpoint given as load_from from outside the work dir "
+                             "(it is unpickled in full, which can run code: only for files you made)")
     parser.add_argument("--cfg-options", nargs="+", metavar="KEY=VALUE",
                         help="override config entries, e.g. train_cfg.max_epochs=2 model.gate.tau=0.8")
     parser.add_argument("--export", metavar="FILE",
@@ -101,9 +107,60 @@ def _init_cpu_process_group(cfg: Any) -> None:
     cfg.model_wrapper_cfg = wrapper
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` (links resolved) lies inside ``folder``."""
+    return path.resolve().is_relative_to(folder.resolve())
+
+
+def _resume_checkpoint(work_dir: Path, resume: str) -> Optional[Path]:
+    """The checkpoint ``--resume`` will load (None: nothing to resume), refused unless inside ``work_dir``.
+
+    mmengine unpickles it in full, and ``last_checkpoint`` may point anywhere: both are checked here."""
+    if resume == "auto":
+        pointer = work_dir / "last_checkpoint"
+        if not pointer.is_file():
+            return None
+        path = Path(pointer.read_text().strip())
+        origin = f"{pointer} points to {path}, which"
+    else:
+        path = Path(resume)
+        if not path.is_file():
+            raise FileNotFoundError(f"checkpoint {resume} does not exist; pass a .pth from the work dir")
+        origin = f"checkpoint {path}"
+    if not path.is_file():
+        raise FileNotFoundError(f"{origin} does not exist; pass --resume CHECKPOINT explicitly")
+    if not _inside(path, work_dir):
+        raise ValueError(f"refusing to resume: {origin} lies outside the work dir {work_dir}. --resume unpickles "
+                         f"the checkpoint in full (optimizer and log state), which can run code, so it trusts only "
+                         f"the run's own work dir: pass --work-dir {path.parent}, or copy the file there if you "
+                         f"made it")
+    return path
+
+
+def needs_trust(path: Path, work_dir: Path, trust_load_from: bool = False) -> bool:
+    """Whether loading ``path`` needs full unpickling, after checking it may have it.
+
+    Files that load with ``weights_only=True`` need none; others must lie in the work dir or be vouched for."""
+    from torch.serialization import get_unsafe_globals_in_checkpoint
+
+    if not path.is_file():
+        raise FileNotFoundError(f"load_from checkpoint {path} does not exist")
+    unsafe = get_unsafe_globals_in_checkpoint(str(path))  # reads the pickle's opcodes, runs nothing
+    if not unsafe:
+        return False
+    if trust_load_from or _inside(path, work_dir):
+        return True
+    raise ValueError(f"refusing to load load_from={path}: it holds pickled objects besides tensors "
+                     f"({', '.join(unsafe[:4])}{' ...' if len(unsafe) > 4 else ''}) and lies outside the work dir "
+                     f"{work_dir}, and unpickling it could run code. If you made it (a reusegate/mmengine "
+                     f"training checkpoint), pass --trust-load-from; else load a plain state dict instead")
+
+
 def load_config(config: str, work_dir: Optional[str] = None, resume: Optional[str] = None,
-                cfg_options: Optional[Dict[str, Any]] = None, launcher: str = "auto", progress: bool = True):
-    """The config as the command would run it (launcher, work dir, resume, progress bar settled)."""
+                cfg_options: Optional[Dict[str, Any]] = None, launcher: str = "auto", progress: bool = True,
+                trust_load_from: bool = False):
+    """The config as the command would run it (launcher, work dir, resume, progress bar, checkpoint trust
+    settled: ``cfg.trusted_checkpoint`` says whether training must unpickle a checkpoint in full)."""
     import torch
     from mmengine.config import Config
 
@@ -116,17 +173,27 @@ def load_config(config: str, work_dir: Optional[str] = None, resume: Optional[st
     if "model" not in cfg or "train_dataloader" not in cfg:
         raise ValueError(f"{config} defines no model or train_dataloader; is it a training config?")
     cfg.launcher = detect_launcher(launcher)
+    if resume not in (None, "auto") and not work_dir and not cfg.get("work_dir"):
+        work_dir = str(Path(resume).parent)  # --resume CHECKPOINT continues the run that wrote it
     cfg.work_dir = work_dir or cfg.get("work_dir") or str(Path("work_dirs") / path.stem)
     if "env_cfg" not in cfg:
         cfg.env_cfg = {}
     if cfg.launcher == "pytorch" and not torch.cuda.is_available():
         _init_cpu_process_group(cfg)
+    cfg.trusted_checkpoint = False
     if resume is not None:
         cfg.resume = True
-        if resume != "auto":
-            if not Path(resume).is_file():
-                raise FileNotFoundError(f"checkpoint {resume} does not exist; pass a .pth from the work dir")
-            cfg.load_from = resume
+        checkpoint = _resume_checkpoint(Path(cfg.work_dir), resume)
+        if checkpoint is not None:
+            cfg.load_from = str(checkpoint)  # also over a config's load_from (mmengine would resume from that)
+            cfg.trusted_checkpoint = True
+            if os.environ.get("RANK", "0") == "0":
+                print(f"resuming from {checkpoint}: a checkpoint of this run's work dir, unpickled in full; "
+                      f"--resume trusts no file outside {cfg.work_dir}")
+        elif cfg.get("load_from"):
+            cfg.resume = False  # nothing of this run yet: start from load_from's weights, not its epoch
+    if not cfg.get("resume") and cfg.get("load_from"):
+        cfg.trusted_checkpoint = needs_trust(Path(cfg.load_from), Path(cfg.work_dir), trust_load_from)
     if progress:
         hooks = list(cfg.get("custom_hooks") or [])
         if not any(h.get("type") == "ProgressBarHook" for h in hooks):
@@ -143,17 +210,17 @@ def build_runner(cfg: Any):
 
 
 def train(cfg: Any, runner: Any = None):
-    """Train (building the runner unless given); checkpoints are trusted only while a run with resume or
-    load_from trains, and the switch is restored afterwards."""
+    """Train (building the runner unless given); a checkpoint :func:`load_config` found trustworthy is
+    unpickled in full only while the run trains, and the switch is restored afterwards."""
     runner = runner if runner is not None else build_runner(cfg)
-    with trusted_checkpoints(bool(cfg.get("resume")) or cfg.get("load_from") is not None):
+    with trusted_checkpoints(bool(cfg.get("trusted_checkpoint"))):
         runner.train()
     return runner
 
 
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.work_dir, args.resume, parse_cfg_options(args.cfg_options), args.launcher,
-                      progress=not args.no_progress)
+                      progress=not args.no_progress, trust_load_from=args.trust_load_from)
     runner = train(cfg)
     if args.export:
         from mmengine.dist import is_main_process
