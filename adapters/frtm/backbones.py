@@ -23,7 +23,6 @@ import importlib.metadata as md
 from pathlib import Path
 from typing import Dict, Iterable, Sequence, Type, Union
 
-import torch
 from torch import Tensor, nn
 
 from reusegate.safe_load import load_weights

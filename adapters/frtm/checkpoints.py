@@ -20,7 +20,6 @@ import re
 from pathlib import Path
 from typing import Dict, Mapping, Tuple, Union
 
-import torch
 from torch import Tensor, nn
 
 from reusegate.safe_load import load_weights
