@@ -15,6 +15,7 @@ import errno
 import importlib
 import pickle
 import pkgutil
+import re
 import sys
 import traceback
 from typing import Sequence
@@ -34,7 +35,7 @@ USER_ERRORS = (ValueError, KeyError, OSError, ImportError, PluginError, pickle.U
 
 # Optional packages a command may need, and how to get them (module name -> install hint).
 _INSTALL_HINTS = {
-    "mmcv": 'install the training extra: pip install "reusegate[mmcv]" (or pip install "mmcv-lite>=2.1,<2.3")',
+    "mmcv": 'install mmcv-lite, reusegate\'s "mmcv" extra: pip install "mmcv-lite>=2.1,<2.3"',
 }
 
 
@@ -79,7 +80,8 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, KeyError) and exc.args:
         return str(exc.args[0])
     if isinstance(exc, ModuleNotFoundError):
-        top = (exc.name or "").split(".")[0]
+        named = exc.name or next(iter(re.findall(r"No module named '([\w.]+)'", str(exc))), "")
+        top = named.split(".")[0]  # (mmengine re-raises without .name, so the message is read too)
         hint = _INSTALL_HINTS.get(top, f"install it with pip install {top}")
         return f"this needs the Python package {top!r}, which is not installed: {hint}"
     if isinstance(exc, pickle.UnpicklingError):

@@ -30,7 +30,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from .data.readers import DavisReader, VideoSequence
-from .data.writer import ResultWriter, atomic_write_bytes, atomic_write_text
+from .data.writer import ResultWriter, atomic_write_bytes, atomic_write_text, check_writable
 from .evaluation.metrics import f_measure, jaccard
 from .gate import HostRunner, ReuseGate
 
@@ -95,6 +95,11 @@ def _new_objects(seq: VideoSequence, i: int) -> Optional[np.ndarray]:
 def _check_sequence(gate: ReuseGate, seq: VideoSequence) -> None:
     """Fail before any computation on what would otherwise stop a run half-way."""
     seq.object_ids  # noqa: B018 -- reads the first mask: an empty one is an error naming the file
+    first = seq.new_objects(0)
+    present = sorted(int(i) for i in np.unique(seq.load_mask(0)) if i in first)
+    if present != first:
+        raise ValueError(f"first-frame mask {seq.mask_paths[0]} holds object ids {present}; ids must run 1..K "
+                         f"without gaps (missing: {sorted(set(first) - set(present))}) — relabel the mask")
     if gate.variant == "oracle" and len(seq.annotated_indices) != len(seq):
         raise ValueError(f"the oracle variant needs the ground truth of every frame, but sequence {seq.name} "
                          f"has {len(seq.annotated_indices)} annotations for {len(seq)} frames")
@@ -159,6 +164,16 @@ def _finished(seq: VideoSequence, seq_dir: Path, settings: Dict[str, Any], redo:
     return figures
 
 
+def _discard(writer: ResultWriter, seq: VideoSequence) -> None:
+    """Remove the masks a failed or interrupted sequence wrote, so its folder never looks half done (it has
+    no done-marker either way, and a later run redoes it from the start)."""
+    for name in seq.frame_names:
+        writer.path(seq.name, name).unlink(missing_ok=True)
+    folder = writer.out_dir / seq.name
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+
+
 def _totals(per_sequence: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
     seconds = sum(s["step_seconds"] for s in per_sequence.values())
     timed = sum(s["frames"] - 1 for s in per_sequence.values())
@@ -207,10 +222,16 @@ def run_sequences(gate: ReuseGate, sequences: Sequence[VideoSequence], out: Path
         atomic_write_text(out / SUMMARY, json.dumps(summary, indent=2))
         return summary
 
+    if todo:
+        check_writable(out)
     with tqdm(total=sum(len(s) for s in todo), unit="frame", disable=not progress) as bar:
         for seq in todo:
             bar.set_description(seq.name)
-            figures = segment_sequence(gate, seq, writer, bar)
+            try:
+                figures = segment_sequence(gate, seq, writer, bar)
+            except BaseException:
+                _discard(writer, seq)
+                raise
             atomic_write_text(out / seq.name / DONE_MARKER, json.dumps({"settings": settings, "summary": figures}))
             per_sequence[seq.name] = figures
             bar.set_postfix(reuse=f"{100 * figures['reuse_rate']:.0f}%")

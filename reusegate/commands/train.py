@@ -156,6 +156,28 @@ def needs_trust(path: Path, work_dir: Path, trust_load_from: bool = False) -> bo
                      f"training checkpoint), pass --trust-load-from; else load a plain state dict instead")
 
 
+RUNNER_KEYS = ("model", "work_dir", "train_dataloader", "val_dataloader", "test_dataloader", "train_cfg",
+               "val_cfg", "test_cfg", "auto_scale_lr", "optim_wrapper", "param_scheduler", "val_evaluator",
+               "test_evaluator", "default_hooks", "custom_hooks", "data_preprocessor", "load_from", "resume",
+               "launcher", "env_cfg", "log_processor", "log_level", "visualizer", "default_scope", "randomness",
+               "experiment_name", "model_wrapper_cfg")
+"""Top-level config keys mmengine's ``Runner.from_cfg`` reads; any other top-level key it silently ignores."""
+
+
+def _check_top_level_keys(cfg: Any, config: str) -> None:
+    """A top-level key one typo away from a Runner key (``trian_cfg``) would be ignored without a word: refuse
+    it. Other unknown keys are the config's own variables and pass."""
+    import difflib
+
+    for key in cfg.keys():
+        if key in RUNNER_KEYS:
+            continue
+        close = difflib.get_close_matches(key, RUNNER_KEYS, n=1, cutoff=0.8)
+        if close:
+            raise ValueError(f"{config}: unknown top-level key {key!r} (did you mean {close[0]!r}?); mmengine "
+                             f"would ignore it silently — fix the spelling")
+
+
 def load_config(config: str, work_dir: Optional[str] = None, resume: Optional[str] = None,
                 cfg_options: Optional[Dict[str, Any]] = None, launcher: str = "auto", progress: bool = True,
                 trust_load_from: bool = False):
@@ -170,6 +192,7 @@ def load_config(config: str, work_dir: Optional[str] = None, resume: Optional[st
     cfg = Config.fromfile(str(path))
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    _check_top_level_keys(cfg, config)
     if "model" not in cfg or "train_dataloader" not in cfg:
         raise ValueError(f"{config} defines no model or train_dataloader; is it a training config?")
     cfg.launcher = detect_launcher(launcher)
@@ -221,7 +244,13 @@ def train(cfg: Any, runner: Any = None):
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.work_dir, args.resume, parse_cfg_options(args.cfg_options), args.launcher,
                       progress=not args.no_progress, trust_load_from=args.trust_load_from)
-    runner = train(cfg)
+    try:
+        runner = train(cfg)
+    except TypeError as exc:  # mmengine builds every dict(type=...) with its keys as keyword arguments
+        if "unexpected keyword argument" not in str(exc):
+            raise
+        raise ValueError(f"{args.config}: {exc}; a config key is misspelt or does not belong there (compare "
+                         f"with the class's arguments)") from exc
     if args.export:
         from mmengine.dist import is_main_process
 

@@ -90,8 +90,16 @@ def _header_size(path: Path) -> tuple[int, int]:
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """An RGB frame as HxWx3 uint8."""
-    img = _open(Path(path))
+    """An RGB frame as HxWx3 uint8: grayscale, palette, RGBA (alpha dropped), CMYK and 16-bit frames are
+    converted (16-bit values scaled to 8 bits, where PIL's own conversion would clip them to white)."""
+    path = Path(path)
+    img = _open(path)
+    if img.mode == "F":
+        raise ValueError(f"{path} is a 32-bit float image; save frames as 8-bit (or 16-bit) RGB or grayscale")
+    if img.mode.startswith("I"):  # I;16*: 16-bit grayscale; I: 32-bit, read as 16-bit data
+        gray = np.asarray(img).astype(np.int64)
+        gray = np.clip(gray >> 8 if img.mode != "I" or gray.max(initial=0) > 255 else gray, 0, 255)
+        return np.repeat(gray.astype(np.uint8)[..., None], 3, axis=2)
     return np.asarray(img.convert("RGB"))
 
 

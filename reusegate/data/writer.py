@@ -11,6 +11,7 @@ Public API::
     davis_palette() -> list[int]             # 768 entries (R, G, B per index)
     ResultWriter(out_dir).write(sequence, frame_name, labels) -> Path
     atomic_write_bytes(path, data)           # temp file + os.replace
+    check_writable(folder)                   # fail early on a folder that cannot take files
 """
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-__all__ = ["write_palette_png", "davis_palette", "ResultWriter", "atomic_write_bytes", "atomic_write_text"]
+__all__ = ["write_palette_png", "davis_palette", "ResultWriter", "atomic_write_bytes", "atomic_write_text",
+           "check_writable"]
 
 
 @lru_cache(maxsize=1)
@@ -66,6 +68,18 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode())
+
+
+def check_writable(folder: str | os.PathLike) -> Path:
+    """Create ``folder`` if needed and prove a file can be written there, before any long computation."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot write to the output folder {folder} ({exc.strerror})") from None
+    return folder
 
 
 def write_palette_png(path: str | os.PathLike, labels: np.ndarray) -> Path:
