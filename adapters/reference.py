@@ -3,7 +3,8 @@
 It exercises every tap of :class:`reusegate.HostAdapter` without FRTM's cost or weights, so the core can be
 tested and benchmarked on its own, and it shows in one file what adapting a host takes. Structure (strides):
 
-* encoder: stem and stage s4 / s8 (*shallow*), stages s16 / s32 (*deep*);
+* encoder: stem and stage s4 / s8 (*shallow*), stages s16 / s32 (*deep*), or any registered backbone (its
+  uniform taps split the same way);
 * score provider: the previous-mask kind (as TTVOS, and as the paper suggests for general hosts): the object's
   mask on the last computed frame, pooled to s16; ``learn`` replaces it with each computed frame's merged mask;
 * decoder: s32 + s16 + score -> ``R`` at s16 (*deep*), then ``R`` + s8 + s4 + score -> logits (*shallow*).
@@ -11,6 +12,7 @@ tested and benchmarked on its own, and it shows in one file what adapting a host
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Dict, Mapping, Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -18,6 +20,7 @@ from torch import Tensor, nn
 
 from reusegate.hookspecs import hookimpl
 from reusegate.host import Features, HostAdapter, TapSpec
+from reusegate.registry import build_backbone
 
 
 def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
@@ -32,37 +35,60 @@ class ReferenceHost(nn.Module):
     """The reference network. ``width`` scales every stage; the deep stages hold most of the encoder's cost.
 
     Args:
-        width: channels of the s4 stage (s8: 2x, s16: 4x, s32: 8x).
+        width: channels of the built-in encoder's s4 stage (s8: 2x, s16: 4x, s32: 8x).
+        backbone: instead of the built-in encoder, a backbone registered in ``reusegate.registry.MODELS`` by
+            name or config dict (``dict(type='mobilenet_v2', weights='imagenet')``), or a module with the uniform
+            taps; the decoder is sized from its ``feature_channels``.
         refined_channels: channels of the refined feature ``R``.
         seed: weights are drawn from this seed so that runs are reproducible without a weight file.
         input_scale: the adapter resizes frames by this factor before the network (the gate upsamples the
             probabilities back), trading accuracy for speed.
     """
 
-    def __init__(self, width: int = 32, refined_channels: int = 32, seed: int = 0, input_scale: float = 1.0) -> None:
+    def __init__(self, width: int = 32, refined_channels: int = 32, seed: int = 0, input_scale: float = 1.0,
+                 backbone: Union[str, Mapping[str, Any], nn.Module, None] = None) -> None:
         super().__init__()
         if not 0 < input_scale <= 1:
             raise ValueError(f"input_scale must be in (0, 1], got {input_scale}")
         self.input_scale = float(input_scale)
         generator_state = torch.random.get_rng_state()
         torch.manual_seed(seed)
-        w = width
-        self.channels = {"s4": w, "s8": 2 * w, "s16": 4 * w, "s32": 8 * w}
-        self.s4 = nn.Sequential(_conv(3, w, 2), _conv(w, w, 2))
-        self.s8 = nn.Sequential(_conv(w, 2 * w, 2), _conv(2 * w, 2 * w))
-        self.s16 = nn.Sequential(_conv(2 * w, 4 * w, 2), _conv(4 * w, 4 * w), _conv(4 * w, 4 * w))
-        self.s32 = nn.Sequential(_conv(4 * w, 8 * w, 2), _conv(8 * w, 8 * w), _conv(8 * w, 8 * w))
-        r = refined_channels
-        self.dec32 = nn.Conv2d(8 * w, r, 1)
-        self.dec16 = nn.Sequential(_conv(4 * w + r + 1, r), _conv(r, r))
-        self.dec8 = _conv(2 * w + r + 1, r // 2)
-        self.dec4 = _conv(w + r // 2, r // 2)
+        self.backbone: Optional[nn.Module] = None
+        if backbone is None:
+            w = width
+            self.channels = {"s4": w, "s8": 2 * w, "s16": 4 * w, "s32": 8 * w}
+            self.s4 = nn.Sequential(_conv(3, w, 2), _conv(w, w, 2))
+            self.s8 = nn.Sequential(_conv(w, 2 * w, 2), _conv(2 * w, 2 * w))
+            self.s16 = nn.Sequential(_conv(2 * w, 4 * w, 2), _conv(4 * w, 4 * w), _conv(4 * w, 4 * w))
+            self.s32 = nn.Sequential(_conv(4 * w, 8 * w, 2), _conv(8 * w, 8 * w), _conv(8 * w, 8 * w))
+        else:
+            self.backbone = build_backbone(backbone)
+            self.channels = dict(self.backbone.feature_channels)
+        c, r = self.channels, refined_channels
+        self.dec32 = nn.Conv2d(c["s32"], r, 1)
+        self.dec16 = nn.Sequential(_conv(c["s16"] + r + 1, r), _conv(r, r))
+        self.dec8 = _conv(c["s8"] + r + 1, r // 2)
+        self.dec4 = _conv(c["s4"] + r // 2, r // 2)
         self.head = nn.Conv2d(r // 2, 1, 3, padding=1)
         torch.random.set_rng_state(generator_state)
 
+    def forward_shallow(self, image: Tensor) -> Dict[str, Tensor]:
+        """The always-run taps ``s4``, ``s8`` (the uniform backbone taps, whichever encoder runs)."""
+        if self.backbone is not None:
+            return dict(self.backbone.forward_shallow(image))
+        s4 = self.s4(image)
+        return {"s4": s4, "s8": self.s8(s4)}
+
+    def forward_deep(self, feats: Dict[str, Tensor]) -> Dict[str, Tensor]:
+        """``feats`` plus the skippable taps ``s16``, ``s32``."""
+        if self.backbone is not None:
+            return {**feats, **self.backbone.forward_deep(feats)}
+        s16 = self.s16(feats["s8"])
+        return {**feats, "s16": s16, "s32": self.s32(s16)}
+
     def forward(self, image: Tensor) -> Tensor:
         """Plain image -> s32 feature pass (the host on its own has no single-call VOS forward)."""
-        return self.s32(self.s16(self.s8(self.s4(image))))
+        return self.forward_deep(self.forward_shallow(image))["s32"]
 
 
 @dataclass
@@ -88,12 +114,10 @@ class ReferenceAdapter(HostAdapter):
                              antialias=True)
 
     def shallow(self, image: Tensor) -> Features:
-        s4 = self.model.s4(image)
-        return {"image": image, "s4": s4, "s8": self.model.s8(s4)}
+        return {"image": image, **self.model.forward_shallow(image)}
 
     def deep(self, feats: Features) -> Features:
-        s16 = self.model.s16(feats["s8"])
-        return {**feats, "s16": s16, "s32": self.model.s32(s16)}
+        return self.model.forward_deep(feats)
 
     def match_feature(self, feats: Features) -> Tensor:
         return feats["s8"]

@@ -1,17 +1,22 @@
-"""Plugin discovery: pluggy manager, entry-point loading, and the name tables the registries are filled from.
+"""Plugin discovery: pluggy loads the ``reusegate`` entry points and calls their hooks.
+
+What the hooks register is not looked up here: :mod:`reusegate.registry` copies it into the mmengine registries
+of scope ``reusegate``, the one place where backbones, hosts and adapters are found by name. This module only
+says what each plugin registered and which distribution it came from (for errors that name both sides of a
+clash).
 
 The manager is built lazily and cached. Built-in plugins are the entry points of the ``reusegate``
 distribution itself, so the core never imports an adapter by name. ``REUSEGATE_DISABLE_PLUGIN_AUTOLOAD=1``
-skips every other distribution's entry points (pytest's spelling of the same switch).
+loads only those (pytest's spelling of the same switch).
 """
 from __future__ import annotations
 
 import importlib.metadata as md
+import inspect
 import os
-import warnings
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Dict
+from typing import Any, Dict, List, Optional
 
 import pluggy
 
@@ -20,74 +25,99 @@ from . import hookspecs
 ENTRY_POINT_GROUP = hookspecs.PROJECT
 DISABLE_ENV = "REUSEGATE_DISABLE_PLUGIN_AUTOLOAD"
 KINDS = ("backbones", "adapters", "hosts")
+LABELS = {"backbones": "backbone", "adapters": "host adapter", "hosts": "host"}
+"""How messages (and :func:`reusegate.registry.lookup`) call one item of each kind."""
 
 
 @dataclass(frozen=True)
 class Entry:
-    """One registered item and where it came from."""
+    """One registered item and the distribution whose plugin registered it."""
 
     name: str
     obj: Any
     distribution: str
+    plugin: str = "?"
+    """The entry-point name of the plugin that registered it (one distribution may declare several)."""
+
+    @property
+    def source(self) -> str:
+        """Distribution and plugin, for messages: ``'rg-demo-plugin' (plugin 'demo')``."""
+        return f"{self.distribution!r} (plugin {self.plugin!r})"
 
 
 class PluginError(RuntimeError):
-    """A plugin could not be loaded or registered a conflicting name."""
+    """A plugin could not be loaded, or a name was registered twice."""
 
 
-def _autoload_disabled() -> bool:
+def autoload_disabled() -> bool:
+    """Whether ``REUSEGATE_DISABLE_PLUGIN_AUTOLOAD`` restricts discovery to the built-ins."""
     return os.environ.get(DISABLE_ENV, "").strip() not in ("", "0", "false", "False")
 
 
-class PluginWarning(UserWarning):
-    """An installed plugin failed to import and was skipped."""
-
-
 class PluginManager(pluggy.PluginManager):
-    """A pluggy manager that remembers which distribution each plugin came from, and which failed to import."""
+    """A pluggy manager that also records each plugin's distribution and why built-ins may be missing."""
 
     def __init__(self) -> None:
         super().__init__(hookspecs.PROJECT)
         self.add_hookspecs(hookspecs)
         self.distributions: Dict[str, str] = {}
-        self.broken: Dict[str, str] = {}  # "dist:entry point" -> why it was skipped
+        """Plugin (entry-point) name -> the distribution that declared it."""
+        self.missing_builtins: Optional[str] = None
+        """Why the ``reusegate`` distribution contributed no plugin (``None`` when it did)."""
 
 
-def _skip_broken_plugin(pm: PluginManager, key: str, ep: md.EntryPoint, dist_name: str, exc: Exception) -> None:
-    """Report a plugin that raised at import, naming its distribution, and go on without it: one broken
-    third-party package must not take the built-in hosts (or other plugins) down with it."""
-    why = (f"reusegate plugin {ep.name!r} from distribution {dist_name!r} failed to import ({ep.value}): "
-           f"{type(exc).__name__}: {exc}. It was skipped; fix or uninstall it, or set {DISABLE_ENV}=1")
-    pm.broken[key] = why
-    warnings.warn(why, PluginWarning, stacklevel=3)
+def _own_entry_point_names() -> List[str]:
+    try:
+        return list(md.distribution(hookspecs.PROJECT).entry_points.select(group=ENTRY_POINT_GROUP).names)
+    except md.PackageNotFoundError:
+        return []
+
+
+def _check_entry_point_names() -> None:
+    """pluggy keys plugins by entry-point name and silently skips a second one: make that an error instead."""
+    seen: Dict[str, str] = {}
+    for ep in md.entry_points(group=ENTRY_POINT_GROUP):
+        dist = ep.dist.name if ep.dist is not None else "?"
+        if ep.name in seen and _normalise(seen[ep.name]) != _normalise(dist):
+            raise PluginError(
+                f"the reusegate entry point {ep.name!r} is declared by both {seen[ep.name]!r} and {dist!r}; "
+                "uninstall one of them or rename its entry point."
+            )
+        seen.setdefault(ep.name, dist)
 
 
 def build_plugin_manager(autoload: bool | None = None) -> PluginManager:
-    """Return a new manager with the hook specs and the plugins found through entry points.
+    """Return a new manager holding the plugins of the ``reusegate`` entry-point group.
 
     Args:
         autoload: load third-party entry points too. ``None`` reads ``REUSEGATE_DISABLE_PLUGIN_AUTOLOAD``.
     """
     if autoload is None:
-        autoload = not _autoload_disabled()
+        autoload = not autoload_disabled()
     pm = PluginManager()
-    for dist in md.distributions():
-        dist_name = dist.metadata["Name"] or "?"
-        if not autoload and _normalise(dist_name) != hookspecs.PROJECT:
-            continue
-        for ep in dist.entry_points:
-            if ep.group != ENTRY_POINT_GROUP:
-                continue
-            key = f"{dist_name}:{ep.name}"
-            if pm.has_plugin(key):
-                continue  # the same distribution seen twice on sys.path
-            try:
-                plugin = ep.load()
-            except Exception as exc:
-                _skip_broken_plugin(pm, key, ep, dist_name, exc)
-                continue
-            pm.register(plugin, name=key)
-            pm.distributions[key] = dist_name
+    _check_entry_point_names()
+    try:
+        if autoload:
+            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        else:
+            for name in _own_entry_point_names():
+                pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=name)
+    except Exception as exc:  # a broken plugin must say which one it is: the first one pluggy had not loaded yet
+        pending = [ep for ep in md.entry_points(group=ENTRY_POINT_GROUP) if not pm.has_plugin(ep.name)]
+        which = (f"{pending[0].name!r} ({pending[0].value}) from distribution "
+                 f"{pending[0].dist.name if pending[0].dist else '?'!r}") if pending else "?"
+        raise PluginError(f"reusegate plugin {which} failed to import: {exc}. Fix or uninstall it, or set "
+                          f"{DISABLE_ENV}=1.") from exc
+    for plugin, dist in pm.list_plugin_distinfo():
+        pm.distributions[pm.get_name(plugin) or "?"] = dist.project_name
+    if hookspecs.PROJECT not in pm.distributions.values():
+        pm.missing_builtins = (
+            "reusegate's own plugins were not found: the built-in backbones, hosts and adapters register through "
+            "the entry points of the installed `reusegate` distribution, and this one is "
+            + ("not installed" if not _installed() else "installed without them (stale metadata)")
+            + ". Run `pip install -e .` in the checkout (after editing setup.cfg, "
+            "`pip install --no-deps -e .` refreshes the entry points)."
+        )
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:  # a misspelt hook: say where and what exists
@@ -100,6 +130,14 @@ def build_plugin_manager(autoload: bool | None = None) -> PluginManager:
     return pm
 
 
+def _installed() -> bool:
+    try:
+        md.distribution(hookspecs.PROJECT)
+    except md.PackageNotFoundError:
+        return False
+    return True
+
+
 def _normalise(name: str) -> str:
     return name.lower().replace("_", "-")
 
@@ -107,28 +145,34 @@ def _normalise(name: str) -> str:
 def collect(pm: PluginManager, kind: str) -> Dict[str, Entry]:
     """Call the ``register_<kind>`` hook of every plugin and return ``{name: Entry}``.
 
+    All plugins are called at once through ``pm.hook``; each ``register`` call is attributed to the plugin whose
+    hook implementation is on the call stack, so a helper function called by the hook is attributed too.
+
     Raises:
         PluginError: two plugins registered the same name; the message names both distributions.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown plugin kind {kind!r}; expected one of {KINDS}")
-    table: Dict[str, Entry] = {}
     hook = getattr(pm.hook, f"register_{kind}")
-    for impl in hook.get_hookimpls():
-        plugin_name = impl.plugin_name
-        dist = pm.distributions.get(plugin_name, plugin_name)
+    owners = {impl.function.__code__: impl.plugin_name for impl in hook.get_hookimpls()}
+    table: Dict[str, Entry] = {}
 
-        def register(name: str, obj: Any, _dist: str = dist) -> None:
-            if not isinstance(name, str) or not name:
-                raise PluginError(f"plugin from {_dist!r} registered a {kind[:-1]} with invalid name {name!r}")
-            if name in table:
-                raise PluginError(
-                    f"{kind[:-1]} name {name!r} is registered by both {table[name].distribution!r} and "
-                    f"{_dist!r}; uninstall one of them or rename the plugin's entry."
-                )
-            table[name] = Entry(name, obj, _dist)
+    def register(name: str, obj: Any) -> None:
+        frame = inspect.currentframe()
+        while frame is not None and frame.f_code not in owners:
+            frame = frame.f_back
+        plugin = owners[frame.f_code] if frame is not None else "?"
+        entry = Entry(name, obj, pm.distributions.get(plugin, "?"), plugin)
+        if not isinstance(name, str) or not name:
+            raise PluginError(f"{entry.source} registered a {LABELS[kind]} with invalid name {name!r}")
+        if name in table:
+            raise PluginError(
+                f"{LABELS[kind]} name {name!r} is registered by both {table[name].source} and {entry.source}; "
+                "uninstall one of them or rename one entry."
+            )
+        table[name] = entry
 
-        impl.function(register=register)
+    hook(register=register)
     return table
 
 
@@ -139,25 +183,19 @@ def plugin_manager() -> PluginManager:
 
 
 def available(kind: str) -> Dict[str, Entry]:
-    """Everything of ``kind`` ('backbones', 'adapters', 'hosts') the installed plugins register."""
+    """Everything of ``kind`` ('backbones', 'adapters', 'hosts') the installed plugins register.
+
+    Look names up in :mod:`reusegate.registry` instead: this is what fills it.
+    """
     return collect(plugin_manager(), kind)
 
 
 def get(kind: str, name: str) -> Any:
-    """Look up one registered item by name, with an error that lists what is available."""
-    table = available(kind)
-    if name not in table:
-        known = ", ".join(sorted(table)) or "none"
-        broken = "".join(f" Skipped: {why}." for why in plugin_manager().broken.values())
-        raise KeyError(
-            f"no {kind[:-1]} named {name!r}; available: {known}. Install the plugin that provides it "
-            f"(or unset {DISABLE_ENV}).{broken}"
-        )
-    return table[name].obj
+    """The item of ``kind`` ('backbones', 'adapters', 'hosts') registered as ``name``, looked up in
+    :mod:`reusegate.registry` (the one name table), with an error that lists what is registered."""
+    from . import registry
 
-
-def register_into(registry: Any, kind: str) -> None:
-    """Copy every discovered item of ``kind`` into an mmengine ``Registry`` (idempotent)."""
-    for name, entry in available(kind).items():
-        if name not in registry.module_dict:
-            registry.register_module(name=name, module=entry.obj)
+    if kind not in KINDS:
+        raise ValueError(f"unknown plugin kind {kind!r}; expected one of {KINDS}")
+    table = registry.ADAPTERS if kind == "adapters" else registry.MODELS
+    return registry.lookup(table, LABELS[kind], name)

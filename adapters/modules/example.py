@@ -8,14 +8,21 @@ taps from the submodule names::
     enc3 (/16) -> enc4 (/32)                 deep, skipped on reused frames
     dec_deep(score, enc4, enc3) -> R (/16)   deep decoder, skipped on reused frames
     dec_shallow(score, R, enc2, enc1)        shallow decoder, logits at /4
+
+With ``backbone=`` (a registered name or config) the encoder is that backbone instead, and the adapter reads
+its uniform taps (:data:`BACKBONE_TAPS`).
 """
 from __future__ import annotations
+
+from typing import Any, Mapping, Optional, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["ExampleVOSNet"]
+from reusegate.registry import build_backbone
+
+__all__ = ["ExampleVOSNet", "TAPS", "BACKBONE_TAPS"]
 
 TAPS = dict(
     shallow=["stem", "enc1", "enc2"],
@@ -25,6 +32,14 @@ TAPS = dict(
     shallow_decoder=dict(module="dec_shallow", inputs=["enc2", "enc1"]),
 )
 """The adapter settings for this host, as a config would write them (``adapter=dict(type='modules', **TAPS)``)."""
+
+BACKBONE_TAPS = dict(
+    backbone="backbone",
+    score="previous_mask",
+    deep_decoder=dict(module="dec_deep", inputs=["s32", "s16"]),
+    shallow_decoder=dict(module="dec_shallow", inputs=["s8", "s4"]),
+)
+"""The adapter settings for this host built with ``backbone=...``."""
 
 
 def _block(cin: int, cout: int, stride: int) -> nn.Sequential:
@@ -67,27 +82,41 @@ class ExampleVOSNet(nn.Module):
     """Encoder-decoder VOS host guided by the previous mask (registered in ``MODELS`` as ``example_vos``).
 
     Args:
-        width: channels of the /2 stem; stages double it every other stride (capped at 8x).
+        width: channels of the built-in encoder's /2 stem; stages double it every other stride (capped at 8x).
         refined_channels: channels of the refined feature at /16.
+        backbone: instead of the built-in encoder, a backbone registered in ``reusegate.registry.MODELS`` (name or
+            config dict) or a module with the uniform taps; gate it with ``adapter=dict(type='modules',
+            **BACKBONE_TAPS)``.
     """
 
-    def __init__(self, width: int = 16, refined_channels: int = 32) -> None:
+    def __init__(self, width: int = 16, refined_channels: int = 32,
+                 backbone: Union[str, Mapping[str, Any], nn.Module, None] = None) -> None:
         super().__init__()
         w = width
-        self.stem = _block(3, w, 2)
-        self.enc1 = nn.Sequential(_block(w, w, 2), _block(w, w, 1))
-        self.enc2 = nn.Sequential(_block(w, 2 * w, 2), _block(2 * w, 2 * w, 1))
-        self.enc3 = nn.Sequential(_block(2 * w, 4 * w, 2), _block(4 * w, 4 * w, 1))
-        self.enc4 = nn.Sequential(_block(4 * w, 8 * w, 2), _block(8 * w, 8 * w, 1))
-        self.dec_deep = DeepDecoder(8 * w, 4 * w, refined_channels)
-        self.dec_shallow = ShallowDecoder(refined_channels, 2 * w, w)
+        self.backbone: Optional[nn.Module] = None
+        if backbone is None:
+            self.stem = _block(3, w, 2)
+            self.enc1 = nn.Sequential(_block(w, w, 2), _block(w, w, 1))
+            self.enc2 = nn.Sequential(_block(w, 2 * w, 2), _block(2 * w, 2 * w, 1))
+            self.enc3 = nn.Sequential(_block(2 * w, 4 * w, 2), _block(4 * w, 4 * w, 1))
+            self.enc4 = nn.Sequential(_block(4 * w, 8 * w, 2), _block(8 * w, 8 * w, 1))
+            c = {"s4": w, "s8": 2 * w, "s16": 4 * w, "s32": 8 * w}
+        else:
+            self.backbone = build_backbone(backbone)
+            c = self.backbone.feature_channels
+        self.dec_deep = DeepDecoder(c["s32"], c["s16"], refined_channels)
+        self.dec_shallow = ShallowDecoder(refined_channels, c["s8"], c["s4"])
 
     def forward(self, image: Tensor, prev_mask: Tensor) -> Tensor:
         """The host on its own: mask logits (at /4) of ``image`` given the object's previous mask ``[B, 1, H, W]``."""
-        f4 = self.enc1(self.stem(image))
-        f8 = self.enc2(f4)
-        f16 = self.enc3(f8)
-        f32 = self.enc4(f16)
+        if self.backbone is not None:
+            feats = self.backbone.forward_deep(self.backbone.forward_shallow(image))
+            f4, f8, f16, f32 = (feats[k] for k in ("s4", "s8", "s16", "s32"))
+        else:
+            f4 = self.enc1(self.stem(image))
+            f8 = self.enc2(f4)
+            f16 = self.enc3(f8)
+            f32 = self.enc4(f16)
         prob = F.interpolate(prev_mask, size=f16.shape[-2:], mode="bilinear", align_corners=False)
         score = torch.logit(prob.clamp(0.01, 0.99))
         return self.dec_shallow(score, self.dec_deep(score, f32, f16), f8, f4)

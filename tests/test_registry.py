@@ -1,0 +1,125 @@
+"""One name table: backbones, hosts and adapters are looked up in the mmengine registries, filled from the hooks.
+
+Installed third-party plugins are in test_plugins.py; here in-process plugins (registered on a manager built as
+in production) show the lookup rules: every host takes any registered backbone, a name is unique within a
+registry, and a checkout without reusegate's own entry points says why nothing is registered.
+"""
+from __future__ import annotations
+
+import importlib.metadata as md
+import json
+from types import SimpleNamespace
+
+import pytest
+import torch
+from torch import nn
+
+from reusegate import plugins
+from reusegate.adapters.frtm.model import FRTM
+from reusegate.adapters.frtm.target_model import TargetModelParams
+from reusegate.adapters.modules.example import BACKBONE_TAPS, ExampleVOSNet
+from reusegate.adapters.reference import ReferenceHost
+from reusegate.gate import ReuseGate
+from reusegate.hookspecs import hookimpl
+from reusegate.pretrained import load_gate, save_gate
+from reusegate.registry import PluginRegistry, lookup
+
+CHEAP = TargetModelParams.inference_fast(num_aug=2, init_iters=(2, 2), update_iters=(2,), fit_resolution="score",
+                                         memory_size=8)
+HOSTS = {
+    "frtm": (lambda backbone: FRTM(backbone, target_params=CHEAP), "frtm"),
+    "reference": (lambda backbone: ReferenceHost(width=8, backbone=backbone), "reference"),
+    "modules": (lambda backbone: ExampleVOSNet(width=8, backbone=backbone), dict(type="modules", **BACKBONE_TAPS)),
+}
+
+
+@pytest.mark.parametrize("spec", ["mobilenet_v2", dict(type="mobilenet_v2", weights=None)], ids=["name", "config"])
+@pytest.mark.parametrize("host", sorted(HOSTS))
+def test_every_host_takes_a_registered_backbone_by_name_or_config(host, spec):
+    make, adapter = HOSTS[host]
+    torch.manual_seed(0)
+    model = make(spec)
+    assert type(model.backbone).__name__ == "MobileNetV2"
+    gate = ReuseGate(model, adapter, tau=0.0)
+    assert gate.adapter.taps.match_channels == 32  # MobileNetV2's s8, not the host's own encoder's
+    frame = torch.randint(0, 255, (3, 64, 64), dtype=torch.uint8)
+    labels = torch.zeros(64, 64, dtype=torch.long)
+    labels[16:48, 8:40] = 1
+    session = gate.session()
+    results = [session.step(frame, labels if i == 0 else None) for i in range(3)]
+    assert [r.deep_computed for r in results] == [True, False, False]  # the backbone's deep taps were skipped
+    assert results[-1].labels.shape == (64, 64)
+
+
+def test_unknown_backbone_lists_the_registered_ones():
+    with pytest.raises(KeyError, match="no backbone named 'nope'; registered backbones: .*mobilenet_v2"):
+        ReferenceHost(backbone=dict(type="nope"))
+    with pytest.raises(ValueError, match="lacks"):
+        ExampleVOSNet(backbone=nn.Identity())
+
+
+def test_load_gate_finds_hosts_in_the_registry(tmp_path):
+    path = save_gate(ReuseGate(ReferenceHost(width=8), "reference"), tmp_path / "m.pth", host="reference",
+                     adapter="reference", host_kwargs={"width": 8})
+    assert isinstance(load_gate(path).host, ReferenceHost)
+    meta = json.loads(path.with_suffix(".json").read_text())
+    path.with_suffix(".json").write_text(json.dumps({**meta, "host": "nope"}))
+    with pytest.raises(KeyError, match="no host named 'nope'; registered hosts: .*frtm.*reference"):
+        load_gate(path)
+
+
+def _manager_with(monkeypatch, **hooks) -> plugins.PluginManager:
+    """The production manager plus one in-process plugin 'extra' of distribution 'rg-extra'."""
+    pm = plugins.build_plugin_manager()
+    pm.register(SimpleNamespace(**{k: hookimpl(v) for k, v in hooks.items()}), name="extra")
+    pm.distributions["extra"] = "rg-extra"
+    monkeypatch.setattr(plugins, "plugin_manager", lambda: pm)
+    return pm
+
+
+def test_a_backbone_named_like_a_host_is_an_error_naming_both(monkeypatch):
+    def register_backbones(register):
+        register("reference", nn.Identity)
+
+    _manager_with(monkeypatch, register_backbones=register_backbones)
+    fresh = PluginRegistry("model", scope="rg_test_clash", plugin_kinds=("backbones", "hosts"))
+    with pytest.raises(plugins.PluginError) as info:
+        fresh.get("resnet18")
+    message = str(info.value)
+    assert "'reference'" in message and "as a backbone by 'rg-extra' (plugin 'extra')" in message
+    assert "as a host by 'reusegate' (plugin 'reference')" in message
+    with pytest.raises(plugins.PluginError):  # no half-filled registry: it fails the same way every time
+        fresh.get("resnet18")
+    assert "resnet18" not in fresh.module_dict
+
+
+def test_a_name_registered_by_a_helper_is_attributed_to_its_plugin(monkeypatch):
+    def helper(register):
+        register("resnet18", nn.Identity)
+
+    def register_backbones(register):
+        helper(register)
+
+    _manager_with(monkeypatch, register_backbones=register_backbones)
+    with pytest.raises(plugins.PluginError) as info:
+        plugins.available("backbones")
+    assert "'resnet18' is registered by both" in str(info.value)
+    assert "'rg-extra' (plugin 'extra')" in str(info.value) and "'reusegate' (plugin 'frtm')" in str(info.value)
+
+
+def test_an_uninstalled_checkout_says_why_no_adapter_is_found(monkeypatch):
+    real = md.distributions
+    monkeypatch.setattr(md, "distributions", lambda **kw: [d for d in real(**kw) if d.metadata["Name"] != "reusegate"])
+
+    def distribution(name):
+        raise md.PackageNotFoundError(name)
+
+    monkeypatch.setattr(md, "distribution", distribution)
+    pm = plugins.build_plugin_manager()
+    monkeypatch.setattr(plugins, "plugin_manager", lambda: pm)
+    fresh = PluginRegistry("adapter", scope="rg_test_uninstalled", plugin_kinds=("adapters",))
+    with pytest.raises(KeyError) as info:
+        lookup(fresh, "host adapter", "frtm")
+    message = str(info.value)
+    assert "registered host adapters: none" in message
+    assert "not installed" in message and "pip install -e ." in message
