@@ -12,6 +12,8 @@ import pytest
 import torch
 from mmengine.dataset import pseudo_collate
 
+from numeric import error_ratio
+
 from reusegate.adapters.frtm.adapter import FRTMAdapter
 from reusegate.adapters.frtm.model import FRTM
 from reusegate.adapters.frtm.target_model import TargetModelParams
@@ -56,13 +58,14 @@ def test_precomputed_taps_give_the_same_losses_and_gradients(gated):
     assert small.shape[-2:] == (32, 48)  # masks come back at the host's input size
     from_taps, grads_taps = run(_stacked(frames), small)
     assert from_images.keys() == from_taps.keys()
+    # the taps came from per-frame convolutions, the loss batches the clip: kernels may sum in another order
     for k in from_images:
-        assert torch.allclose(from_images[k], from_taps[k], atol=1e-6), k
+        assert error_ratio(from_images[k], from_taps[k]) <= 1, k
     # the taps are inputs now: only the encoder that made them (frozen in real use) gets no gradient
     assert grads_taps and set(grads_taps) <= set(grads_images)
     assert all(k.split(".")[1] in ("s4", "s8", "s16", "s32") for k in set(grads_images) - set(grads_taps))
     for k in grads_taps:
-        assert torch.allclose(grads_images[k], grads_taps[k], atol=1e-6), k
+        assert error_ratio(grads_images[k], grads_taps[k]) <= 1, k
 
 
 def test_precomputed_taps_are_checked():

@@ -45,7 +45,7 @@ def test_taps_strides_and_channels(name):
     for tap, stride in (("s4", 4), ("s8", 8), ("s16", 16), ("s32", 32)):
         h, w = -(-72 // stride), -(-104 // stride)
         assert tuple(full[tap].shape) == (1, EXPECTED_CHANNELS[name][tap], h, w), tap
-        assert torch.equal(full[tap], again[tap])
+        assert torch.equal(full[tap], again[tap])  # the same modules on the same input, one machine
 
 
 def test_registered_through_plugin_hooks():

@@ -2,9 +2,10 @@
 
 Golden data: ../shared/golden/frtm/target_model.pt (see its MANIFEST.md). The Gauss-Newton + CG fit amplifies
 rounding, so the float64 run is compared with upstream's float64 run (tight), and the float32 run with upstream's
-float32 run at ~2 % of the largest magnitude, as the MANIFEST suggests. Measured (1 thread): float64 within 1.5e-6
-(weights) and 1.7e-5 (scores, abs) of upstream float64 at full resolution, 1.5e-7 and 1.7e-6 with the banded
-score-grid fit; float32 within 0.9 % (rel) of upstream float32 and 0.4 % of upstream float64.
+float32 run at ~2 % of the largest magnitude, as the MANIFEST suggests. Measured (1 thread): float64 within
+1e-5 (weights) and 9e-5 (scores, abs) of upstream float64 on an AVX-512 Xeon, full resolution and banded score-grid
+fit alike (another machine gave 1.5e-6 and 1.7e-5: the solve amplifies the CPU's own rounding); float32 within
+0.9 % (rel) of upstream float32 and 0.4 % of upstream float64. All comparisons are relative to the reference's scale.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from numeric import RTOL_ELEMENTWISE, assert_scaled_close
 from reusegate.adapters.frtm.augment import augment_first_frame
 from reusegate.adapters.frtm.target_model import (
     GaussNewtonCG,
@@ -80,13 +82,14 @@ def run32(golden):
 
 def test_golden_pixel_weights(golden, run32):
     ref = golden["float32"]
-    torch.testing.assert_close(run32["pixel_weights_sqrt"], ref["pixel_weights_sqrt"], rtol=0, atol=1e-6)
-    torch.testing.assert_close(run32["update_pixel_weights_sqrt"], ref["update_pixel_weights_sqrt"], rtol=0, atol=1e-6)
+    for key in ("pixel_weights_sqrt", "update_pixel_weights_sqrt"):  # elementwise maths: rounding only
+        assert_scaled_close(key, run32[key], ref[key], RTOL_ELEMENTWISE)
 
 
 def test_golden_memory_weights_exact(golden, run32, run64):
     ref, ref64 = golden["float32"], golden["float64_outputs"]
     for key in ("memory_weights_after_init", "memory_weights_after_update"):
+        # a few scalar divisions in the same order as upstream: IEEE-exact on any CPU (no reduction involved)
         assert torch.equal(run32[key], ref[key]), key
         # upstream's float64 run kept some weights at float32 precision
         torch.testing.assert_close(run64[key], ref64[key], rtol=0, atol=1e-7)
@@ -102,10 +105,11 @@ def test_golden_float64_matches_upstream_float64(golden, run64, fit_resolution):
     if fit_resolution != "full":
         run64 = _replay(golden["float32"], torch.float64, fit_resolution)
     assert run64["solved"]
-    for key in WEIGHT_KEYS:
-        torch.testing.assert_close(run64[key], ref64[key], rtol=0, atol=1e-4, msg=key)
-    for key in SCORE_KEYS:
-        torch.testing.assert_close(run64[key], ref64[key], rtol=0, atol=1e-3, msg=key)
+    # Relative to each tensor's scale (weights ~0.03-0.1, scores ~0.9). Measured at 1 thread on an AVX-512 Xeon: up
+    # to 2e-4 of the scale (weights) and 1.1e-4 (scores); upstream's own float64 rerun on 2 threads moved the weights
+    # by ~1e-3 of their scale, so the CG solve's amplification of rounding stays 10x inside the bound.
+    for key in WEIGHT_KEYS + SCORE_KEYS:
+        assert_scaled_close(key, run64[key], ref64[key], rtol=2e-3, atol=0)
 
 
 def test_golden_float32_matches_upstream_float32(golden, run32):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import itertools
 import math
 import os
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -180,15 +179,20 @@ def test_resume_without_the_trust_switch_fails_under_weights_only(tmp_path, davi
 
 
 # ---------------------------------------------------------------------------------------------- DDP
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _agent_store() -> torch.distributed.TCPStore:
+    """The rendezvous store, held by this process as torchrun's agent holds it.
+
+    Its server binds port 0, so the OS picks a free port and it stays bound for the whole test: no other process
+    can take it between choosing and binding (picking a "free" port, closing it and letting rank 0 bind it later
+    raced). The workers connect to it as clients (``TORCHELASTIC_USE_AGENT_STORE``), exactly as under torchrun.
+    """
+    return torch.distributed.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False)
 
 
 def _ddp_worker(rank: int, world: int, port: int, davis_root: str, out: str) -> None:
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), LOCAL_WORLD_SIZE=str(world),
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), OMP_NUM_THREADS="1")
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), TORCHELASTIC_USE_AGENT_STORE="True",
+                      OMP_NUM_THREADS="1")
     torch.set_num_threads(1)
     options = tiny_options(Path(davis_root), **{
         "train_cfg.max_epochs": 2, "train_dataloader.batch_size": 1, "train_dataloader.dataset.frames": None,
@@ -208,13 +212,14 @@ def _ddp_worker(rank: int, world: int, port: int, davis_root: str, out: str) -> 
 def test_ddp_two_processes_on_loopback_end_with_identical_weights(tmp_path, davis_root):
     import torch.multiprocessing as mp
 
-    mp.spawn(_ddp_worker, args=(2, _free_port(), str(davis_root), str(tmp_path)), nprocs=2, join=True)
+    store = _agent_store()
+    mp.spawn(_ddp_worker, args=(2, store.port, str(davis_root), str(tmp_path)), nprocs=2, join=True)
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
     assert r0["world"] == r1["world"] == 2
     assert r0["wrapped"] == "MMDistributedDataParallel"
     assert r0["epoch"] == r1["epoch"] == 1.0  # the margin hook reached the model through the DDP wrapper
     assert r0["params"].keys() == r1["params"].keys()
-    for name, value in r0["params"].items():
+    for name, value in r0["params"].items():  # both ranks apply the same all-reduced gradients on one machine
         assert torch.equal(value, r1["params"][name]), f"{name} differs between ranks"
     fresh = ReuseGateVOS(host=dict(type="reference", width=8, refined_channels=16), adapter="reference", gate={})
     start = dict(fresh.named_parameters())

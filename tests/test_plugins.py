@@ -181,7 +181,7 @@ def test_efficientnet_lite0_taps_for_any_input_size(effnet_module) -> None:
     for name, feat in both.items():
         stride = net.feature_strides[name]
         assert tuple(feat.shape) == (1, net.feature_channels[name], -(-97 // stride), -(-130 // stride))
-        assert torch.equal(feat, deep[name])
+        assert torch.equal(feat, deep[name])  # the same modules on the same input, one machine
 
 
 def test_efficientnet_lite0_loads_every_weight_strictly(effnet_module) -> None:

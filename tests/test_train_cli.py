@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -107,18 +106,12 @@ def test_cli_trains_and_exports_a_weights_only_state_dict(tmp_path, davis_root):
     assert all(torch.equal(v, state[k]) for k, v in loaded.state_dict().items())
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 @pytest.mark.data
 def test_torchrun_two_processes_on_loopback(tmp_path, davis_root):
     out = tmp_path / "g.pth"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc-per-node=2",
-           "--master-addr=127.0.0.1", f"--master-port={_free_port()}",
+    # --standalone: torchrun's agent binds its rendezvous store on port 0 itself and keeps it (no port race)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
            "-m", "reusegate.cli", "train", str(GATED), "--work-dir", str(tmp_path / "work"), "--no-progress",
            "--export", str(out), "--cfg-options", *cli_options(davis_root, "torchrun")]
     env = dict(os.environ, OMP_NUM_THREADS="1")
