@@ -190,6 +190,21 @@ def resolve_adapter(model: nn.Module, adapter: Union[str, Mapping[str, Any], typ
     return adapter
 
 
+def _refine_deep(a: HostAdapter, state: Any, feats: Dict[str, Tensor], score: Tensor) -> Tensor:
+    """``a.refine_deep``, with the object's state for hosts whose decoder reads it."""
+    return a.refine_deep(feats, score, state=state) if a.stateful_decoder else a.refine_deep(feats, score)
+
+
+def _refine_shallow(a: HostAdapter, state: Any, feats: Dict[str, Tensor], score: Tensor, refined: Tensor) -> Tensor:
+    """``a.refine_shallow``, with the object's state for hosts whose decoder reads it."""
+    if a.stateful_decoder:
+        return a.refine_shallow(feats, score, refined, state=state)
+    return a.refine_shallow(feats, score, refined)
+
+
+_COMPUTED, _REUSED = torch.tensor([True]), torch.tensor([False])
+
+
 # ---------------------------------------------------------------------------------------------- sessions
 class _VideoSession:
     """Shared per-video bookkeeping: frame counting, input checks, new objects, merge and output size."""
@@ -265,7 +280,8 @@ class HostRunner(_VideoSession):
         probs: Dict[int, Tensor] = {}
         for oid, obj in self.objects.items():
             score = a.score(obj.state, feats)
-            probs[oid] = torch.sigmoid(a.refine_shallow(feats, score, a.refine_deep(feats, score)))
+            refined = _refine_deep(a, obj.state, feats, score)
+            probs[oid] = torch.sigmoid(_refine_shallow(a, obj.state, feats, score, refined))
         for oid, mask in new.items():
             mask = _resize(mask, tuple(x.shape[-2:]), "nearest")
             self.objects[oid] = _Object(state=a.start_object(feats, mask))
@@ -274,6 +290,7 @@ class HostRunner(_VideoSession):
         for oid in self.objects:
             if oid not in new:
                 a.learn(self.objects[oid].state, feats, slots[oid])
+                a.advance(self.objects[oid].state, feats, slots[oid], _COMPUTED)
         merged, labels = self._output(merged, labels)
         nan = float("nan")
         result = FrameResult(self.index, labels, merged, {o: False for o in probs}, {o: nan for o in probs}, True)
@@ -366,8 +383,8 @@ class Session(_VideoSession):
             obj.frames += 1
             if mode[oid] == "compute":
                 score = a.score(obj.state, feats)
-                refined = a.refine_deep(feats, score)
-                logits = a.refine_shallow(feats, score, refined)
+                refined = _refine_deep(a, obj.state, feats, score)
+                logits = _refine_shallow(a, obj.state, feats, score, refined)
                 obj.score, obj.refined = score, refined
                 if gt_small is not None:
                     obj.anchor_gt = (gt_small == oid).float()
@@ -378,14 +395,14 @@ class Session(_VideoSession):
                     continue
                 delta = modules.delta(matched[oid], obj.score)
                 refined = modules.refine_translator(obj.refined, delta)
-                logits = a.refine_shallow(feats, obj.score + delta, refined)
+                logits = _refine_shallow(a, obj.state, feats, obj.score + delta, refined)
             probs[oid] = torch.sigmoid(logits)
         for oid, mask in new.items():
             mask = _resize(mask, size, "nearest")
             obj = self.objects[oid] = _Object(state=a.start_object(feats, mask))
             if self._gated:
                 score = a.score(obj.state, feats)
-                obj.refined = a.refine_deep(feats, score)
+                obj.refined = _refine_deep(a, obj.state, feats, score)
                 obj.score = _resize(mask, tuple(score.shape[-2:]), "nearest")
                 obj.template = modules.template_generator(match, _resize(mask, tuple(match.shape[-2:]), "nearest"))
                 obj.anchor_gt = mask[0, 0]
@@ -395,8 +412,10 @@ class Session(_VideoSession):
         merged, labels, slots = self._finish(probs, new)
         for oid, obj in self.objects.items():
             obj.last_prob = probs[oid]
-            if mode.get(oid) == "compute":
-                a.learn(obj.state, feats, slots[oid])
+            if oid in mode:  # not on its start frame
+                if mode[oid] == "compute":
+                    a.learn(obj.state, feats, slots[oid])
+                a.advance(obj.state, feats, slots[oid], _COMPUTED if mode[oid] == "compute" else _REUSED)
         merged, labels = self._output(merged, labels)
         reused = {oid: mode.get(oid, "compute") != "compute" for oid in probs}
         result = FrameResult(self.index, labels, merged, reused, {o: p_reuse.get(o, math.nan) for o in probs}, deep)
@@ -515,7 +534,7 @@ class ReuseGate(nn.Module):
         template = gm.template_generator(match0, _resize(mask0, tuple(match0.shape[-2:]), "bilinear"))
         score0 = a.score(state, feats0)
         prev_score = _resize(mask0, tuple(score0.shape[-2:]), "bilinear")
-        prev_refined = a.refine_deep(feats0, score0)
+        prev_refined = _refine_deep(a, state, feats0, score0)
         anchor = mask0
 
         seg, dl, gl, rates, gates = [], [], [], [], []
@@ -526,11 +545,11 @@ class ReuseGate(nn.Module):
             g = (hard + p - p.detach()).view(-1, 1, 1, 1)  # straight-through: hard forward, soft gradient
             delta = gm.delta(d, prev_score)
             score = a.score(state, feats)
-            refined = a.refine_deep(feats, score)
+            refined = _refine_deep(a, state, feats, score)
             translated = gm.refine_translator(prev_refined, delta)
             mixed_score = g * (prev_score + delta) + (1 - g) * score
             mixed_refined = g * translated + (1 - g) * refined
-            logits = a.refine_shallow(feats, mixed_score, mixed_refined)
+            logits = _refine_shallow(a, state, feats, mixed_score, mixed_refined)
 
             seg.append(losses.segmentation_loss(logits, gt))
             dl.append(losses.delta_loss(delta, _resize(gt, tuple(prev_score.shape[-2:]), "bilinear"), prev_score))
@@ -539,6 +558,7 @@ class ReuseGate(nn.Module):
             gates.append(g.flatten())
             rates.append(hard.mean())
 
+            a.advance(state, feats, torch.sigmoid(logits), hard == 0)
             computed = (hard == 0).view(-1, 1, 1, 1)  # caches follow the last computed frame (paper)
             prev_score = torch.where(computed, score, prev_score)
             prev_refined = torch.where(computed, refined, prev_refined)

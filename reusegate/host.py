@@ -66,6 +66,11 @@ class HostAdapter:
     taps: TapSpec
     """Channels and strides of the taps (class attribute or set in ``__init__``)."""
 
+    stateful_decoder: bool = False
+    """Set ``True`` when the decoder reads the object's state (a host that decodes from a per-object memory,
+    e.g. TTVOS's template and mask history): the core then calls ``refine_deep(..., state=state)`` and
+    ``refine_shallow(..., state=state)``. Default: the decoder sees only features, score and ``R`` (FRTM)."""
+
     def __init__(self, model: nn.Module) -> None:
         self.model = model
 
@@ -114,6 +119,16 @@ class HostAdapter:
 
         The core calls it on computed frames only (never on reused frames, whose deep features do not exist).
         Default: no online learning.
+        """
+
+    def advance(self, state: Any, feats: Features, prob: Tensor, computed: Tensor) -> None:
+        """Advance the object's state after the merge, on every frame after its start, computed or reused.
+
+        For hosts that feed their own output back (a mask history): unlike :meth:`learn`, it also runs on reused
+        frames and in training (``ReuseGate.loss``; gradients flow through it there). ``prob`` is the object's
+        ``[B, 1, H, W]`` merged probability (training: its own sigmoid); ``computed`` is ``[B]`` bool, ``False``
+        where the frame was reused -- there ``feats`` may lack the deep taps and must not be read from them.
+        Runs after :meth:`learn`. Default: nothing.
         """
 
     # ------------------------------------------------------------------ refined-feature tap

@@ -47,6 +47,18 @@ def golden_frtm() -> Path:
     return _require(GOLDEN / "frtm", "FRTM golden tensors")
 
 
+@pytest.fixture(scope="session")
+def golden_ttvos() -> Path:
+    """Tensors produced by the upstream TTVOS code (see its MANIFEST.md)."""
+    return _require(GOLDEN / "ttvos", "TTVOS golden tensors")
+
+
+@pytest.fixture(scope="session")
+def schoolgirls_root() -> Path:
+    """One DAVIS-2017 train sequence with 7 objects at 240p (DAVIS layout)."""
+    return _require(DATA / "davis2017-schoolgirls", "DAVIS-2017 schoolgirls data")
+
+
 # ---------------------------------------------------------------- small inputs shared by the command tests
 MINI_SEQUENCES = ("bear", "boat")
 MINI_FRAMES = 5
