@@ -27,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, default=30,
                         help="first N frames of each sequence, N >= 3 (default: 30; 0 = all)")
     parser.add_argument("--no-flops", action="store_true", help="skip the FLOP-counting pass")
+    parser.add_argument("--profile", action="store_true",
+                        help="instead: print the milliseconds and share of every stage (backbone, gate, decoder, "
+                             "merge...) on computed (tau = 1) and reused (tau = 0) frames")
     parser.add_argument("--json", type=Path, default=None, help="write the figures to this JSON file")
     parser.add_argument("--plot", type=Path, default=None, help="write the J&F-vs-FPS plot to this PNG file")
 
@@ -48,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         clips, source = davis_clips(args.davis, args.sequences, frames, args.resolution), str(args.davis)
     gate = load_model(args.model, tau=1.0, tau2=args.tau2)
+    if args.profile:
+        return _profile(gate, clips, {"model": model_name(args.model), "source": source}, args.json)
     report = {"model": model_name(args.model), "source": source,
               **bench(gate, clips, args.taus, not args.no_flops, others=args.variants, others_tau=args.variant_tau)}
     print(f"model {report['model']} on {source}")
@@ -59,4 +64,19 @@ def run(args: argparse.Namespace) -> int:
     if args.plot is not None:
         bench_plot(report, args.plot)
         print(f"wrote {args.plot}")
+    return 0
+
+
+def _profile(gate, clips, report: dict, json_path) -> int:
+    """``--profile``: the per-stage table for computed and reused frames (JSON too with ``--json``)."""
+    from ..data.writer import atomic_write_text
+    from ..profile import profile_lines, profile_stages
+
+    report.update(profile_stages(gate, [(c.frames, c.gt[0].astype("int64")) for c in clips]))
+    print(f"model {report['model']} on {report['source']}: ms per frame by stage (first frames excluded)")
+    for line in profile_lines(report):
+        print(line)
+    if json_path is not None:
+        atomic_write_text(json_path, json.dumps(report, indent=2))
+        print(f"wrote {json_path}")
     return 0
