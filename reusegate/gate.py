@@ -28,9 +28,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from . import losses, plugins
+from . import losses
 from .host import HostAdapter
 from .modules import GateModules
+from .registry import ADAPTERS, lookup
 
 __all__ = ["ReuseGate", "Session", "HostRunner", "FrameResult", "VARIANTS", "Clip", "clip_frames"]
 
@@ -170,7 +171,7 @@ def clip_frames(adapter: HostAdapter, clip: Clip, masks: Tensor) -> tuple[List[D
 
 
 def resolve_adapter(model: nn.Module, adapter: Union[str, Mapping[str, Any], type, HostAdapter]) -> HostAdapter:
-    """An adapter instance from an instance, a ``HostAdapter`` subclass, a plugin-registered name, or
+    """An adapter instance from an instance, a ``HostAdapter`` subclass, a name registered in ``ADAPTERS``, or
     ``dict(type=name_or_class, **settings)`` (the form configs and exported ``.json`` files use)."""
     settings: Dict[str, Any] = {}
     if isinstance(adapter, Mapping):
@@ -179,7 +180,7 @@ def resolve_adapter(model: nn.Module, adapter: Union[str, Mapping[str, Any], typ
         settings = dict(adapter)
         adapter = settings.pop("type")
     if isinstance(adapter, str):
-        adapter = plugins.get("adapters", adapter)
+        adapter = lookup(ADAPTERS, "host adapter", adapter)
     if isinstance(adapter, type) and issubclass(adapter, HostAdapter):
         adapter = adapter(model, **settings)
     if not isinstance(adapter, HostAdapter):

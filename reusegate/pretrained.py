@@ -18,9 +18,9 @@ from typing import Any, Dict, Union
 
 import torch
 
-from . import plugins
 from .data.writer import atomic_write_bytes, atomic_write_text
 from .gate import ReuseGate
+from .registry import MODELS, build
 from .safe_load import load_weights
 
 __all__ = ["load_gate", "save_gate", "default_gate", "default_model_path", "DEFAULT_MODEL"]
@@ -56,7 +56,7 @@ def load_gate(path: Union[str, Path], tau: float = 0.7, variant: str = "translat
         if not p.is_file():
             raise FileNotFoundError(f"{p} not found: an exported model is NAME.pth plus NAME.json side by side")
     meta = _read_meta(meta_path)
-    host = plugins.get("hosts", meta["host"])(**meta.get("host_kwargs", {}))
+    host = build(MODELS, "host", dict(meta.get("host_kwargs", {}), type=meta["host"]))
     settings = {**meta.get("gate", {}), **gate_kwargs}
     gate = ReuseGate(host, meta["adapter"], tau=tau, variant=variant, **settings)
     state = load_weights(path)

@@ -8,6 +8,7 @@ network. A subprocess with ``PYTHONPATH=<tmp>`` then imports reusegate, so disco
 from __future__ import annotations
 
 import json
+import shlex
 import os
 import shutil
 import subprocess
@@ -260,3 +261,52 @@ out['module'] = type(net).__module__
     assert out["channels"] == {"s4": 24, "s8": 40, "s16": 112, "s32": 320}
     assert out["shapes"] == {name: [1, ch, 224 // int(name[1:]), 224 // int(name[1:])]
                              for name, ch in out["channels"].items()}
+
+
+README = REPO / "README.md"
+README_PLUGIN_MARKER = "`tests/test_plugins.py` runs exactly these commands"
+
+
+def readme_commands(marker: str) -> list[str]:
+    """The commands of the first ```bash block after ``marker`` in README.md, continuation lines joined and
+    trailing comments dropped."""
+    text = README.read_text()
+    block = text[text.index("```bash", text.index(marker)) + len("```bash"):]
+    block = block[:block.index("```")].replace("\\\n", " ")
+    return [" ".join(shlex.split(line, comments=True)) for line in block.splitlines() if line.strip()]
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_readme_plugin_example_trains_and_runs_frtm_on_the_installed_backbone(installed, tmp_path: Path,
+                                                                             davis_root: Path) -> None:
+    """The README's plugin commands as written: install the example plugin, train FRTM from the config that
+    names its backbone, run the export on a DAVIS sequence. The install goes to a target folder on PYTHONPATH
+    instead of the test venv; the commands run in a tree that sees the repository's configs and the shared data
+    where the README expects them."""
+    install, train, run = readme_commands(README_PLUGIN_MARKER)
+    assert install == f"pip install --no-deps ./{EFFNET_PROJECT.relative_to(REPO)}"
+    site = installed("efficientnet_lite0")
+    work = tmp_path / "repo"
+    work.mkdir()
+    (work / "configs").symlink_to(REPO / "configs")
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "data").symlink_to(davis_root.parent)
+    env = {k: v for k, v in os.environ.items() if k != plugins.DISABLE_ENV}
+    env["PYTHONPATH"] = os.pathsep.join([str(site)] + [p for p in [env.get("PYTHONPATH")] if p])
+    logs = []
+    for command in (train, run):
+        argv = shlex.split(command)
+        assert argv[0] == "reusegate"
+        proc = subprocess.run([sys.executable, "-m", "reusegate.cli", *argv[1:]], capture_output=True, text=True,
+                              env=env, cwd=work)
+        _check(proc, command)
+        logs.append(proc.stdout + proc.stderr)
+
+    meta = json.loads((work / "work_dirs" / "effnet" / "model.json").read_text())
+    assert meta["host"] == "frtm" and meta["host_kwargs"]["backbone"]["type"] == "efficientnet_lite0"
+    assert meta["rebuilt_prefixes"] == ["host.backbone."]  # the ImageNet backbone is rebuilt from the plugin
+    assert "Epoch(train) [2][2/2]" in logs[0]  # four training iterations ran
+    summary = json.loads((work / "out" / "effnet" / "summary.json").read_text())
+    assert summary["total"]["frames"] == 25
+    assert len(list((work / "out" / "effnet" / "dog-agility").glob("*.png"))) == 25

@@ -26,10 +26,10 @@ from mmengine.model import BaseModel
 from mmengine.structures import BaseDataElement
 from torch import Tensor, nn
 
-from reusegate import losses, plugins
+from reusegate import losses
 from reusegate.gate import Clip, HostRunner, ReuseGate, clip_frames, resolve_adapter
 from reusegate.host import HostAdapter
-from reusegate.registry import MODELS
+from reusegate.registry import MODELS, build
 from reusegate.safe_load import load_weights
 
 __all__ = ["ReuseGateVOS", "HostOnly", "build_adapter", "export_state_dict", "load_exported"]
@@ -40,10 +40,8 @@ def build_adapter(spec: Union[str, Mapping[str, Any], HostAdapter], host: nn.Mod
     ``ValueError``, as other config mistakes are."""
     try:
         return resolve_adapter(host, spec)
-    except KeyError:
-        name = spec.get("type") if isinstance(spec, Mapping) else spec
-        known = ", ".join(sorted(plugins.available("adapters"))) or "none"
-        raise ValueError(f"no host adapter named {name!r}; available: {known}") from None
+    except KeyError as exc:
+        raise ValueError(exc.args[0]) from None
 
 
 class HostOnly(nn.Module):
@@ -103,7 +101,7 @@ class ReuseGateVOS(BaseModel):
         init_cfg: Optional[Mapping[str, Any]] = None,
     ) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        host = MODELS.build(dict(host)) if isinstance(host, Mapping) else host
+        host = build(MODELS, "host", host) if isinstance(host, Mapping) else host
         if not isinstance(host, nn.Module):
             raise ValueError(f"host must be an nn.Module or a MODELS config, got {type(host).__name__}")
         built = build_adapter(adapter, host)

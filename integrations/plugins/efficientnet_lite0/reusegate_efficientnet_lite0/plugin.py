@@ -1,12 +1,12 @@
-"""The plugin module named by the ``reusegate`` entry point: it only registers the backbone."""
-from __future__ import annotations
+"""The plugin module named by the ``reusegate`` entry point: it only registers the backbone.
 
+README.md shows this file verbatim (tests/test_readme.py checks that), hence the absolute import.
+"""
 from reusegate.hookspecs import Register, hookimpl
 
-from .model import EfficientNetLite0
+from reusegate_efficientnet_lite0.model import EfficientNetLite0
 
 
 @hookimpl
-def register_backbones(register: Register) -> None:
-    # The class itself is the factory: ``MODELS.build(dict(type='efficientnet_lite0', weights=None))`` works.
-    register("efficientnet_lite0", EfficientNetLite0)
+def register_backbones(register: Register) -> None:  # uniform taps: forward_shallow -> s4, s8; forward_deep -> s16, s32
+    register("efficientnet_lite0", EfficientNetLite0)  # the class is the factory: dict(type=..., weights=None) works
