@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.metadata as md
 import inspect
 import os
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Dict, List, Optional
@@ -64,6 +65,8 @@ class PluginManager(pluggy.PluginManager):
         """Plugin (entry-point) name -> the distribution that declared it."""
         self.missing_builtins: Optional[str] = None
         """Why the ``reusegate`` distribution contributed no plugin (``None`` when it did)."""
+        self.broken: Dict[str, str] = {}
+        """Plugin (entry-point) name -> why it failed to import and was skipped."""
 
 
 def _own_entry_point_names() -> List[str]:
@@ -86,6 +89,25 @@ def _check_entry_point_names() -> None:
         seen.setdefault(ep.name, dist)
 
 
+class PluginWarning(UserWarning):
+    """An installed plugin failed to import and was skipped."""
+
+
+def _load_skipping_broken(pm: PluginManager, entry_points: List[md.EntryPoint]) -> None:
+    """Load the entry points one at a time: a plugin that raises at import is reported with its distribution
+    (a :class:`PluginWarning`, also kept in ``pm.broken``) and skipped, so one broken third-party package
+    cannot take the built-ins or the other plugins down with it."""
+    for ep in entry_points:
+        try:
+            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=ep.name)
+        except Exception as exc:
+            dist = ep.dist.name if ep.dist is not None else "?"
+            why = (f"reusegate plugin {ep.name!r} from distribution {dist!r} failed to import ({ep.value}): "
+                   f"{type(exc).__name__}: {exc}. It was skipped; fix or uninstall it, or set {DISABLE_ENV}=1")
+            pm.broken[ep.name] = why
+            warnings.warn(why, PluginWarning, stacklevel=4)
+
+
 def build_plugin_manager(autoload: bool | None = None) -> PluginManager:
     """Return a new manager holding the plugins of the ``reusegate`` entry-point group.
 
@@ -96,18 +118,8 @@ def build_plugin_manager(autoload: bool | None = None) -> PluginManager:
         autoload = not autoload_disabled()
     pm = PluginManager()
     _check_entry_point_names()
-    try:
-        if autoload:
-            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
-        else:
-            for name in _own_entry_point_names():
-                pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=name)
-    except Exception as exc:  # a broken plugin must say which one it is: the first one pluggy had not loaded yet
-        pending = [ep for ep in md.entry_points(group=ENTRY_POINT_GROUP) if not pm.has_plugin(ep.name)]
-        which = (f"{pending[0].name!r} ({pending[0].value}) from distribution "
-                 f"{pending[0].dist.name if pending[0].dist else '?'!r}") if pending else "?"
-        raise PluginError(f"reusegate plugin {which} failed to import: {exc}. Fix or uninstall it, or set "
-                          f"{DISABLE_ENV}=1.") from exc
+    own = _own_entry_point_names()
+    _load_skipping_broken(pm, [ep for ep in md.entry_points(group=ENTRY_POINT_GROUP) if autoload or ep.name in own])
     for plugin, dist in pm.list_plugin_distinfo():
         pm.distributions[pm.get_name(plugin) or "?"] = dist.project_name
     if hookspecs.PROJECT not in pm.distributions.values():
