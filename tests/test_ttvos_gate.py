@@ -19,6 +19,7 @@ from reusegate.adapters.ttvos.adapter import TTVOSAdapter
 from reusegate.adapters.ttvos.losses import LossOptions, clip_losses
 from reusegate.adapters.ttvos.video import segment_video
 from reusegate.gate import HostRunner
+from reusegate.pretrained import load_gate, save_gate
 
 
 def _frames(root: Path, res: str, seq: str, count: int, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -227,3 +228,16 @@ def test_backbones_strides_and_plugin_backbone():
         assert TTVOSAdapter(model).taps.refined_channels == 24
     with pytest.raises(ValueError, match="unknown TTVOS backbone"):
         TTVOS("no_such_net")
+
+
+def test_export_round_trip_leaves_the_frozen_backbone_out(bear, tmp_path):
+    images, labels = bear
+    gate = ReuseGate(_host(), "ttvos", tau=0.0)
+    path = save_gate(gate, tmp_path / "g_ttvos.pth", host="ttvos", adapter="ttvos",
+                     host_kwargs=dict(backbone="mobilenet_v2s16", backbone_weights="imagenet"))
+    assert not any(k.startswith("host.backbone.") for k in torch.load(path, weights_only=True))
+    loaded = load_gate(path, tau=0.0)
+    sessions = gate.session(), loaded.session()
+    for i in range(3):
+        a, b = (s.step(images[i], labels[0] if i == 0 else None) for s in sessions)
+        assert torch.equal(a.probs, b.probs) and torch.equal(a.labels, b.labels) and a.reused == b.reused

@@ -239,7 +239,9 @@ class TTVOS(nn.Module):
         for name in self.finetune:
             if not isinstance(getattr(backbone, name, None), nn.Module):
                 raise ValueError(f"finetune names {name!r}, which is not a stage of {type(backbone).__name__}")
-        self.rebuilt_prefixes: tuple[str, ...] = ("backbone.",) if backbone_weights is not None else ()
+        # a named, frozen backbone is rebuilt from its weights on load: exported models need not store it
+        self.rebuilt_prefixes: tuple[str, ...] = (
+            ("backbone.",) if backbone_weights is not None and not self.finetune else ())
         self.backbone.requires_grad_(False)
         for name in self.finetune:
             getattr(backbone, name).requires_grad_(True)
