@@ -34,8 +34,9 @@ from .data.writer import ResultWriter, atomic_write_bytes, atomic_write_text, ch
 from .evaluation.metrics import f_measure, jaccard
 from .gate import HostRunner, ReuseGate
 
-__all__ = ["add_model_and_data_arguments", "OTHER_VARIANTS", "DONE_MARKER", "SUMMARY", "load_model", "model_name", "set_threads", "segment_sequence", "run_sequences",
-           "BenchClip", "davis_clips", "demo_clips", "bench", "bench_lines", "bench_plot", "DEFAULT_TAUS"]
+__all__ = ["add_model_and_data_arguments", "OTHER_VARIANTS", "DONE_MARKER", "SUMMARY", "load_model", "model_name",
+           "set_threads", "segment_sequence", "run_sequences", "parse_shard", "id_tables", "BenchClip", "davis_clips",
+           "demo_clips", "bench", "bench_lines", "bench_plot", "DEFAULT_TAUS"]
 
 DONE_MARKER = ".done.json"
 SUMMARY = "summary.json"
@@ -92,12 +93,30 @@ def _new_objects(seq: VideoSequence, i: int) -> Optional[np.ndarray]:
 
 
 # ---------------------------------------------------------------------------------------------- run
-def _check_sequence(gate: ReuseGate, seq: VideoSequence) -> None:
+def id_tables(seq: VideoSequence) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    """Lookup tables (original id -> session id, session id -> original id) for a video whose object ids are not
+    1..K in the order the objects start (YouTube-VOS), or None when they already are.
+
+    A session numbers objects 1..K as they start, so the objects are ranked by (start frame, id)."""
+    order = sorted(seq.start_frames, key=lambda o: (seq.start_frames[o], o))
+    if order == list(range(1, len(order) + 1)):
+        return None
+    if max(order) > 255 or min(order) < 1:
+        raise ValueError(f"sequence {seq.name} has object ids {order}; ids must lie in 1..255 (PNG masks)")
+    to_session, to_original = np.zeros(256, np.uint8), np.zeros(256, np.uint8)
+    for k, oid in enumerate(order, start=1):
+        to_session[oid], to_original[k] = k, oid
+    return to_session, to_original
+
+
+def _check_sequence(gate: ReuseGate, seq: VideoSequence, relabel: bool = False) -> None:
     """Fail before any computation on what would otherwise stop a run half-way."""
     seq.object_ids  # noqa: B018 -- reads the first mask: an empty one is an error naming the file
     first = seq.new_objects(0)
     present = sorted(int(i) for i in np.unique(seq.load_mask(0)) if i in first)
-    if present != first:
+    if relabel:
+        id_tables(seq)  # ids out of range fail here
+    elif present != first:
         raise ValueError(f"first-frame mask {seq.mask_paths[0]} holds object ids {present}; ids must run 1..K "
                          f"without gaps (missing: {sorted(set(first) - set(present))}) — relabel the mask")
     if gate.variant == "oracle" and len(seq.annotated_indices) != len(seq):
@@ -105,13 +124,17 @@ def _check_sequence(gate: ReuseGate, seq: VideoSequence) -> None:
                          f"has {len(seq.annotated_indices)} annotations for {len(seq)} frames")
 
 
-def segment_sequence(gate: ReuseGate, seq: VideoSequence, writer: ResultWriter, bar: Any = None) -> Dict[str, Any]:
+def segment_sequence(gate: ReuseGate, seq: VideoSequence, writer: ResultWriter, bar: Any = None,
+                     relabel: bool = False) -> Dict[str, Any]:
     """Segment ``seq`` frame by frame, write each mask as it comes, and return the sequence's figures.
 
     FPS counts the model's ``step`` calls after the start frame only (no decoding or writing), as the paper
-    reports it.
+    reports it. With ``relabel`` (YouTube-VOS), object ids that are not 1..K in start order are renumbered
+    for the session and written back with their original ids.
     """
-    _check_sequence(gate, seq)
+    _check_sequence(gate, seq, relabel)
+    tables = id_tables(seq) if relabel else None
+    to_session, to_original = tables if tables is not None else (None, None)
     oracle = gate.variant == "oracle"
     session = gate.session()
     names = seq.frame_names
@@ -121,11 +144,15 @@ def segment_sequence(gate: ReuseGate, seq: VideoSequence, writer: ResultWriter, 
         frame = _tensor(seq.load_frame(i))
         new = _new_objects(seq, i)
         gt = seq.load_mask(i) if oracle else None
+        if to_session is not None:
+            new = None if new is None else to_session[new]
+            gt = None if gt is None else to_session[gt]
         t0 = time.perf_counter()
         result = session.step(frame, new, gt=gt)
         if i > 0:
             step_seconds += time.perf_counter() - t0
-        writer.write(seq.name, names[i], result.labels.numpy().astype(np.uint8))
+        labels = result.labels.numpy().astype(np.uint8)
+        writer.write(seq.name, names[i], labels if to_original is None else to_original[labels])
         if bar is not None:
             bar.update(1)
     stats = session.stats()
@@ -133,7 +160,8 @@ def segment_sequence(gate: ReuseGate, seq: VideoSequence, writer: ResultWriter, 
         "frames": len(seq),
         "reuse_rate": stats["reuse_rate"],
         "reuse_rate_weighted": stats["reuse_rate_weighted"],
-        "reuse_rate_per_object": {str(k): v for k, v in stats["per_object"].items()},
+        "reuse_rate_per_object": {str(k if to_original is None else int(to_original[k])): v
+                                  for k, v in stats["per_object"].items()},
         "deep_frames": stats["deep_frames"],
         "fps": (len(seq) - 1) / step_seconds if step_seconds > 0 else None,
         "step_seconds": step_seconds,
@@ -185,12 +213,38 @@ def _totals(per_sequence: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
     }
 
 
+def parse_shard(text: Optional[str]) -> Optional[tuple[int, int]]:
+    """``'i/N'`` (0-based shard i of N) -> ``(i, N)``; None passes through."""
+    if text is None:
+        return None
+    try:
+        i, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard takes i/N with 0 <= i < N (e.g. 0/2 and 1/2), got {text!r}") from None
+    if n < 1 or not 0 <= i < n:
+        raise ValueError(f"--shard takes i/N with 0 <= i < N (e.g. 0/2 and 1/2), got {text!r}")
+    return i, n
+
+
+def _stored_figures(seq_dir: Path, settings: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """Read-only: the figures another process (shard) stored for a finished sequence with these settings."""
+    try:
+        info = json.loads((seq_dir / DONE_MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+    return info.get("summary") if isinstance(info, dict) and info.get("settings") == settings else None
+
+
 def run_sequences(gate: ReuseGate, sequences: Sequence[VideoSequence], out: Path, settings: Dict[str, Any],
-                  redo: bool = False, progress: bool = True) -> Dict[str, Any]:
+                  redo: bool = False, progress: bool = True, shard: Optional[tuple[int, int]] = None,
+                  relabel: bool = False) -> Dict[str, Any]:
     """Segment every sequence into ``out`` (DAVIS layout), skipping finished ones; write and return the summary.
 
     ``settings`` (model, tau, variant, ...) is stored in each done-marker and in the summary: a finished
-    sequence made with other settings is an error unless ``redo``.
+    sequence made with other settings is an error unless ``redo``. With ``shard=(i, N)`` this process takes
+    sequences i, i + N, ... of the list; several shards may share ``out``: the summary always covers the whole
+    list, merging what every shard has finished so far (read from the done-markers), and says whether it is
+    complete, so the last shard to finish leaves the full summary. ``relabel``: see :func:`segment_sequence`.
     """
     from tqdm import tqdm
 
@@ -201,13 +255,14 @@ def run_sequences(gate: ReuseGate, sequences: Sequence[VideoSequence], out: Path
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ValueError(f"sequence names {dupes} appear twice; each sequence needs its own result folder")
-    for seq in sequences:
-        _check_sequence(gate, seq)
+    mine = list(sequences) if shard is None else list(sequences)[shard[0]::shard[1]]
+    for seq in mine:
+        _check_sequence(gate, seq, relabel)
     writer = ResultWriter(out)
     per_sequence: Dict[str, Dict[str, Any]] = {}
     resumed: List[str] = []
     todo = []
-    for seq in sequences:
+    for seq in mine:
         figures = _finished(seq, out / seq.name, settings, redo)
         if figures is None:
             todo.append(seq)
@@ -216,9 +271,16 @@ def run_sequences(gate: ReuseGate, sequences: Sequence[VideoSequence], out: Path
             resumed.append(seq.name)
 
     def write_summary() -> Dict[str, Any]:
+        for name in names:  # other shards' finished sequences
+            if name not in per_sequence:
+                figures = _stored_figures(out / name, settings)
+                if figures is not None:
+                    per_sequence[name] = figures
         ordered = {n: per_sequence[n] for n in names if n in per_sequence}
         summary = {"settings": settings, "sequences": ordered, "resumed": resumed, "total": _totals(ordered),
                    "complete": len(ordered) == len(names)}
+        if shard is not None:
+            summary["shard"] = f"{shard[0]}/{shard[1]}"
         atomic_write_text(out / SUMMARY, json.dumps(summary, indent=2))
         return summary
 
@@ -228,7 +290,7 @@ def run_sequences(gate: ReuseGate, sequences: Sequence[VideoSequence], out: Path
         for seq in todo:
             bar.set_description(seq.name)
             try:
-                figures = segment_sequence(gate, seq, writer, bar)
+                figures = segment_sequence(gate, seq, writer, bar, relabel)
             except BaseException:
                 _discard(writer, seq)
                 raise

@@ -42,9 +42,9 @@ def _count_sequences(monkeypatch) -> list[str]:
     computed: list[str] = []
     original = inference.segment_sequence
 
-    def counting(gate, seq, writer, bar=None):
+    def counting(gate, seq, *args, **kwargs):
         computed.append(seq.name)
-        return original(gate, seq, writer, bar)
+        return original(gate, seq, *args, **kwargs)
 
     monkeypatch.setattr(inference, "segment_sequence", counting)
     return computed

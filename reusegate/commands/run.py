@@ -1,13 +1,15 @@
-"""``reusegate run``: segment a video or DAVIS sequences with a gated model, resumably, in the DAVIS layout."""
+"""``reusegate run``: segment a video, DAVIS sequences or YouTube-VOS videos with a gated model, resumably, in the
+DAVIS layout (YouTube-VOS: ``<out>/Annotations`` and the submission zip); ``--shard i/N`` splits the list across
+processes or machines that share ``--out``."""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
 NAME = "run"
-HELP = ("segment a video (a folder of frames or a video file, plus the first frame's mask) or DAVIS sequences "
-        "with a gated model; writes <out>/<sequence>/<frame>.png and <out>/summary.json, and skips sequences "
-        "a previous run finished")
+HELP = ("segment a video (a folder of frames or a video file, plus the first frame's mask), DAVIS sequences or "
+        "YouTube-VOS videos with a gated model; writes <out>/<sequence>/<frame>.png and <out>/summary.json, and "
+        "skips sequences a previous run finished")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,6 +20,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--input", type=Path, help="a folder of frames or a video file")
     source.add_argument("--davis", type=Path, metavar="ROOT",
                         help="DAVIS root holding JPEGImages/<res> and Annotations/<res>")
+    source.add_argument("--youtube", type=Path, metavar="ROOT",
+                        help="YouTube-VOS root (or its split folder, with meta.json): objects may start late and "
+                             "carry any ids; writes <out>/Annotations/<video>/<frame>.png and the submission zip")
+    parser.add_argument("--split", default="valid", help="with --youtube: the split folder (default: valid)")
+    parser.add_argument("--zip", type=Path, default=None,
+                        help="with --youtube: the submission zip (default: <out>/submission.zip)")
+    parser.add_argument("--shard", default=None, metavar="i/N",
+                        help="take sequences i, i+N, ... of the list (0-based), for N processes or machines "
+                             "sharing --out; the summary merges every shard's finished sequences")
     parser.add_argument("--first-mask", type=Path, help="with --input: the first frame's mask (PNG, ids or 0/255)")
     parser.add_argument("--name", default=None, help="with --input: the sequence name (default: the input's name)")
     add_model_and_data_arguments(parser)
@@ -41,21 +52,36 @@ def _sequences(args: argparse.Namespace) -> list:
             raise ValueError("--sequences selects DAVIS sequences; use it with --davis, not --input")
         return [open_sequence(args.input, args.first_mask, name=args.name)]
     if args.first_mask is not None or args.name is not None:
-        raise ValueError("--first-mask and --name go with --input; with --davis the masks come from Annotations")
-    reader = DavisReader(args.davis, year=None, resolution=args.resolution, sequences=args.sequences)
+        raise ValueError("--first-mask and --name go with --input; with --davis or --youtube the masks come from "
+                         "Annotations")
+    reader = _youtube_reader(args) if args.youtube is not None else DavisReader(
+        args.davis, year=None, resolution=args.resolution, sequences=args.sequences)
     return [reader.sequence(n) for n in reader.sequences]
 
 
+def _youtube_reader(args: argparse.Namespace):
+    from ..data.readers import YouTubeVOSReader
+
+    return YouTubeVOSReader(args.youtube, split=args.split, sequences=args.sequences)
+
+
 def run(args: argparse.Namespace) -> int:
-    from ..inference import SUMMARY, load_model, model_name, run_sequences, set_threads
+    from ..inference import SUMMARY, load_model, model_name, parse_shard, run_sequences, set_threads
 
     set_threads(args.threads)
+    shard = parse_shard(args.shard)
+    if args.zip is not None and args.youtube is None:
+        raise ValueError("--zip packs a YouTube-VOS submission; use it with --youtube")
+    if args.shard is not None and args.input is not None:
+        raise ValueError("--shard splits a list of sequences; --input is one video")
     sequences = _sequences(args)
     gate = load_model(args.model, tau=args.tau, variant=args.variant, tau2=args.tau2)
     settings = {"model": model_name(args.model), "tau": args.tau, "variant": args.variant}
     if args.variant == "fusion":
         settings["tau2"] = args.tau2
-    summary = run_sequences(gate, sequences, args.out, settings, redo=args.redo)
+    youtube = args.youtube is not None
+    out = args.out / "Annotations" if youtube else args.out
+    summary = run_sequences(gate, sequences, out, settings, redo=args.redo, shard=shard, relabel=youtube)
     for name, s in summary["sequences"].items():
         fps = "-" if s["fps"] is None else f"{s['fps']:.2f}"
         note = " (finished earlier)" if name in summary["resumed"] else ""
@@ -63,5 +89,14 @@ def run(args: argparse.Namespace) -> int:
     total = summary["total"]
     fps = "-" if total["fps"] is None else f"{total['fps']:.2f}"
     print(f"{total['sequences']} sequences, {total['frames']} frames, mean reuse {100 * total['reuse_rate']:.1f} %, "
-          f"{fps} FPS; wrote {args.out}/<sequence>/*.png and {args.out / SUMMARY}")
+          f"{fps} FPS; wrote {out}/<sequence>/*.png and {out / SUMMARY}")
+    if not summary["complete"]:
+        print(f"{len(sequences) - total['sequences']} sequences are left to other shards; the summary completes "
+              f"when the last shard finishes")
+    elif youtube:
+        from ..evaluation.youtube import write_youtube_vos_submission
+
+        zip_path = args.zip or args.out / "submission.zip"
+        write_youtube_vos_submission(out, _youtube_reader(args), zip_path)
+        print(f"wrote the YouTube-VOS submission {zip_path} (Annotations/<video>/<frame>.png)")
     return 0
