@@ -2,7 +2,7 @@
 # Adam 5e-4 amsgrad, StepLR 127 / 0.1, 260 epochs, M(1, 0) with ep_T = 120, ~15 % initial reuse.
 # Start from a host trained without the gate modules (frtm_fast_pretrain_davis16.py, or an upstream FRTM
 # checkpoint through host.checkpoint): the parameter names of the host match, the gate modules start fresh.
-#   reusegate train configs/g_frtm_fast_davis16.py --cfg-options load_from=work_dirs/frtm_fast_pretrain_davis16/epoch_260.pth
+#   reusegate train configs/g_frtm_fast_davis16.py --trust-load-from --cfg-options load_from=work_dirs/frtm_fast_pretrain_davis16/epoch_260.pth
 _base_ = [
     '_base_/models/g_frtm_fast.py',
     '_base_/datasets/davis2016.py',

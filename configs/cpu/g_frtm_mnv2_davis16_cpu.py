@@ -7,7 +7,7 @@
 # * M(0, 0): the target is the IoU itself (what the released code trains, since it drops the margin). With
 #   M(0.5, 0) the gate settled near 0.5-0.65 on every frame, too narrow a range for tau to select frames.
 #   reusegate train configs/cpu/g_frtm_mnv2_davis16_cpu.py --work-dir work_dirs/g_frtm_mnv2 \
-#       --cfg-options load_from=work_dirs/frtm_mnv2_pretrain/epoch_20.pth --export reusegate/weights/g_frtm_mnv2.pth
+#       --trust-load-from --cfg-options load_from=work_dirs/frtm_mnv2_pretrain/epoch_20.pth --export reusegate/weights/g_frtm_mnv2.pth
 _base_ = [
     '../_base_/models/g_frtm_mnv2_cpu.py',
     '../_base_/datasets/davis2016_frozen_cpu.py',

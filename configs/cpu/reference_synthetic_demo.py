@@ -3,7 +3,7 @@
 # reference_synthetic_pretrain.py:
 #   reusegate train configs/cpu/reference_synthetic_pretrain.py --work-dir work_dirs/demo_pretrain
 #   reusegate train configs/cpu/reference_synthetic_demo.py --work-dir work_dirs/demo \
-#       --cfg-options load_from=work_dirs/demo_pretrain/epoch_16.pth --export work_dirs/reference_synthetic.pth
+#       --trust-load-from --cfg-options load_from=work_dirs/demo_pretrain/epoch_16.pth --export work_dirs/reference_synthetic.pth
 # The network runs at half the 240x432 frame size (input_scale=0.5); the margin ramps over the first half.
 _base_ = [
     '../_base_/schedules/adam_step_cpu.py',
