@@ -16,6 +16,7 @@ from PIL import Image
 from reusegate import ReuseGate
 from reusegate.adapters.ttvos import TTVOS, load_ttvos_checkpoint
 from reusegate.adapters.ttvos.adapter import TTVOSAdapter
+from reusegate.adapters.ttvos.costs import COMPUTED, REUSED, stage_costs
 from reusegate.adapters.ttvos.losses import LossOptions, clip_losses
 from reusegate.adapters.ttvos.video import segment_video
 from reusegate.gate import HostRunner
@@ -241,3 +242,19 @@ def test_export_round_trip_leaves_the_frozen_backbone_out(bear, tmp_path):
     for i in range(3):
         a, b = (s.step(images[i], labels[0] if i == 0 else None) for s in sessions)
         assert torch.equal(a.probs, b.probs) and torch.equal(a.labels, b.labels) and a.reused == b.reused
+
+
+def test_stage_cost_table_adds_up_to_what_a_session_executes():
+    """The per-stage MACs of ``costs`` sum to the FLOPs a gated session counts on computed and reused frames."""
+    model = _host()
+    costs = stage_costs(model, 96, 160, repeats=1)
+    frame = torch.randint(0, 256, (3, 96, 160), dtype=torch.uint8)
+    mask = torch.zeros(96, 160, dtype=torch.long)
+    mask[20:60, 40:120] = 1
+    for tau, stages in ((0.999, COMPUTED), (0.0, REUSED)):  # the untrained gate's p_reuse is ~0.15
+        session = ReuseGate(model, "ttvos", tau=tau).session(count_flops=True)
+        session.step(frame, mask)
+        result = session.step(frame)
+        assert result.reused[1] == (stages is REUSED)
+        assert result.flops / 2e9 == pytest.approx(sum(costs[s][0] for s in stages), rel=1e-9)
+    assert sum(costs[s][0] for s in REUSED) < 0.6 * sum(costs[s][0] for s in COMPUTED)
