@@ -6,7 +6,7 @@ tested and benchmarked on its own, and it shows in one file what adapting a host
 * encoder: stem and stage s4 / s8 (*shallow*), stages s16 / s32 (*deep*), or any registered backbone (its
   uniform taps split the same way);
 * score provider: the previous-mask kind (as TTVOS, and as the paper suggests for general hosts): the object's
-  mask on the last computed frame, pooled to s16; ``learn`` replaces it with each computed frame's merged mask;
+  mask on the last computed frame, pooled to s16; ``advance`` replaces it with each computed frame's merged mask;
 * decoder: s32 + s16 + score -> ``R`` at s16 (*deep*), then ``R`` + s8 + s4 + score -> logits (*shallow*).
 """
 from __future__ import annotations
@@ -129,10 +129,12 @@ class ReferenceAdapter(HostAdapter):
         # the previous mask pooled to s16: on the 0..1 scale of the start mask S0 the gate compares it with
         return F.adaptive_avg_pool2d(state.mask, feats["s16"].shape[-2:])
 
-    def learn(self, state: PreviousMask, feats: Features, prob: Tensor) -> None:
-        # the merged slot is zero outside the object's label region: keep that region as a binary mask, the kind
-        # of mask the decoder was trained on (a soft one would fade a little more on every frame)
-        state.mask = (prob > 0).float()
+    def advance(self, state: PreviousMask, feats: Features, prob: Tensor, computed: Tensor) -> None:
+        """Keep the last computed frame's estimate. The merged slot is zero outside the object's label region:
+        that region is kept as a binary mask, the kind of mask the decoder was trained on (a soft one would fade
+        a little more on every frame); binarising also makes it a fixed input in training (no gradient)."""
+        keep = computed.to(prob.device).view(-1, 1, 1, 1)
+        state.mask = torch.where(keep, (prob > 0).float(), state.mask)
 
     def refine_deep(self, feats: Features, score: Tensor) -> Tensor:
         m = self.model

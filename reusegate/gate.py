@@ -206,6 +206,13 @@ def _refine_shallow(a: HostAdapter, state: Any, feats: Dict[str, Tensor], score:
 _COMPUTED, _REUSED = torch.tensor([True]), torch.tensor([False])
 
 
+def merged_probability(adapter: HostAdapter, logits: Tensor) -> Tensor:
+    """``[B, 1, H, W]``: each training clip's object probability after ``adapter.merge``, what a session passes
+    to ``learn`` / ``advance`` for a video of that one object (merge reshapes it, e.g. FRTM's odds softmax)."""
+    prob = torch.sigmoid(logits)
+    return torch.stack([adapter.merge(prob[b])[0][1:2] for b in range(prob.shape[0])])
+
+
 # ---------------------------------------------------------------------------------------------- sessions
 class _VideoSession:
     """Shared per-video bookkeeping: frame counting, input checks, new objects, merge and output size."""
@@ -513,6 +520,14 @@ class ReuseGate(nn.Module):
         (``p > train_tau``) with a straight-through gradient, so the gate head learns through the blend as
         well as through the gate-probability loss. Caches advance only where the hard gate computed.
 
+        The host gets the score it would get at run time: ``S(t-n)`` and the template start from the first
+        mask as in a session, and after every frame the adapter's ``advance`` sees the clip's merged
+        probability and which clips computed, so a previous-mask host's score is the last computed frame's
+        estimate and FRTM's target model learns from computed frames (``tests/test_train_matches_inference.py``
+        compares both frame by frame). Gradient policy: that estimate keeps its graph; the adapter decides
+        whether the next frame's loss reaches back through it (the module-tap host: yes; the reference host
+        binarises it, FRTM detaches it: no).
+
         Args:
             clip: ``[B, T, 3, H, W]`` float images in [0, 1], T >= 2, or precomputed taps (see :data:`Clip`).
             masks: ``[B, T, 1, H, W]`` (or ``[B, T, H, W]``) masks of the object (at the host's input size
@@ -532,9 +547,9 @@ class ReuseGate(nn.Module):
         feats0, mask0 = frames[0], masks[:, 0]
         state = a.start_object(feats0, mask0)
         match0 = a.match_feature(feats0)
-        template = gm.template_generator(match0, _resize(mask0, tuple(match0.shape[-2:]), "bilinear"))
+        template = gm.template_generator(match0, _resize(mask0, tuple(match0.shape[-2:]), "nearest"))
         score0 = a.score(state, feats0)
-        prev_score = _resize(mask0, tuple(score0.shape[-2:]), "bilinear")
+        prev_score = _resize(mask0, tuple(score0.shape[-2:]), "nearest")  # S(t-n) and template as a session
         prev_refined = _refine_deep(a, state, feats0, score0)
         anchor = mask0
 
@@ -559,7 +574,7 @@ class ReuseGate(nn.Module):
             gates.append(g.flatten())
             rates.append(hard.mean())
 
-            a.advance(state, feats, torch.sigmoid(logits), hard == 0)
+            a.advance(state, feats, merged_probability(a, logits), hard == 0)
             computed = (hard == 0).view(-1, 1, 1, 1)  # caches follow the last computed frame (paper)
             prev_score = torch.where(computed, score, prev_score)
             prev_refined = torch.where(computed, refined, prev_refined)

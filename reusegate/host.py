@@ -110,25 +110,33 @@ class HostAdapter:
     def score(self, state: Any, feats: Features) -> Tensor:
         """Return the coarse score ``S`` (``[B, 1, h, w]`` at ``taps.score_stride``) of the object on this frame.
 
-        Only called on computed frames: on reused frames the core estimates ``S`` as ``S(t-n) + delta``.
+        At run time only called on computed frames: on reused frames the core estimates ``S`` as
+        ``S(t-n) + delta``. In training both paths run, so it is called on every frame; :meth:`advance` then
+        says which of them a session would have computed.
         """
         raise NotImplementedError(f"{type(self).__name__} must implement score(state, feats)")
 
     def learn(self, state: Any, feats: Features, prob: Tensor) -> None:
         """Update the object's online model from this frame's merged probability ``prob`` (``[1, 1, H, W]``).
 
-        The core calls it on computed frames only (never on reused frames, whose deep features do not exist).
+        Run time only: the core calls it on computed frames (never on reused frames, whose deep features do not
+        exist). Training does not call it -- a training batch holds clips whose gates decide differently, and
+        ``learn`` cannot tell them apart -- so an update that training must see too belongs in :meth:`advance`.
         Default: no online learning.
         """
 
     def advance(self, state: Any, feats: Features, prob: Tensor, computed: Tensor) -> None:
         """Advance the object's state after the merge, on every frame after its start, computed or reused.
 
-        For hosts that feed their own output back (a mask history): unlike :meth:`learn`, it also runs on reused
-        frames and in training (``ReuseGate.loss``; gradients flow through it there). ``prob`` is the object's
-        ``[B, 1, H, W]`` merged probability (training: its own sigmoid); ``computed`` is ``[B]`` bool, ``False``
-        where the frame was reused -- there ``feats`` may lack the deep taps and must not be read from them.
-        Runs after :meth:`learn`. Default: nothing.
+        This is where a host's score follows its own output, so that training feeds the host the score it gets
+        at run time: a previous-mask host keeps the estimate of the last *computed* frame, FRTM's target model
+        learns from computed frames. Sessions call it after :meth:`learn`; ``ReuseGate.loss`` and the host-only
+        pre-training loss call it on every frame of a clip, with the same merged probability a session would
+        pass. ``prob`` is the object's ``[B, 1, H, W]`` merged probability (``merge`` of its own sigmoid, as for
+        a video of one object); it carries its gradient in training, and an adapter that wants the estimate as
+        a fixed input detaches it (its docstring says which). ``computed`` is ``[B]`` bool, ``False`` where the
+        frame was reused -- there ``feats`` may lack the deep taps and must not be read from them. Default:
+        nothing.
         """
 
     # ------------------------------------------------------------------ refined-feature tap

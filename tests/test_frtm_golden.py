@@ -228,7 +228,7 @@ def test_reuse_gate_session_reproduces_upstream_frames(greuse_data, backbone_dat
     gate = load_gfrtm_into(ReuseGate(model, "frtm", tau=greuse_data["tau"]), greuse_data["state_dict"])
     adapter = gate.adapter
     adapter.start_object = lambda feats, mask: "stand-in target model"
-    adapter.learn = lambda state, feats, prob: None
+    adapter.advance = lambda state, feats, prob, computed: None
     results, sessions = {}, {}
     for name, tau, score in (("reuse", greuse_data["tau"], None), ("compute", 0.99, inp["S_compute"])):
         gate.tau = tau

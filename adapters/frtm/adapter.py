@@ -4,8 +4,8 @@ Tap mapping (strides; FRTM feature keys in brackets):
 
 * feature tap: ``shallow`` = backbone up to ``s8`` (stem, ResNet ``layer1``/``layer2`` = FRTM ``layer2``/``layer3``);
   ``deep`` adds ``s16`` and ``s32``; the match feature is ``s8`` (G-FRTM's "f8");
-* score: the object's target model on ``s16`` (stride 16, one channel, raw); ``learn`` feeds the merged soft mask
-  to its memory and periodic Gauss-Newton update;
+* score: the object's target model on ``s16`` (stride 16, one channel, raw); ``advance`` feeds the merged soft
+  mask of computed frames to its memory and periodic Gauss-Newton update (in training too);
 * refined tap: the output of the stride-16 refinement stage (64 ch), what G-FRTM caches as ``prevRefine``.
 
 Training on frozen taps: a feature dict may carry tap ``'score'``, the object's coarse score precomputed by a
@@ -48,7 +48,9 @@ class FRTMObject:
     """Per-object state: one target model per batch element (one at inference)."""
 
     models: List[TargetModel]  # empty: scores come precomputed with the features (tap 'score')
-    scored: bool = field(default=False)  # an apply() ran since the last update: update() learns from that frame
+    # the feature dict of the frame the last apply() scored, until advance() consumes it (a reference: the id of
+    # a freed dict can come back for a later frame's)
+    scored_on: Optional[Features] = field(default=None)
 
 
 class FRTMAdapter(HostAdapter):
@@ -129,16 +131,25 @@ class FRTMAdapter(HostAdapter):
                 raise ValueError("this object was started on precomputed features (tap 'score'); every frame "
                                  "needs its precomputed score too")
             return feats["score"]
-        state.scored = True
+        state.scored_on = feats
         return torch.cat([tm.apply(feats["s16"][i:i + 1]) for i, tm in enumerate(state.models)])
 
-    def learn(self, state: FRTMObject, feats: Features, prob: Tensor) -> None:
-        """Memory insert (and every ``train_skipping``-th scored frame a GN-CG solve) from the merged soft mask."""
-        if not state.scored:  # the start frame: the model was just fitted on the ground truth
+    def advance(self, state: FRTMObject, feats: Features, prob: Tensor, computed: Tensor) -> None:
+        """Online learning on computed frames: memory insert (and every ``train_skipping``-th scored frame a GN-CG
+        solve) from the detached merged soft mask, per batch element.
+
+        In training every frame is scored (both paths run); a frame the gate then reused is taken back from the
+        target model's frame count, so its solves fall on the frames they fall on in a session, which scores
+        computed frames only.
+        """
+        scored_here, state.scored_on = state.scored_on is feats, None
+        if not scored_here:  # a session's reused frame: nothing was scored
             return
         for i, tm in enumerate(state.models):
-            tm.update(prob[i:i + 1].detach())
-        state.scored = False
+            if bool(computed[i]):
+                tm.update(prob[i:i + 1].detach())
+            else:
+                tm.discard_apply()
 
     # ------------------------------------------------------------------ refined-feature tap
     def refine_deep(self, feats: Features, score: Tensor) -> Tensor:

@@ -483,6 +483,13 @@ class TargetModel(nn.Module):
         self._candidate = feats
         return self.filter(feats)
 
+    def discard_apply(self) -> None:
+        """Take back the last :meth:`apply`: its frame neither counts towards ``train_skipping`` nor enters the
+        memory (training scores frames that the gate then reuses, which a session never scores)."""
+        if self._candidate is not None:
+            self.frame_num -= 1
+            self._candidate = None
+
     @torch.no_grad()
     def update(self, soft_label: Tensor) -> bool:
         """Learn from the last applied frame with its (soft) merged mask ``[1, 1, H, W]``.

@@ -12,7 +12,8 @@ each called with a fixed convention:
 * ``score``: the coarse score ``S`` of one object. Either ``'previous_mask'`` (a mask-propagation host:
   ``S`` is the logit of the object's mask on the last computed frame, at the resolution of the ``score_ref``
   feature), or the name of a submodule with ``init_object(feats, mask) -> state`` and
-  ``forward(feats, state) -> S``, and optionally ``update(state, feats, prob)`` for online learning.
+  ``forward(feats, state) -> S``, and optionally ``update(state, feats, prob)`` for online learning (at run
+  time; training keeps the state its first frame gave, as FRTM's upstream training does).
 * ``deep_decoder``: ``module(score, *[feats[n] for n in inputs]) -> R``, the refined feature.
 * ``shallow_decoder``: ``module(score, R, *[feats[n] for n in inputs]) -> logits`` at any resolution; the
   adapter upsamples them to the input size. It runs on reused frames too, where the deep stages do not run,
@@ -252,10 +253,16 @@ class ModuleTapAdapter(HostAdapter):
         return torch.logit(prob.clamp(MASK_CLAMP, 1 - MASK_CLAMP))
 
     def learn(self, state: Any, feats: Features, prob: Tensor) -> None:
-        if self.score_module is None:
-            state.prob = prob
-        elif hasattr(self.score_module, "update"):
+        """A score module's online ``update`` (run time only: its protocol cannot tell a batch's clips apart)."""
+        if self.score_module is not None and hasattr(self.score_module, "update"):
             self.score_module.update(state, feats, prob)
+
+    def advance(self, state: Any, feats: Features, prob: Tensor, computed: Tensor) -> None:
+        """Previous-mask score: keep the last computed frame's merged estimate. In training it keeps its gradient,
+        so the loss of a later frame reaches the decoder pass that produced the mask it was guided by
+        (back-propagation through the clip, as for a recurrent host)."""
+        if self.score_module is None:
+            state.prob = torch.where(computed.to(prob.device).view(-1, 1, 1, 1), prob, state.prob)
 
     # ------------------------------------------------------------------ refined-feature tap
     def refine_deep(self, feats: Features, score: Tensor) -> Tensor:

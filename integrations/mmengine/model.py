@@ -27,7 +27,7 @@ from mmengine.structures import BaseDataElement
 from torch import Tensor, nn
 
 from reusegate import losses
-from reusegate.gate import Clip, HostRunner, ReuseGate, clip_frames, resolve_adapter
+from reusegate.gate import Clip, HostRunner, ReuseGate, clip_frames, merged_probability, resolve_adapter
 from reusegate.host import HostAdapter
 from reusegate.registry import MODELS, build
 from reusegate.safe_load import load_weights
@@ -47,8 +47,10 @@ def build_adapter(spec: Union[str, Mapping[str, Any], HostAdapter], host: nn.Mod
 class HostOnly(nn.Module):
     """The host alone behind the same interface as :class:`ReuseGate` (pre-training without gate modules).
 
-    Training computes every frame: start the object on frame 0, then score, deep and shallow decoder on each
-    later frame, with the segmentation BCE only.
+    Training computes every frame, as :class:`~reusegate.gate.HostRunner` does at run time: start the object on
+    frame 0, then score, deep and shallow decoder on each later frame, with the segmentation BCE only; after
+    each frame the adapter's ``advance`` sees the merged probability, so a previous-mask host is guided by its
+    own last estimate and FRTM's target model learns, as in a video (gradient policy: ``ReuseGate.loss``).
     """
 
     def __init__(self, model: nn.Module, adapter: HostAdapter) -> None:
@@ -60,11 +62,13 @@ class HostOnly(nn.Module):
         a = self.adapter
         frames, masks = clip_frames(a, clip, masks)
         state = a.start_object(frames[0], masks[:, 0])
+        computed = torch.ones(masks.shape[0], dtype=torch.bool)
         seg = []
         for t in range(1, len(frames)):
             score = a.score(state, frames[t])
             logits = a.refine_shallow(frames[t], score, a.refine_deep(frames[t], score))
             seg.append(losses.segmentation_loss(logits, masks[:, t]))
+            a.advance(state, frames[t], merged_probability(a, logits), computed)
         return {"loss_seg": torch.stack(seg).mean()}
 
     def session(self, count_flops: bool = False) -> HostRunner:
