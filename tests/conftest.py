@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
 from PIL import Image
 
 from reusegate.adapters.reference import ReferenceHost
@@ -20,6 +21,15 @@ from reusegate.pretrained import save_gate
 # oversubscribe the two cores, which slows small models down by 10-30x.
 os.environ["OMP_NUM_THREADS"] = "1"
 torch.set_num_threads(1)
+
+# Fuzzing profiles (tests/test_fuzz.py). Registered here, before hypothesis reads --hypothesis-profile:
+# "ci" (default) is small and derandomized, so CI is fast and never flaky; "long" searches for real:
+#   pytest tests/test_fuzz.py --hypothesis-profile=long
+settings.register_profile("ci", max_examples=12, derandomize=True, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("long", max_examples=400, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ci")
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("REUSEGATE_DATA", REPO.parent / "shared" / "data"))
