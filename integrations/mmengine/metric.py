@@ -1,4 +1,4 @@
-"""``VOSMetric``: J&F with davis2017-evaluation's protocol, plus the reuse rate and FLOPs per frame.
+"""``VOSMetric``: J&F with davis2017-evaluation's protocol, plus the reuse rate, FPS and FLOPs per frame.
 
 Scores the predictions that ``ReuseGateVOS`` puts into the data samples (``pred_labels`` against
 ``gt_labels``, at the dataset's resolution: keep ``size=None`` in the video dataset for benchmark numbers).
@@ -68,6 +68,8 @@ class VOSMetric(BaseMetric):
                 reuse_rate=float(sample.get("reuse_rate", 0.0)),
                 deep_fraction=float(_numpy(sample["deep_computed"]).mean()) if "deep_computed" in sample else 1.0,
                 flops_per_frame=None if flops is None else float(_numpy(flops).mean()),
+                timed_frames=len(pred) - 1,
+                step_seconds=float(sample.get("step_seconds", 0.0)),
             ))
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
@@ -80,4 +82,7 @@ class VOSMetric(BaseMetric):
         flops = [r["flops_per_frame"] for r in results if r["flops_per_frame"] is not None]
         if flops:
             metrics["gflops_per_frame"] = float(np.mean(flops)) / 1e9
+        seconds = sum(r.get("step_seconds", 0.0) for r in results)
+        if seconds > 0:  # frames after each video's first over the model's step time, summed over processes
+            metrics["fps"] = sum(r.get("timed_frames", 0) for r in results) / seconds
         return metrics

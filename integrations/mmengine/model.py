@@ -18,6 +18,7 @@ a per-video session; labels, reuse flags, gate probabilities and optionally FLOP
 from __future__ import annotations
 
 import os
+import time
 from types import MappingProxyType
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
@@ -161,13 +162,15 @@ class ReuseGateVOS(BaseModel):
 
     def predict(self, inputs: Union[Tensor, Sequence[Tensor]], data_samples: List[BaseDataElement]) -> List[BaseDataElement]:
         """One video per sample: fills ``pred_labels`` ``[T, H, W]``, ``reused`` / ``p_reuse`` ``[T, K]``,
-        ``deep_computed`` ``[T]``, ``reuse_rate`` and (with ``count_flops``) ``flops`` ``[T]``."""
+        ``deep_computed`` ``[T]``, ``reuse_rate``, ``step_seconds`` (frames after the first) and (with
+        ``count_flops``) ``flops`` ``[T]``."""
         for sample, out in zip(data_samples, self._run_videos(inputs, data_samples)):
             sample.pred_labels = out["labels"]
             sample.reused = out["reused"]
             sample.p_reuse = out["p_reuse"]
             sample.deep_computed = out["deep_computed"]
             sample.reuse_rate = out["stats"]["reuse_rate"]
+            sample.step_seconds = out["step_seconds"]
             if out["flops"] is not None:
                 sample.flops = out["flops"]
         return data_samples
@@ -192,12 +195,16 @@ class ReuseGateVOS(BaseModel):
         oracle = self.gated and self.net.variant == "oracle"
         session = self.net.session(count_flops=self.count_flops)
         labels, probs, reused, p_reuse, deep, flops = [], [], [], [], [], []
+        step_seconds = 0.0
         for t in range(video.shape[0]):
             new = [o for o in ids if starts[o] == t]
             new_mask = None
             if new:
                 new_mask = torch.where(torch.isin(gt[t].long(), torch.tensor(new, device=gt.device)), gt[t].long(), 0)
+            start = time.perf_counter()
             result = session.step(video[t], new_mask, gt=gt[t].long()) if oracle else session.step(video[t], new_mask)
+            if t > 0:  # the start frame fits the objects; FPS counts the frames after it, as `reusegate run`
+                step_seconds += time.perf_counter() - start
             labels.append(result.labels.to(torch.uint8))
             probs.append(result.probs)
             reused.append([bool(result.reused.get(o, False)) for o in ids])
@@ -215,6 +222,7 @@ class ReuseGateVOS(BaseModel):
             "deep_computed": torch.tensor(deep),
             "flops": None if flops[0] is None else torch.tensor(flops, dtype=torch.float64),
             "stats": stats,
+            "step_seconds": step_seconds,
         }
 
 

@@ -1,0 +1,112 @@
+"""``reusegate test CONFIG``: an exported model through mmengine's test loop, on one process or many.
+
+The config supplies the data (``test_dataloader``, e.g. ``DavisVideoDataset``) and the metric
+(``test_evaluator``, ``VOSMetric``); the model is an exported one (``--model``, default: the embedded default
+model), so the same file that ``reusegate run`` takes is scored here. Under ``torchrun`` the videos are sharded
+across processes by mmengine's sampler (gloo on CPU, NCCL on GPU); each process writes the masks of its own
+videos, and rank 0 gathers one J&F table, the reuse rate and the FPS::
+
+    reusegate test configs/test_davis2016_val.py --out results/val
+    torchrun --standalone --nproc-per-node 2 -m reusegate.cli test configs/test_davis2016_val.py --out results/val
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+NAME = "test"
+HELP = ("score an exported model with mmengine's test loop (one process, or sharded under torchrun): writes the "
+        "masks in the DAVIS layout, the J&F CSVs and summary.json to --out")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from .train import LAUNCHERS
+
+    parser.add_argument("config", help="mmengine config with test_dataloader and test_evaluator "
+                                       "(e.g. configs/test_davis2016_val.py)")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="exported model NAME.pth (NAME.json beside it); default: the embedded default model")
+    parser.add_argument("--tau", type=float, default=None, help="reuse threshold (default: the model's own)")
+    parser.add_argument("--out", type=Path, default=Path("out/test"), help="results folder (default: out/test)")
+    parser.add_argument("--work-dir", help="where mmengine's logs go (default: <out>/logs)")
+    parser.add_argument("--cfg-options", nargs="+", metavar="KEY=VALUE",
+                        help="override config entries, e.g. test_dataloader.dataset.data_root=DIR")
+    parser.add_argument("--launcher", choices=LAUNCHERS, default="auto",
+                        help="'auto' (default): 'pytorch' under torchrun, else 'none'")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
+
+
+def load_test_config(config: str, out: Path, work_dir: str | None, cfg_options: dict, launcher: str,
+                     progress: bool) -> Any:
+    """The config as the test loop runs it: launcher settled, the metric writing to ``out``."""
+    import torch
+    from mmengine.config import Config
+
+    from .train import _check_top_level_keys, _init_cpu_process_group, detect_launcher
+
+    path = Path(config)
+    if not path.is_file():
+        raise FileNotFoundError(f"config {config} does not exist; pass a file such as configs/test_davis2016_val.py")
+    cfg = Config.fromfile(str(path))
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    _check_top_level_keys(cfg, config)
+    if not cfg.get("test_dataloader") or not cfg.get("test_evaluator"):
+        raise ValueError(f"{config} defines no test_dataloader or test_evaluator; `reusegate test` needs both "
+                         f"(see configs/test_davis2016_val.py)")
+    cfg.launcher = detect_launcher(launcher)
+    cfg.work_dir = work_dir or str(out / "logs")
+    cfg.test_evaluator = dict(cfg.test_evaluator, out_dir=str(out))
+    cfg.test_cfg = cfg.get("test_cfg") or dict(type="TestLoop")
+    if "env_cfg" not in cfg:
+        cfg.env_cfg = {}
+    if cfg.launcher == "pytorch" and not torch.cuda.is_available():
+        _init_cpu_process_group(cfg)
+    hooks = [h for h in (cfg.get("custom_hooks") or []) if h.get("type") != "GateMarginHook"]
+    if progress and not any(h.get("type") == "ProgressBarHook" for h in hooks):
+        hooks.append(dict(type="ProgressBarHook"))
+    cfg.custom_hooks = hooks
+    return cfg
+
+
+def build_test_runner(cfg: Any, model_path: Path | None, tau: float | None) -> tuple[Any, Any]:
+    """A ``Runner`` that tests the exported model (built here, not from the config's ``model``), and the model."""
+    from mmengine.runner import Runner
+
+    from ..inference import load_model
+    from ..integrations.mmengine.model import ReuseGateVOS
+
+    gate = load_model(model_path, **({} if tau is None else {"tau": tau}))
+    model = ReuseGateVOS(host=gate.host, adapter=gate.adapter, gate={})
+    model.net = gate
+    keys = ("work_dir", "test_dataloader", "test_cfg", "test_evaluator", "default_hooks", "custom_hooks",
+            "launcher", "env_cfg", "log_processor", "log_level", "default_scope", "randomness",
+            "visualizer")  # model_wrapper_cfg is read from cfg
+    kwargs = {k: cfg[k] for k in keys if cfg.get(k) is not None}
+    kwargs["default_hooks"] = {k: v for k, v in (cfg.get("default_hooks") or {}).items()
+                               if k in ("timer", "logger")}  # no checkpoints or schedulers: nothing trains
+    return Runner(model=model, cfg=cfg, **kwargs), gate
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..data.writer import atomic_write_text
+    from .train import _finish_distributed, parse_cfg_options
+
+    cfg = load_test_config(args.config, args.out, args.work_dir, parse_cfg_options(args.cfg_options),
+                           args.launcher, progress=not args.no_progress)
+    runner, gate = build_test_runner(cfg, args.model, args.tau)
+    metrics = runner.test()
+    if runner.rank == 0:
+        from ..inference import model_name
+
+        summary = {"model": model_name(args.model), "tau": gate.tau, "variant": gate.variant,
+                   "processes": runner.world_size, "metrics": {k: float(v) for k, v in metrics.items()}}
+        atomic_write_text(args.out / "summary.json", json.dumps(summary, indent=2))
+        for key, value in metrics.items():
+            print(f"{key:<24} {value:.4f}")
+        print(f"{runner.world_size} process(es); wrote {args.out}/<sequence>/*.png, the J&F CSVs and "
+              f"{args.out / 'summary.json'}")
+    _finish_distributed()
+    return 0
