@@ -84,6 +84,15 @@ def test_input_normalisation_and_padding(model, eval_data):
     assert torch.equal(label, inputs["given_label2_padded"])
 
 
+def test_video_features(model, eval_data):
+    inputs = eval_data["inputs"]
+    with torch.no_grad():
+        for frame, want in eval_data["features"].items():
+            feats = model.features(pad16(model.normalize(inputs["images_uint8"][frame:frame + 1].float() / 255))[0])
+            for key in ("s4", "s8", "s16"):
+                _close(f"frame {frame} {key}", feats[key], want[key], PIPELINE)
+
+
 def test_init_states(model, eval_data):
     inputs, feats0 = eval_data["inputs"], eval_data["features"][0]
     for item in eval_data["init"]:
@@ -154,6 +163,8 @@ def test_whole_video_upstream_late_objects(model, eval_data):
     labels = segment_video(model, inputs["images_uint8"].float() / 255, annotations, "upstream", record)
     assert record["backbone_calls"] == eval_data["outputs"]["backbone_calls_frames"] == [0, 1, 0, 3]
     assert [(i["object"], i["image_frame"]) for i in record["init"]] == [(1, 0), (2, 0)]
+    frame0_s16 = record["init"][0]["memory16"]
+    assert all(torch.equal(i["memory16"], frame0_s16) for i in record["init"])  # prev_seg_feats16_frame 0
     for got, want in zip(record["init"], eval_data["init"]):
         _close(f"video init obj {want['object']} template", got["template"], want["gc"], PIPELINE)
     assert [(s["frame"], s["object"]) for s in record["steps"]] == [(s["frame"], s["object"])
@@ -171,10 +182,15 @@ def test_whole_video_upstream_late_objects(model, eval_data):
         _close(f"video update frame {want['frame']} obj {want['object']}", got["template"], want["gc_out"], PIPELINE)
     segs = eval_data["outputs"]["segs"][0, :, 0].long()
     assert torch.equal(labels[[0, 2]], segs[[0, 2]])  # annotations as given; frame 2 has object 2 only
+    left, right, top, bottom = inputs["padding_lrtb"]
     for i, merge in zip((1, 3), record["merge"]):
-        got_padded = merge["labels"]
-        _labels_match(f"video labels frame {i}", got_padded, [m for m in eval_data["merge"] if m["frame"] == i][0]
+        _labels_match(f"video labels frame {i}", merge["labels"], [m for m in eval_data["merge"] if m["frame"] == i][0]
                       ["labels"][0, 0].long(), merge["merged"])
+        crop = merge["merged"][:, top:merge["merged"].shape[1] - bottom, left:merge["merged"].shape[2] - right]
+        _labels_match(f"video output frame {i}", labels[i], segs[i], crop)
+    for got, want in zip(record["steps"], eval_data["steps"]):  # which frame's s16 each step matched (0, 1, 0)
+        _close(f"video frame {want['frame']} obj {want['object']} s16 memory", got["memory16"],
+               eval_data["features"][want["s16_memory_frame"]]["s16"], PIPELINE)
 
 
 def test_late_objects_default_segments_their_frame(model, eval_data):
@@ -241,6 +257,17 @@ def test_training_losses_and_gradients(eval_data, train_data, variant):
         rtol = 2e-2 if finetune_bn and ".bn" in name else CONV
         for short in GRAD_LOSSES:
             _close(f"{variant} grad {short} {name}", grads[short][name], want["grads"][short][name], rtol, scale)
+    params = [n for n, p in net.named_parameters() if p.requires_grad]
+    for short, key in GRAD_LOSSES.items():  # the L2 norm of every trainable tensor's gradient, per loss
+        got = torch.autograd.grad(losses[key], [dict(net.named_parameters())[n] for n in params], retain_graph=True,
+                                  allow_unused=True)
+        norms = torch.stack([torch.zeros(()) if g is None else g.norm() for g in got])
+        wanted = torch.stack([want["grad_norms"]["vos." + n][list(GRAD_LOSSES).index(short)] for n in params])
+        # inside the fine-tuned stage the golden norms are up to 5.7e-4 (relative) away from a float64 run of
+        # ours (layer4.0.conv1, eval variant), where our float32 is within 2.6e-5 of it: a looser bound there
+        backbone = torch.tensor([n.startswith("backbone.") for n in params])
+        _close(f"{variant} grad norms {short} (heads)", norms[~backbone], wanted[~backbone], CONV)
+        _close(f"{variant} grad norms {short} (layer4)", norms[backbone], wanted[backbone], 1e-3)
     for short, unused in want["grads_unused"].items():
         full = _grads(net, losses, list(unused))
         assert all(float(g.abs().max()) == 0 for g in full[short].values()), f"{short} reaches {unused}"
