@@ -258,3 +258,13 @@ def test_stage_cost_table_adds_up_to_what_a_session_executes():
         assert result.reused[1] == (stages is REUSED)
         assert result.flops / 2e9 == pytest.approx(sum(costs[s][0] for s in stages), rel=1e-9)
     assert sum(costs[s][0] for s in REUSED) < 0.6 * sum(costs[s][0] for s in COMPUTED)
+
+
+def test_input_height_works_at_its_own_size_and_answers_at_the_frame_size(bear):
+    images, labels = bear
+    gate = ReuseGate(_host(), dict(type="ttvos", input_height=64), tau=1.0)
+    session = gate.session()
+    session.step(images[0], labels[0])
+    result = session.step(images[1])
+    assert result.labels.shape == (96, 160) and result.probs.shape == (2, 96, 160)
+    assert session.objects[1].state.history.shape[-2:] == (8, 14)  # 64 x 107 padded to 64 x 112, stride 8

@@ -105,7 +105,7 @@ class TTVOSAdapter(HostAdapter):
         if self.history_on_reuse == "hold" and not bool(computed.all()):
             state.history = torch.where(keep, state.history, history)
         update = torch.ones_like(computed) if self.template_on_reuse else computed
-        if bool(update.any()):
+        if bool(update.any()) and state.update_w is not None:  # None: never decoded yet (copy variant)
             fresh = model.fresh_template(state, feats["s8"])
             blended = model.blend_template(state.template, fresh, state.update_w)
             state.template = blended if bool(update.all()) else torch.where(update.view(-1, 1, 1), blended,
