@@ -6,7 +6,9 @@ so the adapter sets ``stateful_decoder`` and keeps that memory in the object's s
 
 * feature tap: ``shallow`` = backbone up to ``s8`` on the frame padded to a multiple of 16; ``deep`` adds
   ``s16`` (the stride-16 stage: ResNet-50 ``layer3``, ResNet-18 ``layer3`` + ``layer4``, MobileNetV2
-  ``features.7..17``); the match feature is ``s8``;
+  ``features.7..17``); the match feature is ``s8``, read by the core's own template generator and matcher (the
+  notes suggest TTVOS's ``LT_sim`` instead, but it depends on the object's memory while the core's match tap is
+  one map per frame; TTVOS's own template attention still runs on every frame inside ``refine_shallow``);
 * score ``S``: the object's latest estimated mask (fg channel of the history, pooled to stride 16: what the
   short-term branch reads), a probability in [0, 1]; on a computed frame it is the estimate before that frame;
 * refined feature ``R``: ``u16``, the short-term branch output at stride 16 (``refine_deep``: ``conv_s16`` +
