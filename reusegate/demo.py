@@ -23,6 +23,18 @@ from .synthetic import SyntheticClip, demo_clip
 __all__ = ["DemoReport", "run_demo", "overlay_gif", "timeline_plot", "clip_jf"]
 
 COMPUTED, REUSED = (40, 190, 70), (255, 150, 0)
+# Mask tints: cyan, yellow, magenta, ... (not the reds and browns of the clip's objects), each with a white outline.
+TINTS = np.array([(0, 200, 255), (255, 230, 0), (255, 0, 200), (120, 255, 120), (160, 120, 255)], np.float32)
+
+
+def _outline(mask: np.ndarray) -> np.ndarray:
+    """The mask's boundary pixels (inside the mask, next to a pixel outside it)."""
+    inner = mask.copy()
+    inner[1:] &= mask[:-1]
+    inner[:-1] &= mask[1:]
+    inner[:, 1:] &= mask[:, :-1]
+    inner[:, :-1] &= mask[:, 1:]
+    return mask & ~inner
 
 
 @dataclass
@@ -70,12 +82,16 @@ def _run(gate: ReuseGate, clip: SyntheticClip) -> tuple[List[FrameResult], float
 
 
 def overlay_gif(path: Path, clip: SyntheticClip, results: List[FrameResult], tau: float) -> Path:
-    """Animated GIF: mask overlay, a green (computed) or orange (reused) border and the gate probability."""
+    """Animated GIF: each object's mask tinted (a colour unlike the clip's) and outlined in white, a green
+    (computed) or orange (reused) border and the gate probability."""
     images = []
     for t, (frame, r) in enumerate(zip(clip.frames, results)):
         labels = r.labels.numpy()
         img = frame.astype(np.float32)
-        img[labels > 0] = 0.5 * img[labels > 0] + 0.5 * np.array([220, 30, 60], np.float32)
+        for oid in np.unique(labels[labels > 0]):
+            mask = labels == oid
+            img[mask] = 0.45 * img[mask] + 0.55 * TINTS[(int(oid) - 1) % len(TINTS)]
+            img[_outline(mask)] = 255
         im = Image.fromarray(img.astype(np.uint8))
         draw = ImageDraw.Draw(im)
         reused = any(r.reused.values())
@@ -101,6 +117,8 @@ def timeline_plot(path: Path, clip: SyntheticClip, results: List[FrameResult], t
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from matplotlib.patches import Patch
+
     t = np.arange(len(results))
     fig, ax = plt.subplots(figsize=(9, 3.2), dpi=110)
     for oid in sorted(results[0].reused):
@@ -114,9 +132,12 @@ def timeline_plot(path: Path, clip: SyntheticClip, results: List[FrameResult], t
     ax.set_xlabel("frame (shaded: reused)")
     ax.set_ylabel("p_reuse")
     speed = ax.twinx()
-    speed.plot(t, clip.speeds, color="grey", lw=1, alpha=0.7)
+    speed_line, = speed.plot(t, clip.speeds, color="grey", lw=1, alpha=0.7, label="object speed (right axis)")
     speed.set_ylabel("object speed (px/frame)", color="grey")
-    ax.legend(loc="lower left", fontsize=8)
+    n_reused = sum(any(r.reused.values()) for r in results)
+    shade = Patch(color="orange", alpha=0.25, label=f"reused frame ({n_reused} of {len(results)})")
+    handles, _ = ax.get_legend_handles_labels()
+    ax.legend(handles=[*handles, shade, speed_line], loc="lower left", fontsize=8)
     fig.tight_layout()
     tmp = path.with_name(path.name + ".tmp.png")
     fig.savefig(tmp)

@@ -102,3 +102,52 @@ def test_default_model_on_a_held_out_davis_sequence(davis_root):
         jf[tau] = clip_jf([r.labels.numpy() for r in results], gt)
     assert all(0.0 <= r.p_reuse[1] <= 1.0 for r in results[1:])  # the gate ran on every later frame
     assert jf[1.0] > 0.85 and jf[0.6] > jf[1.0] - 0.08, jf
+
+
+def _fake_results(clip, reused_from: int) -> list:
+    """Ground-truth labels as the model's output, reused from frame ``reused_from`` on."""
+    from reusegate.gate import FrameResult
+
+    return [FrameResult(t, torch.from_numpy(lab).long(), torch.zeros(2, *lab.shape), {1: t >= reused_from},
+                        {1: 0.9 if t >= reused_from else 0.2}, t < reused_from) for t, lab in enumerate(clip.labels)]
+
+
+def test_overlay_mask_stands_out_from_the_object(tmp_path):
+    from reusegate.demo import overlay_gif
+
+    clip = make_clip(((4, 2.0),), (60, 100), seed=3)
+    overlay_gif(tmp_path / "o.gif", clip, _fake_results(clip, 2), tau=0.6)
+    gif = Image.open(tmp_path / "o.gif")
+    gif.seek(1)
+    shown = np.asarray(gif.convert("RGB")).astype(int)
+    mask = clip.labels[1] > 0
+    inside = mask.copy()
+    inside[1:] &= mask[:-1]
+    inside[:-1] &= mask[1:]
+    inside[:, 1:] &= mask[:, :-1]
+    inside[:, :-1] &= mask[:, 1:]
+    # the tinted mask differs clearly from the object's own colour, and its outline is (near) white
+    assert np.abs(shown[inside].mean(0) - clip.frames[1][inside].mean(0)).sum() > 100
+    assert shown[mask & ~inside].min(1).mean() > 200
+
+
+def test_timeline_legend_names_reused_shading_and_speed(tmp_path, monkeypatch):
+    import matplotlib.figure
+
+    from reusegate.demo import timeline_plot
+
+    seen = {}
+    original = matplotlib.figure.Figure.savefig
+
+    def capture(fig, *args, **kwargs):
+        seen["labels"] = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+        seen["shaded"] = len(fig.axes[0].patches)
+        return original(fig, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", capture)
+    clip = make_clip(((4, 2.0),), (60, 100), seed=3)
+    timeline_plot(tmp_path / "t.png", clip, _fake_results(clip, 2), tau=0.6)
+    assert (tmp_path / "t.png").is_file()
+    assert any(lab.startswith("reused frame (3 of 5)") for lab in seen["labels"])
+    assert any("speed" in lab for lab in seen["labels"]) and any("tau" in lab for lab in seen["labels"])
+    assert seen["shaded"] == 3  # one band per reused frame
