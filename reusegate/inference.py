@@ -44,8 +44,10 @@ DEFAULT_TAUS = (1.0, 0.9, 0.8, 0.7, 0.5)
 
 
 # ---------------------------------------------------------------------------------------------- model
-def load_model(path: Optional[Path], tau: float = 0.7, variant: str = "translate", tau2: float = 0.9) -> ReuseGate:
-    """The exported model at ``path`` (NAME.pth with NAME.json beside it), or the embedded default model."""
+def load_model(path: Optional[Path], tau: Optional[float] = None, variant: str = "translate",
+               tau2: float = 0.9) -> ReuseGate:
+    """The exported model at ``path`` (NAME.pth with NAME.json beside it), or the embedded default model;
+    ``tau=None``: the threshold its ``.json`` recommends."""
     from .pretrained import default_model_path, load_gate
 
     return load_gate(path if path is not None else default_model_path(), tau=tau, variant=variant, tau2=tau2)

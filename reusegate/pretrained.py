@@ -14,7 +14,7 @@ import io
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any, Dict, Union
+from typing import Any, Dict, Optional, Union
 
 import torch
 
@@ -23,23 +23,35 @@ from .gate import ReuseGate
 from .registry import MODELS, build
 from .safe_load import load_weights
 
-__all__ = ["load_gate", "save_gate", "default_gate", "default_model_path", "DEFAULT_MODEL"]
+__all__ = ["load_gate", "save_gate", "default_gate", "default_model_path", "recommended_tau", "DEFAULT_MODEL",
+           "FALLBACK_TAU"]
 
 FORMAT_VERSION = 1
 """Version of the exported ``.json``; a reader refuses newer ones instead of misreading them."""
+
+FALLBACK_TAU = 0.7
+"""The threshold of a model whose ``.json`` recommends none (exports older than ``recommended_tau``): the paper's."""
 
 DEFAULT_MODEL = "g_frtm_mnv2"
 """The embedded default: G-FRTM on the frozen ImageNet MobileNetV2 (narrow decoder), trained on DAVIS-2016 (README)."""
 
 
 def save_gate(gate: ReuseGate, path: Union[str, Path], host: str, adapter: str,
-              host_kwargs: Dict[str, Any] | None = None, extra: Dict[str, Any] | None = None) -> Path:
-    """Export ``gate`` as ``path`` (.pth state dict) plus its ``.json`` description, each written atomically."""
+              host_kwargs: Dict[str, Any] | None = None, extra: Dict[str, Any] | None = None,
+              recommended: Optional[float] = None) -> Path:
+    """Export ``gate`` as ``path`` (.pth state dict) plus its ``.json`` description, each written atomically.
+
+    ``recommended`` is the threshold the ``.json`` recommends, the default of ``load_gate``, ``run``, ``bench``
+    and ``demo`` (measure it with ``reusegate bench``); ``None`` records the gate's own ``tau`` (from the config
+    it was trained with).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     rebuilt = [f"host.{p}" for p in getattr(gate.host, "rebuilt_prefixes", ())]
     meta = {"format": FORMAT_VERSION, "host": host, "adapter": adapter, "host_kwargs": host_kwargs or {},
-            "gate": {"m1": gate.m1, "m2": gate.m2, "ep_t": gate.ep_t}, "rebuilt_prefixes": rebuilt, **(extra or {})}
+            "gate": {"m1": gate.m1, "m2": gate.m2, "ep_t": gate.ep_t}, "rebuilt_prefixes": rebuilt,
+            "recommended_tau": _check_tau(gate.tau if recommended is None else recommended, "the recommended tau"),
+            **(extra or {})}
     state = {k: v for k, v in gate.state_dict().items() if not k.startswith(tuple(rebuilt))}
     buf = io.BytesIO()
     torch.save(state, buf)
@@ -48,8 +60,10 @@ def save_gate(gate: ReuseGate, path: Union[str, Path], host: str, adapter: str,
     return path
 
 
-def load_gate(path: Union[str, Path], tau: float = 0.7, variant: str = "translate", **gate_kwargs: Any) -> ReuseGate:
-    """Build the exported model at ``path`` (``.pth`` with its ``.json`` beside it) with the given gate settings."""
+def load_gate(path: Union[str, Path], tau: Optional[float] = None, variant: str = "translate",
+              **gate_kwargs: Any) -> ReuseGate:
+    """Build the exported model at ``path`` (``.pth`` with its ``.json`` beside it) with the given gate settings;
+    ``tau=None`` takes the threshold the ``.json`` recommends (:func:`recommended_tau`)."""
     path = Path(path)
     meta_path = path.with_suffix(".json")
     for p in (path, meta_path):
@@ -58,6 +72,7 @@ def load_gate(path: Union[str, Path], tau: float = 0.7, variant: str = "translat
     meta = _read_meta(meta_path)
     host = build(MODELS, "host", dict(meta.get("host_kwargs", {}), type=meta["host"]))
     settings = {**meta.get("gate", {}), **gate_kwargs}
+    tau = _recommended(meta, meta_path) if tau is None else tau
     gate = ReuseGate(host, meta["adapter"], tau=tau, variant=variant, **settings)
     state = load_weights(path)
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -94,11 +109,31 @@ def _read_meta(meta_path: Path) -> Dict[str, Any]:
     return meta
 
 
+def _check_tau(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"{what} must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
+def _recommended(meta: Dict[str, Any], meta_path: Path) -> float:
+    return _check_tau(meta.get("recommended_tau", FALLBACK_TAU), f"{meta_path}: recommended_tau")
+
+
+def recommended_tau(path: Union[str, Path, None] = None) -> float:
+    """The threshold an exported model's ``.json`` recommends (the embedded default model's when ``path`` is
+    ``None``); :data:`FALLBACK_TAU` when it recommends none."""
+    meta_path = Path(default_model_path() if path is None else path).with_suffix(".json")
+    if not meta_path.is_file():
+        raise FileNotFoundError(f"{meta_path} not found: an exported model is NAME.pth plus NAME.json side by side")
+    return _recommended(_read_meta(meta_path), meta_path)
+
+
 def default_model_path() -> Path:
     """Where the embedded default model's ``.pth`` lies (its ``.json`` is beside it)."""
     return Path(str(resources.files("reusegate") / "weights" / f"{DEFAULT_MODEL}.pth"))
 
 
-def default_gate(tau: float = 0.7, variant: str = "translate", **gate_kwargs: Any) -> ReuseGate:
-    """The embedded default model (see :data:`DEFAULT_MODEL`) with the given gate settings."""
+def default_gate(tau: Optional[float] = None, variant: str = "translate", **gate_kwargs: Any) -> ReuseGate:
+    """The embedded default model (see :data:`DEFAULT_MODEL`) with the given gate settings; ``tau=None``: its
+    recommended threshold (0.6, README "Default model")."""
     return load_gate(default_model_path(), tau=tau, variant=variant, **gate_kwargs)

@@ -190,6 +190,7 @@ def test_default_model_configs_match_the_shipped_model():
     assert host.pop("type") == meta["host"] and host == meta["host_kwargs"]
     assert stage2.model.adapter.to_dict() == meta["adapter"]
     assert {k: float(stage2.model.gate[k]) for k in ("m1", "m2", "ep_t")} == meta["gate"]
+    assert float(stage2.model.gate.tau) == meta["recommended_tau"]  # what --export records
     for cfg in (stage1, stage2):
         assert cfg.train_dataloader.dataset.host.to_dict() == cfg.model.host.to_dict()
         assert cfg.train_dataloader.dataset.adapter.to_dict() == cfg.model.adapter.to_dict()

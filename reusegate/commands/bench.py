@@ -18,11 +18,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--davis", type=Path, default=None, metavar="ROOT",
                         help="DAVIS root with full ground truth (default: the embedded synthetic demo clip)")
     add_model_and_data_arguments(parser)
-    parser.add_argument("--taus", type=float, nargs="+", default=list(DEFAULT_TAUS),
-                        help="thresholds to measure besides 1 and 0 (default: 1 0.9 0.8 0.7 0.5)")
+    parser.add_argument("--taus", type=float, nargs="+", default=None,
+                        help="thresholds to measure besides 1 and 0 (default: "
+                             f"{' '.join(f'{t:g}' for t in DEFAULT_TAUS)} and the model's recommended tau)")
     parser.add_argument("--variants", nargs="+", default=[], choices=list(OTHER_VARIANTS),
                         help="also measure these variants (copy, fusion, oracle) at --variant-tau")
-    parser.add_argument("--variant-tau", type=float, default=0.7, help="threshold of --variants (default: 0.7)")
+    parser.add_argument("--variant-tau", type=float, default=None,
+                        help="threshold of --variants (default: the model's recommended tau, from its .json)")
     parser.add_argument("--tau2", type=float, default=0.9, help="the fusion variant's copy threshold (default: 0.9)")
     parser.add_argument("--frames", type=int, default=30,
                         help="first N frames of each sequence, N >= 3 (default: 30; 0 = all)")
@@ -36,8 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..data.writer import atomic_write_text
-    from ..inference import (bench, bench_lines, bench_plot, davis_clips, demo_clips, load_model, model_name,
-                             set_threads)
+    from ..inference import (DEFAULT_TAUS, bench, bench_lines, bench_plot, davis_clips, demo_clips, load_model,
+                             model_name, set_threads)
+    from ..pretrained import recommended_tau
 
     if args.frames < 0 or 0 < args.frames < 3:
         raise ValueError(f"--frames must be 0 (all) or at least 3 (J&F drops the first and last frame), "
@@ -53,8 +56,11 @@ def run(args: argparse.Namespace) -> int:
     gate = load_model(args.model, tau=1.0, tau2=args.tau2)
     if args.profile:
         return _profile(gate, clips, {"model": model_name(args.model), "source": source}, args.json)
-    report = {"model": model_name(args.model), "source": source,
-              **bench(gate, clips, args.taus, not args.no_flops, others=args.variants, others_tau=args.variant_tau)}
+    recommended = recommended_tau(args.model)
+    taus = args.taus if args.taus is not None else sorted({*DEFAULT_TAUS, recommended}, reverse=True)
+    others_tau = recommended if args.variant_tau is None else args.variant_tau
+    report = {"model": model_name(args.model), "source": source, "recommended_tau": recommended,
+              **bench(gate, clips, taus, not args.no_flops, others=args.variants, others_tau=others_tau)}
     print(f"model {report['model']} on {source}")
     for line in bench_lines(report):
         print(line)

@@ -10,15 +10,16 @@ HELP = "run the default model with and without the gate on the embedded clip; wr
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder (default: out/demo)")
-    parser.add_argument("--tau", type=float, default=0.6,
-                        help="reuse threshold in [0, 1] (default: 0.6, the default model's recommended value)")
+    parser.add_argument("--tau", type=float, default=None,
+                        help="reuse threshold in [0, 1] (default: the default model's recommended value, 0.6)")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..demo import run_demo
     from ..pretrained import default_gate
 
-    report = run_demo(default_gate(tau=args.tau), args.out, tau=args.tau)
+    gate = default_gate(tau=args.tau)
+    report = run_demo(gate, args.out, tau=gate.tau)
     for line in report.lines():
         print(line)
     print(f"wrote {args.out}/masks/demo/*.png, {args.out}/overlay.gif, {args.out}/gate_timeline.png, "

@@ -32,8 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--first-mask", type=Path, help="with --input: the first frame's mask (PNG, ids or 0/255)")
     parser.add_argument("--name", default=None, help="with --input: the sequence name (default: the input's name)")
     add_model_and_data_arguments(parser)
-    parser.add_argument("--tau", type=float, default=0.7, help="reuse threshold in [0, 1]; 1 = the host alone "
-                        "(default: 0.7)")
+    parser.add_argument("--tau", type=float, default=None, help="reuse threshold in [0, 1]; 1 = the host alone "
+                        "(default: the threshold the model's .json recommends; the embedded model: 0.6)")
     parser.add_argument("--variant", choices=VARIANTS, default="translate", help="gate variant (default: translate)")
     parser.add_argument("--tau2", type=float, default=0.9,
                         help="fusion variant: copy above this p_reuse (default: 0.9)")
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--shard splits a list of sequences; --input is one video")
     sequences = _sequences(args)
     gate = load_model(args.model, tau=args.tau, variant=args.variant, tau2=args.tau2)
-    settings = {"model": model_name(args.model), "tau": args.tau, "variant": args.variant}
+    settings = {"model": model_name(args.model), "tau": gate.tau, "variant": args.variant}
     if args.variant == "fusion":
         settings["tau2"] = args.tau2
     youtube = args.youtube is not None

@@ -1,0 +1,98 @@
+"""The recommended tau lives in each exported model's ``.json`` and is the default of ``default_gate``,
+``load_gate``, ``run``, ``bench`` and ``demo``."""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from reusegate.adapters.reference import ReferenceHost
+from reusegate.cli import main
+from reusegate.gate import ReuseGate
+from reusegate.pretrained import (FALLBACK_TAU, default_gate, default_model_path, load_gate, recommended_tau,
+                                  save_gate)
+from reusegate.synthetic import make_clip
+
+KWARGS = dict(width=8, refined_channels=16, input_scale=0.5)
+
+
+@pytest.fixture
+def model(tmp_path) -> Path:
+    """A tiny exported reference model that recommends tau = 0.35 (not any built-in default)."""
+    return save_gate(ReuseGate(ReferenceHost(**KWARGS), "reference"), tmp_path / "m.pth", host="reference",
+                     adapter="reference", host_kwargs=KWARGS, recommended=0.35)
+
+
+def test_the_shipped_model_recommends_its_measured_tau():
+    assert recommended_tau() == 0.6  # README "Default model": the lowest tau within 1.0 J&F of tau = 1
+    assert default_gate().tau == 0.6
+    assert default_gate(tau=0.8).tau == 0.8
+
+
+def test_exports_record_a_recommendation_and_load_with_it(model, tmp_path):
+    assert json.loads(model.with_suffix(".json").read_text())["recommended_tau"] == 0.35
+    assert load_gate(model).tau == 0.35 and load_gate(model, tau=0.9).tau == 0.9
+    # without an explicit recommendation an export records the tau it was configured (trained) with
+    configured = save_gate(ReuseGate(ReferenceHost(**KWARGS), "reference", tau=0.45), tmp_path / "c.pth",
+                           host="reference", adapter="reference", host_kwargs=KWARGS)
+    assert recommended_tau(configured) == 0.45
+    meta = json.loads(model.with_suffix(".json").read_text())
+    del meta["recommended_tau"]  # an export from before the field existed
+    model.with_suffix(".json").write_text(json.dumps(meta))
+    assert load_gate(model).tau == FALLBACK_TAU
+    model.with_suffix(".json").write_text(json.dumps({**meta, "recommended_tau": 1.5}))
+    with pytest.raises(ValueError, match="recommended_tau must be a number in \\[0, 1\\]"):
+        load_gate(model)
+
+
+def test_run_defaults_to_the_models_recommendation(model, tmp_path):
+    clip = make_clip(((5, 2.0),), size=(48, 64), n_objects=1, seed=3)
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    for i, frame in enumerate(clip.frames[:3]):
+        Image.fromarray(frame).save(folder / f"{i:05d}.png")
+    Image.fromarray(clip.labels[0]).save(tmp_path / "first.png")
+    out = tmp_path / "out"
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["run", "--input", str(folder), "--first-mask", str(tmp_path / "first.png"), "--model",
+                     str(model), "--out", str(out)]) == 0
+    assert json.loads((out / "summary.json").read_text())["settings"]["tau"] == 0.35
+
+
+def test_bench_measures_the_recommendation_and_runs_variants_at_it(model, tmp_path):
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["bench", "--model", str(model), "--frames", "3", "--no-flops", "--variants", "copy",
+                     "--json", str(tmp_path / "b.json")]) == 0
+    report = json.loads((tmp_path / "b.json").read_text())
+    assert report["recommended_tau"] == 0.35
+    names = json.dumps(report)
+    assert "tau=0.35" in names and "copy" in names
+
+
+def test_demo_defaults_to_the_default_models_recommendation(monkeypatch, tmp_path):
+    import reusegate.demo
+    import reusegate.pretrained
+
+    seen = {}
+
+    def fake_run_demo(gate, out, tau):  # the demo itself is tested in test_demo.py; here: which tau it gets
+        seen.update(gate_tau=gate.tau, tau=tau)
+        return argparse.Namespace(lines=lambda: [])
+
+    monkeypatch.setattr(reusegate.demo, "run_demo", fake_run_demo)
+    # the shipped model with another recommendation: the demo must read it, not a constant of its own
+    shipped = default_model_path()
+    copy = tmp_path / shipped.name
+    shutil.copyfile(shipped, copy)
+    meta = json.loads(shipped.with_suffix(".json").read_text())
+    copy.with_suffix(".json").write_text(json.dumps({**meta, "recommended_tau": 0.55}))
+    monkeypatch.setattr(reusegate.pretrained, "default_model_path", lambda: copy)
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["demo", "--out", str(tmp_path / "out")]) == 0
+    assert seen == {"gate_tau": 0.55, "tau": 0.55}
