@@ -260,8 +260,8 @@ class _VideoSession:
         """Suppress older objects under new ones, merge, and return (merged, labels, per-object merged slots)."""
         for oid in probs:
             if oid not in new:
-                for mask in new.values():
-                    probs[oid] = probs[oid] * (1 - mask)
+                for nid in new:  # probs[nid] is the new mask at the working resolution, like probs[oid]
+                    probs[oid] = probs[oid] * (1 - probs[nid])
         ids = sorted(probs)
         merged, labels = self.adapter.merge(torch.cat([probs[i][0] for i in ids], dim=0))
         slots = {oid: merged[k + 1][None, None] for k, oid in enumerate(ids)}

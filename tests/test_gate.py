@@ -176,11 +176,12 @@ def test_oracle_gates_on_ground_truth_iou():
         session.step(frames[2])
 
 
-def test_objects_can_start_mid_video():
+@pytest.mark.parametrize("input_scale", [1.0, 0.5])  # 0.5: the host works below the frame size
+def test_objects_can_start_mid_video(input_scale):
     frames, labels = moving_clip(4)
     first = labels[0].clone()
     first[first == 3] = 0
-    gate = ReuseGate(ReferenceHost(), ReferenceAdapter, tau=0.5)
+    gate = ReuseGate(ReferenceHost(input_scale=input_scale), ReferenceAdapter, tau=0.5)
     session = gate.session()
     session.step(frames[0], first)
     late = (labels[2] == 3).long() * 3
@@ -188,7 +189,8 @@ def test_objects_can_start_mid_video():
     assert set(r.reused) == {1, 2}
     r = session.step(frames[2], late)
     assert set(r.reused) == {1, 2, 3} and r.reused[3] is False and math.isnan(r.p_reuse[3])
-    assert torch.equal(r.labels == 3, labels[2] == 3)  # a start frame returns its given mask
+    given = labels[2] == 3  # a start frame returns its given mask (through the working resolution)
+    assert ((r.labels == 3) & given).sum() / ((r.labels == 3) | given).sum() > (0.999 if input_scale == 1 else 0.85)
     r = session.step(frames[3])
     assert session.stats()["per_object"].keys() == {1, 2, 3}
 
