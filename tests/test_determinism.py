@@ -66,7 +66,7 @@ def _train(davis: Path, work: Path, seed: int) -> dict[str, torch.Tensor]:
     options = [f"train_dataloader.dataset.data_root={davis}", "train_dataloader.dataset.sequences=[s1,s2]",
                "train_dataloader.dataset.size=(48,64)", "train_dataloader.dataset.clip_length=3",
                "train_dataloader.dataset.samples_per_object=2", "train_dataloader.batch_size=2",
-               "train_cfg.max_epochs=2", "train_cfg.val_interval=1000", f"randomness.seed={seed}",
+               "train_cfg.max_epochs=1", "train_cfg.val_interval=1000", f"randomness.seed={seed}",
                f"experiment_name=det_{work.name}"]
     rc = main(["train", str(GATED), "--work-dir", str(work), "--no-progress", "--export", str(work / "m.pth"),
                "--cfg-options", *options])
