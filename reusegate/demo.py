@@ -5,6 +5,7 @@ and writes palette masks, an overlay GIF that marks each frame computed or reuse
 """
 from __future__ import annotations
 
+import io
 import json
 import time
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from .data.writer import ResultWriter, atomic_write_text
+from .data.writer import ResultWriter, atomic_write_bytes, atomic_write_text
 from .evaluation.metrics import f_measure, jaccard
 from .gate import FrameResult, ReuseGate
 from .synthetic import SyntheticClip, demo_clip
@@ -104,10 +105,9 @@ def overlay_gif(path: Path, clip: SyntheticClip, results: List[FrameResult], tau
         draw.rectangle([5, 5, 8 + 7 * len(text), 20], fill=(0, 0, 0))
         draw.text((8, 7), text, fill=colour)
         images.append(im)
-    tmp = path.with_name(path.name + ".tmp")
-    images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=120, loop=0)
-    tmp.replace(path)
-    return path
+    buf = io.BytesIO()
+    images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=120, loop=0)
+    return atomic_write_bytes(path, buf.getvalue())
 
 
 def timeline_plot(path: Path, clip: SyntheticClip, results: List[FrameResult], tau: float) -> Path:
@@ -139,11 +139,10 @@ def timeline_plot(path: Path, clip: SyntheticClip, results: List[FrameResult], t
     handles, _ = ax.get_legend_handles_labels()
     ax.legend(handles=[*handles, shade, speed_line], loc="lower left", fontsize=8)
     fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
     plt.close(fig)
-    tmp.replace(path)
-    return path
+    return atomic_write_bytes(path, buf.getvalue())
 
 
 def run_demo(gate: ReuseGate, out: Path, tau: float = 0.7, rounds: int = 2) -> DemoReport:
