@@ -88,14 +88,16 @@ def describe_error(exc: BaseException) -> str:
         return (f"refused to load a file that holds pickled Python objects besides tensors ({exc}); reusegate "
                 f"loads checkpoints with torch.load(weights_only=True), so such a file could run code. Load only "
                 f"files you trust, and re-export them as plain state dicts")
-    if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError) and exc.strerror:
-        where = f" {exc.filename}" if exc.filename else ""
+    if isinstance(exc, OSError) and exc.strerror:  # raised by the OS (ours carry only a message)
+        where = f": {exc.filename}" if exc.filename else ""
         fix = {errno.ENOSPC: "free some space or write to another disk",
                errno.EDQUOT: "free some space or write to another disk",
                errno.EACCES: "choose a folder you can write to, or fix its permissions",
                errno.EPERM: "choose a folder you can write to, or fix its permissions",
-               errno.EROFS: "choose a folder on a writable file system"}.get(exc.errno or 0, "check the path")
-        return f"{exc.strerror}:{where}; {fix}"
+               errno.EROFS: "choose a folder on a writable file system",
+               errno.ENOTDIR: "a part of the path is a file, not a folder: choose another path",
+               errno.EEXIST: "a file of that name is in the way: choose another path"}.get(exc.errno or 0, "check the path")
+        return f"{exc.strerror}{where}; {fix}"
     return str(exc)
 
 

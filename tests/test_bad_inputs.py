@@ -323,6 +323,14 @@ def test_output_folder_not_writable(clip, tiny_model, tmp_path, capsys):
     assert not out.exists()
 
 
+def test_output_path_through_a_file(clip, tiny_model, tmp_path, capsys):
+    folder, mask = clip
+    (tmp_path / "afile").write_text("x")
+    fails(capsys, run_args(folder, mask, tiny_model, tmp_path / "afile" / "out"), "afile", "Not a directory",
+          "not a folder")
+    assert (tmp_path / "afile").read_text() == "x"
+
+
 def test_full_disk_leaves_no_partial_file(clip, tiny_model, tmp_path, capsys, monkeypatch):
     """Simulated: every write through the atomic writer fails with ENOSPC after half the bytes went out."""
     folder, mask = clip
