@@ -83,6 +83,12 @@ class _Object:
 
 
 # ---------------------------------------------------------------------------------------------- input checks
+def _writable(array: np.ndarray) -> np.ndarray:
+    """A contiguous, writable view of ``array``, copied only when needed: arrays from PIL images are read-only,
+    and ``torch.from_numpy`` warns about those."""
+    return np.require(array, requirements=["C", "W"])
+
+
 def _as_image(frame: FrameLike) -> Tensor:
     """``[1, 3, H, W]`` float in [0, 1] from a ``[3, H, W]`` tensor or an ``H x W x 3`` uint8 array."""
     if isinstance(frame, np.ndarray):
@@ -91,7 +97,7 @@ def _as_image(frame: FrameLike) -> Tensor:
                 f"a numpy frame must be H x W x 3 (RGB), got shape {frame.shape}; convert grey or RGBA images "
                 "to RGB first"
             )
-        frame = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)
+        frame = torch.from_numpy(_writable(frame)).permute(2, 0, 1)
     if not isinstance(frame, Tensor):
         raise ValueError(f"frame must be a torch.Tensor or numpy array, got {type(frame).__name__}")
     if frame.ndim != 3 or frame.shape[0] != 3:
@@ -113,7 +119,7 @@ def _as_image(frame: FrameLike) -> Tensor:
 def _as_labels(masks: FrameLike, size: tuple[int, int], what: str) -> Tensor:
     """``[H, W]`` int64 label map, checked for dtype and size."""
     if isinstance(masks, np.ndarray):
-        masks = torch.from_numpy(np.ascontiguousarray(masks))
+        masks = torch.from_numpy(_writable(masks))
     if not isinstance(masks, Tensor):
         raise ValueError(f"{what} must be a torch.Tensor or numpy array, got {type(masks).__name__}")
     if masks.is_floating_point() or masks.is_complex():
