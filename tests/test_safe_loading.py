@@ -232,3 +232,24 @@ def test_plugin_raising_at_import_is_named_and_builtins_still_work(tmp_path):
     quiet = _probe(site, tmp_path, disable=True)
     assert not imported.exists()  # autoload off: the third-party module is never imported
     assert quiet["warnings"] == []
+
+
+def test_a_plugin_error_is_one_line_from_the_cli(tmp_path):
+    """Two distributions declaring one entry point is a PluginError: the CLI prints it as one line naming
+    both, exit 2, no traceback."""
+    site = tmp_path / "site"
+    for name in ("rg-clash-one", "rg-clash-two"):
+        module = name.replace("-", "_")
+        info = site / f"{module}-0.1.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+        (info / "entry_points.txt").write_text(f"[reusegate]\nclash = {module}\n")
+        (site / f"{module}.py").write_text("")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site)] + [p for p in [os.environ.get("PYTHONPATH")] if p])}
+    env.pop("REUSEGATE_DISABLE_PLUGIN_AUTOLOAD", None)
+    proc = subprocess.run([sys.executable, "-m", "reusegate.cli", "demo", "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("reusegate demo: error:") and "rg-clash-one" in line and "rg-clash-two" in line
+    assert not (tmp_path / "out").exists()
