@@ -16,11 +16,13 @@ below. Distributions expose plugins through the ``reusegate`` entry-point group:
 
 Built-in hosts and backbones are plugins of the ``reusegate`` distribution itself and register through
 these same hooks. Every name registered lands in the mmengine registries of scope ``reusegate`` (see
-:mod:`reusegate.registry`), so configs can say ``backbone=dict(type='mynet')``. Set
+:mod:`reusegate.registry`: ``MODELS`` for backbones and hosts, ``ADAPTERS`` for adapters), the one place names
+are looked up, so configs can say ``backbone=dict(type='mynet')`` and every host takes it. Set
 ``REUSEGATE_DISABLE_PLUGIN_AUTOLOAD=1`` to load only the built-ins.
 
-Each hook receives a ``register`` callback and calls it once per item. Registering a name that another
-distribution already registered is an error that names both distributions.
+Each hook receives a ``register`` callback and calls it once per item. A name must be unique within its
+registry: registering one that another plugin registered (of any distribution), or a backbone under a host's
+name, is an error that names both.
 """
 from __future__ import annotations
 
