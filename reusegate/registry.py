@@ -82,7 +82,9 @@ def lookup(registry: PluginRegistry, kind: str, name: str) -> Any:
     from . import plugins
 
     known = sorted(n for n, (k, _) in registry.origins.items() if k == kind)
-    why = [plugins.plugin_manager().missing_builtins or ""] if not known else []
+    pm = plugins.plugin_manager()
+    why = [pm.missing_builtins or ""] if not known else []
+    why += [f"Perhaps from a plugin that failed to import: {reason}." for reason in pm.broken.values()]
     why.append(f"Third-party plugins are off: {plugins.DISABLE_ENV} is set." if plugins.autoload_disabled()
                else "A plugin's names appear once its distribution is installed (see reusegate.hookspecs).")
     raise KeyError(f"no {kind} named {name!r}; registered {kind}s: {', '.join(known) or 'none'}. "

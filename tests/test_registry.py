@@ -123,3 +123,10 @@ def test_an_uninstalled_checkout_says_why_no_adapter_is_found(monkeypatch):
     message = str(info.value)
     assert "registered host adapters: none" in message
     assert "not installed" in message and "pip install -e ." in message
+
+
+def test_a_missing_name_mentions_plugins_that_failed_to_import(monkeypatch):
+    pm = _manager_with(monkeypatch)
+    pm.broken["rg_broken"] = "reusegate plugin 'rg_broken' from distribution 'rg-broken' failed to import"
+    with pytest.raises(KeyError, match="failed to import: reusegate plugin 'rg_broken' from distribution 'rg-broken'"):
+        lookup(PluginRegistry("adapter", scope="rg_test_broken", plugin_kinds=("adapters",)), "host adapter", "x")
