@@ -91,11 +91,11 @@ def lookup(registry: PluginRegistry, kind: str, name: str) -> Any:
                    + " ".join(w for w in why if w))
 
 
-def build(registry: PluginRegistry, kind: str, cfg: Union[str, Mapping[str, Any]], **defaults: Any) -> Any:
+def build(registry: PluginRegistry, kind: str, cfg: Union[str, Mapping[str, Any]]) -> Any:
     """Build ``cfg`` (a registered name, or ``dict(type=name_or_callable, **kwargs)``) as a config would.
 
-    ``defaults`` fill keyword arguments the config leaves out. The factory is called directly rather than
-    through ``registry.build``, so the result does not depend on mmengine's current default scope.
+    The factory is called directly rather than through ``registry.build``, so the result does not depend on
+    mmengine's current default scope.
     """
     spec = {"type": cfg} if isinstance(cfg, str) else dict(cfg)
     if "type" not in spec:
@@ -103,17 +103,17 @@ def build(registry: PluginRegistry, kind: str, cfg: Union[str, Mapping[str, Any]
     factory = spec.pop("type")
     if isinstance(factory, str):
         factory = lookup(registry, kind, factory)
-    return factory(**{**defaults, **spec})
+    return factory(**spec)
 
 
 BACKBONE_TAPS = ("feature_channels", "forward_shallow", "forward_deep")
 """What every backbone exposes (see :func:`reusegate.hookspecs.register_backbones`)."""
 
 
-def build_backbone(spec: Union[str, Mapping[str, Any], Any], **defaults: Any) -> Any:
+def build_backbone(spec: Union[str, Mapping[str, Any], Any]) -> Any:
     """A backbone from a registered name, a config dict, or an already built module; checked for the uniform
     taps here so that a host fails at construction, not on its first frame."""
-    backbone = spec if not isinstance(spec, (str, Mapping)) else build(MODELS, "backbone", spec, **defaults)
+    backbone = spec if not isinstance(spec, (str, Mapping)) else build(MODELS, "backbone", spec)
     missing = [name for name in BACKBONE_TAPS if not hasattr(backbone, name)]
     if missing:
         raise ValueError(f"backbone {type(backbone).__name__} lacks {missing} (see reusegate.hookspecs."
