@@ -21,7 +21,7 @@ ATOL = 1e-6
 def scaled_error(got: torch.Tensor, want: torch.Tensor) -> tuple[float, float]:
     """(max abs error, max |want|) in float64, after checking the shapes agree."""
     assert got.shape == want.shape, f"shape {tuple(got.shape)} != {tuple(want.shape)}"
-    got, want = got.double(), want.double()
+    got, want = got.detach().double(), want.detach().double()
     diff = torch.nan_to_num((got - want).abs(), nan=float("inf"))  # a NaN where the reference is finite fails
     return float(diff.max()), float(want.abs().max())
 
