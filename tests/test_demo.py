@@ -87,6 +87,24 @@ def test_demo_command_rejects_bad_tau(capsys):
     assert "tau must be a number in [0, 1]" in capsys.readouterr().err
 
 
+def test_demo_command_sets_threads_and_rejects_zero(capsys, monkeypatch):
+    import reusegate.demo
+
+    seen = {}
+    monkeypatch.setattr(reusegate.demo, "run_demo", lambda gate, out, tau: seen.setdefault("threads",
+                                                                                          torch.get_num_threads()))
+    before = torch.get_num_threads()
+    try:
+        assert cli.main(["demo", "--threads", "1", "--out", "unused"]) != 2 or "threads" in seen
+    except AttributeError:  # the stubbed run_demo returns no report; the threads were set before it ran
+        pass
+    finally:
+        torch.set_num_threads(before)
+    assert seen["threads"] == 1
+    assert cli.main(["demo", "--threads", "0", "--out", "unused"]) == 2
+    assert "--threads must be at least 1" in capsys.readouterr().err
+
+
 @pytest.mark.data
 def test_default_model_on_a_held_out_davis_sequence(davis_root):
     """bear is in the development split (configs/splits/davis16_dev.txt), never trained on: on its first 20

@@ -12,12 +12,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder (default: out/demo)")
     parser.add_argument("--tau", type=float, default=None,
                         help="reuse threshold in [0, 1] (default: the default model's recommended value, 0.6)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads (default: torch's choice, one per core; fewer can be faster "
+                             "on a machine busy with other work)")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..demo import run_demo
+    from ..inference import set_threads
     from ..pretrained import default_gate
 
+    set_threads(args.threads)
     gate = default_gate(tau=args.tau)
     report = run_demo(gate, args.out, tau=gate.tau)
     for line in report.lines():
