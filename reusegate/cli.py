@@ -18,10 +18,11 @@ import pkgutil
 import re
 import sys
 import traceback
-from typing import Sequence
+import warnings
+from typing import Callable, Sequence
 
 from . import commands
-from .plugins import PluginError
+from .plugins import PluginError, PluginWarning
 
 DESCRIPTION = ("Make a video object segmentation network faster on slow-moving video with the reuse gate "
                "(Park et al., CVPR 2021): segment videos, evaluate J&F, benchmark speed, train.")
@@ -101,9 +102,25 @@ def describe_error(exc: BaseException) -> str:
     return str(exc)
 
 
+def _show_plugin_warnings(default: Callable[..., None]) -> Callable[..., None]:
+    """A skipped plugin is news for the user, not a developer's source line: print it as one line."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, PluginWarning):
+            print(f"reusegate: warning: {message}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+    return show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; errors a user can fix print one line, not a traceback."""
     args = build_parser().parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_plugin_warnings(warnings.showwarning)
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args._run(args) or 0)
     except KeyboardInterrupt:

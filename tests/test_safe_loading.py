@@ -228,6 +228,29 @@ def test_plugin_raising_at_import_is_named_and_builtins_still_work(tmp_path):
     assert "'rg-broken-plugin'" in warning and "boom at import" in warning and "REUSEGATE_DISABLE_PLUGIN_AUTOLOAD" in warning
     assert "broken_adapter" in out["unknown"]  # the built-in worked above; unknown names still say what exists
 
+    # the CLI reports it as one warning line and the built-in reference host still runs
+    from PIL import Image
+
+    from reusegate.synthetic import make_clip
+
+    clip = make_clip(((2, 2.0),), size=(32, 48), n_objects=1, seed=1)
+    (tmp_path / "clip").mkdir()
+    for i, f in enumerate(clip.frames):
+        Image.fromarray(f).save(tmp_path / "clip" / f"{i:05d}.png")
+    Image.fromarray(clip.labels[0]).save(tmp_path / "first.png")
+    kwargs = dict(width=8, refined_channels=16)
+    save_gate(ReuseGate(ReferenceHost(**kwargs), "reference"), tmp_path / "m.pth", host="reference",
+              adapter="reference", host_kwargs=kwargs)
+    env = {k: v for k, v in os.environ.items() if k != "REUSEGATE_DISABLE_PLUGIN_AUTOLOAD"}
+    env["PYTHONPATH"] = os.pathsep.join([str(site)] + [p for p in [env.get("PYTHONPATH")] if p])
+    cli = subprocess.run([sys.executable, "-m", "reusegate.cli", "run", "--input", str(tmp_path / "clip"),
+                          "--first-mask", str(tmp_path / "first.png"), "--model", str(tmp_path / "m.pth"), "--out",
+                          str(tmp_path / "out")], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert cli.returncode == 0, cli.stderr
+    warned = [ln for ln in cli.stderr.splitlines() if "rg-broken-plugin" in ln]
+    assert len(warned) == 1 and warned[0].startswith("reusegate: warning: reusegate plugin")
+    assert len(list((tmp_path / "out" / "clip").glob("*.png"))) == 3
+
     imported.unlink()
     quiet = _probe(site, tmp_path, disable=True)
     assert not imported.exists()  # autoload off: the third-party module is never imported
