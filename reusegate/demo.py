@@ -17,7 +17,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from .data.writer import ResultWriter, atomic_write_bytes, atomic_write_text
-from .evaluation.metrics import f_measure, jaccard
+from .evaluation.metrics import sequence_jf
 from .gate import FrameResult, ReuseGate
 from .synthetic import SyntheticClip, demo_clip
 
@@ -62,13 +62,9 @@ class DemoReport:
 
 
 def clip_jf(labels: List[np.ndarray], gt: np.ndarray) -> float:
-    """Mean of J and F over objects and frames 1..T-2 (DAVIS semi-supervised protocol)."""
-    js, fs = [], []
-    for oid in np.unique(gt[0])[1:]:
-        for t in range(1, len(gt) - 1):
-            js.append(jaccard(labels[t] == oid, gt[t] == oid))
-            fs.append(f_measure(labels[t] == oid, gt[t] == oid))
-    return (float(np.mean(js)) + float(np.mean(fs))) / 2
+    """Mean of J and F over every object and scored frame (DAVIS semi-supervised protocol)."""
+    scores = sequence_jf(labels, gt, np.unique(gt[0])[1:]).values()
+    return (float(np.mean([j for j, _ in scores])) + float(np.mean([f for _, f in scores]))) / 2
 
 
 def _run(gate: ReuseGate, clip: SyntheticClip) -> tuple[List[FrameResult], float, float]:

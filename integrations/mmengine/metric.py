@@ -16,7 +16,7 @@ import numpy as np
 from mmengine.evaluator import BaseMetric
 
 from reusegate.data.writer import ResultWriter
-from reusegate.evaluation import EvaluationResult, ObjectResult, f_measure, jaccard
+from reusegate.evaluation import EvaluationResult, ObjectResult, sequence_jf
 from reusegate.registry import METRICS
 
 __all__ = ["VOSMetric"]
@@ -57,11 +57,8 @@ class VOSMetric(BaseMetric):
                 writer = ResultWriter(self.out_dir)
                 for t, frame in enumerate(sample.get("frame_names") or [f"{i:05d}" for i in range(len(pred))]):
                     writer.write(name, frame, pred[t])
-            kept = list(range(1, len(pred) - 1)) if len(pred) > 2 else list(range(1, len(pred)))
             ids = sorted(int(o) for o in (sample.get("start_frames") or {1: 0}))
-            objects = [ObjectResult(name, oid, np.array([jaccard(pred[t] == oid, gt[t] == oid) for t in kept]),
-                                    np.array([f_measure(pred[t] == oid, gt[t] == oid) for t in kept]))
-                       for oid in ids]
+            objects = [ObjectResult(name, oid, j, f) for oid, (j, f) in sequence_jf(pred, gt, ids).items()]
             flops = sample.get("flops")
             self.results.append(dict(
                 objects=objects,

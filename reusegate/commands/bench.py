@@ -13,7 +13,8 @@ HELP = ("time the bare host, tau = 1, each --taus value and all-reuse (tau = 0) 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..inference import DEFAULT_TAUS, OTHER_VARIANTS, add_model_and_data_arguments
+    from ..benchmark import DEFAULT_TAUS, OTHER_VARIANTS
+    from . import add_model_and_data_arguments
 
     parser.add_argument("--davis", type=Path, default=None, metavar="ROOT",
                         help="DAVIS root with full ground truth (default: the embedded synthetic demo clip)")
@@ -38,8 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..data.writer import atomic_write_text
-    from ..inference import (DEFAULT_TAUS, bench, bench_lines, bench_plot, davis_clips, demo_clips, load_model,
-                             model_name, set_threads)
+    from ..benchmark import DEFAULT_TAUS, bench, bench_lines, bench_plot, davis_clips, demo_clips
+    from ..inference import load_model, model_name, set_threads
     from ..pretrained import recommended_tau
 
     if args.frames < 0 or 0 < args.frames < 3:

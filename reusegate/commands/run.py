@@ -14,7 +14,7 @@ HELP = ("segment a video (a folder of frames or a video file, plus the first fra
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..gate import VARIANTS
-    from ..inference import add_model_and_data_arguments
+    from . import add_model_and_data_arguments
 
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--input", type=Path, help="a folder of frames or a video file")

@@ -7,7 +7,11 @@ could change a pixel inside it, so the numbers are identical to a full-frame dil
 Public API::
 
     jaccard(pred, gt, void=None) -> float          # region similarity J of two binary masks
+    batch_iou(a, b, threshold=0.5) -> Tensor       # J of mask batches in torch (gate targets, oracle gate)
     f_measure(pred, gt, void=None, bound_th=0.008) -> float   # boundary F
+    scored_frames(n) -> range                      # the frames the semi-supervised protocol scores
+    frame_jf(pred_labels, gt_labels, ids) -> {id: (J, F)}      # one frame, every object
+    sequence_jf(pred_labels, gt_labels, ids) -> {id: (J array, F array)}   # a video's scored frames
     seg2bmap(mask) -> bool array                   # 1-pixel boundary map (D. Martin, 2003)
     boundary_radius(shape, bound_th=0.008) -> int  # ceil(0.008 * diagonal) pixels
     disk(radius) -> uint8 array                    # skimage.morphology.disk equivalent
@@ -18,11 +22,21 @@ from __future__ import annotations
 import math
 import warnings
 from functools import lru_cache
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import cv2
 import numpy as np
 
-__all__ = ["jaccard", "f_measure", "seg2bmap", "boundary_radius", "disk", "db_statistics"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["EMPTY_IOU", "jaccard", "batch_iou", "f_measure", "seg2bmap", "boundary_radius", "disk", "db_statistics",
+           "scored_frames", "frame_jf", "sequence_jf"]
+
+EMPTY_IOU = 1.0
+"""J (IoU) of two empty masks, everywhere in reusegate: the benchmark's J&F (davis2017-evaluation's rule), the
+gate-probability loss's target and the oracle gate. An object absent from both frames has not changed, so
+reusing is right; statistics about moving objects (``consecutive_ious``) leave such pairs out instead."""
 
 
 def _as_bool(mask: np.ndarray, name: str) -> np.ndarray:
@@ -44,12 +58,45 @@ def _pair(pred: np.ndarray, gt: np.ndarray, void: np.ndarray | None) -> tuple[np
 
 
 def jaccard(pred: np.ndarray, gt: np.ndarray, void: np.ndarray | None = None) -> float:
-    """|pred ∩ gt| / |pred ∪ gt| over non-void pixels; 1.0 when the object is absent from both."""
+    """|pred ∩ gt| / |pred ∪ gt| over non-void pixels; :data:`EMPTY_IOU` when the object is absent from both."""
     pred, gt = _pair(pred, gt, void)
     union = np.count_nonzero(pred | gt)
     if union == 0:
-        return 1.0
+        return EMPTY_IOU
     return np.count_nonzero(pred & gt) / union
+
+
+def batch_iou(a: "torch.Tensor", b: "torch.Tensor", threshold: float = 0.5) -> "torch.Tensor":
+    """Per-sample J of two mask batches ``[B, ...]`` binarised at ``threshold``, as :func:`jaccard`, in torch
+    (the gate's training target and the oracle gate run inside the model)."""
+    import torch
+
+    a = (a > threshold).flatten(1)
+    b = (b > threshold).flatten(1)
+    inter = (a & b).sum(1).float()
+    union = (a | b).sum(1).float()
+    return torch.where(union > 0, inter / union.clamp(min=1), torch.full_like(union, EMPTY_IOU))
+
+
+def scored_frames(n: int) -> range:
+    """Frames of an ``n``-frame video that the semi-supervised protocol scores: not the first (it is given) and
+    not the last (davis2017-evaluation drops it); a 2-frame video keeps its second frame."""
+    return range(1, n - 1) if n > 2 else range(1, n)
+
+
+def frame_jf(pred: np.ndarray, gt: np.ndarray, ids: "Iterable[int]") -> dict[int, tuple[float, float]]:
+    """J and F of each object id on one frame, from two label maps."""
+    return {int(o): (jaccard(pred == o, gt == o), f_measure(pred == o, gt == o)) for o in ids}
+
+
+def sequence_jf(pred: "Sequence[np.ndarray]", gt: "Sequence[np.ndarray]",
+                ids: "Iterable[int]") -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Per object, the J and F arrays over a video's :func:`scored_frames` (label maps per frame)."""
+    if len(pred) != len(gt):
+        raise ValueError(f"{len(pred)} predicted frames but {len(gt)} ground-truth frames")
+    ids = [int(o) for o in ids]
+    per_frame = [frame_jf(pred[t], gt[t], ids) for t in scored_frames(len(gt))]
+    return {o: (np.array([s[o][0] for s in per_frame]), np.array([s[o][1] for s in per_frame])) for o in ids}
 
 
 def seg2bmap(mask: np.ndarray) -> np.ndarray:

@@ -33,13 +33,6 @@ __all__ = ["consecutive_ious", "RedundancyReport", "redundancy_report", "OracleS
 BIN_EDGES = np.round(np.linspace(0.0, 1.0, 11), 10)
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float | None:
-    union = np.count_nonzero(a | b)
-    if union == 0:
-        return None
-    return np.count_nonzero(a & b) / union
-
-
 def consecutive_ious(seq: VideoSequence) -> dict[int, np.ndarray]:
     """Per object, IoU of consecutive annotated frames from the object's start (both-empty pairs skipped)."""
     idx = seq.annotated_indices
@@ -50,9 +43,9 @@ def consecutive_ious(seq: VideoSequence) -> dict[int, np.ndarray]:
         for o in seq.object_ids:
             if idx[cur_i - 1] < seq.start_frames.get(o, 0):
                 continue
-            v = _iou(prev == o, cur == o)
-            if v is not None:
-                out[o].append(v)
+            a, b = prev == o, cur == o
+            if a.any() or b.any():  # a statistic of moving objects: frames where it is absent from both say nothing
+                out[o].append(jaccard(a, b))
         prev = cur
     return {o: np.asarray(v, dtype=np.float64) for o, v in out.items()}
 

@@ -1,0 +1,336 @@
+"""The speed / accuracy benchmark behind ``reusegate bench``.
+
+It times every variant on the same decoded frames: the bare host (:class:`~reusegate.gate.HostRunner`),
+``tau = 1``, each ``tau`` of a list, and all-reuse (``tau = 0``). Variants are interleaved frame by frame
+(in a rotating order), so a slow phase of a loaded machine hits all of them alike; every figure that is a
+ratio is taken within one run. FLOPs are counted in a second pass (``FlopCounterMode`` slows a step down).
+J and F follow :mod:`reusegate.evaluation` (the scored frames and the empty-mask rule of every J&F here).
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from .data.readers import DavisReader
+from .data.writer import atomic_write_bytes
+from .evaluation.metrics import frame_jf, scored_frames
+from .gate import HostRunner, ReuseGate
+from .inference import frame_tensor
+
+__all__ = ["BenchClip", "davis_clips", "demo_clips", "bench", "bench_lines", "bench_plot", "DEFAULT_TAUS",
+           "OTHER_VARIANTS"]
+
+DEFAULT_TAUS = (1.0, 0.9, 0.8, 0.7, 0.5)
+
+
+@dataclass
+class BenchClip:
+    """Decoded frames (``[3, H, W]`` uint8) and ground-truth label maps of one benchmark sequence."""
+
+    name: str
+    frames: List[torch.Tensor]
+    gt: List[np.ndarray]
+
+
+def davis_clips(root: Path, sequences: Optional[Path | Iterable[str]] = None, frames: Optional[int] = None,
+                resolution: str = "480p") -> List[BenchClip]:
+    """The first ``frames`` frames of DAVIS sequences, decoded up front so decoding is never timed."""
+    reader = DavisReader(root, year=None, resolution=resolution, sequences=sequences)
+    clips = []
+    for name in reader.sequences:
+        seq = reader.sequence(name)
+        if len(seq.annotated_indices) != len(seq):
+            raise ValueError(f"sequence {name} is not annotated on every frame; bench scores J&F on every "
+                             f"frame, so it needs the full ground truth (a train or val set)")
+        n = len(seq) if frames is None else min(frames, len(seq))
+        clips.append(BenchClip(name, [frame_tensor(seq.load_frame(i)) for i in range(n)],
+                               [seq.load_mask(i) for i in range(n)]))
+    return clips
+
+
+def demo_clips(frames: Optional[int] = None) -> List[BenchClip]:
+    """The embedded synthetic demo clip, for a bench without a dataset."""
+    from .synthetic import demo_clip
+
+    clip = demo_clip()
+    n = len(clip) if frames is None else min(frames, len(clip))
+    return [BenchClip("demo", [frame_tensor(f) for f in clip.frames[:n]], list(clip.labels[:n]))]
+
+
+@dataclass
+class _Variant:
+    """One timed configuration and what the bench collects about it."""
+
+    name: str
+    tau: Optional[float]  # None: the bare host
+    variant: str = "translate"  # the gate's variant (reusegate.gate.VARIANTS)
+    ms: List[float] = field(default_factory=list)
+    skipped: int = 0  # frames where the host's deep part did not run
+    object_frames: int = 0
+    reused: int = 0  # (object, frame) pairs that reused
+    flops: List[int] = field(default_factory=list)
+    decisions: List[bool] = field(default_factory=list)  # deep computed per timed frame (timing pass)
+    flop_decisions: List[bool] = field(default_factory=list)
+    j: List[float] = field(default_factory=list)  # per object of every clip
+    f: List[float] = field(default_factory=list)
+    per_clip: Dict[str, Dict[str, float]] = field(default_factory=dict)
+
+
+def _tau_name(tau: float) -> str:
+    return f"tau={tau:g}"
+
+
+OTHER_VARIANTS = ("copy", "fusion", "oracle")
+"""Variants ``bench`` can add at one threshold besides ``translate`` over the taus (paper §4.2 / Table 3)."""
+
+
+def _variants(taus: Sequence[float], others: Sequence[str] = (), others_tau: float = 0.7) -> List[_Variant]:
+    for t in list(taus) + [others_tau]:
+        if not 0.0 <= t <= 1.0:
+            raise ValueError(f"every tau must lie in [0, 1], got {t:g}")
+    bad = [o for o in others if o not in OTHER_VARIANTS]
+    if bad:
+        raise ValueError(f"unknown variants {bad}; choose from {OTHER_VARIANTS}")
+    middle = sorted({float(t) for t in taus} - {0.0, 1.0}, reverse=True)
+    return ([_Variant("host", None), _Variant(_tau_name(1.0), 1.0)] + [_Variant(_tau_name(t), t) for t in middle]
+            + [_Variant(_tau_name(0.0), 0.0)]
+            + [_Variant(f"{o}@{others_tau:g}", others_tau, variant=o) for o in dict.fromkeys(others)])
+
+
+def _session(gate: ReuseGate, v: _Variant, count_flops: bool = False):
+    """A video session of the bare host (``tau`` None) or of ``gate`` as ``v`` says, sharing the same weights."""
+    if v.tau is None:
+        return HostRunner(gate.adapter)
+    at_tau = copy.copy(gate)  # shallow: same host, adapter and gate modules; only the settings differ
+    at_tau.tau, at_tau.variant = v.tau, v.variant
+    if v.variant == "fusion" and not gate.tau2 > v.tau:
+        raise ValueError(f"the fusion variant needs tau2 > tau, got tau={v.tau:g}, tau2={gate.tau2:g}")
+    return at_tau.session(count_flops)
+
+
+def _step(session, v: _Variant, frame: torch.Tensor, gt: np.ndarray):
+    """One step; the oracle variant reads the frame's ground truth."""
+    return session.step(frame, gt=gt.astype(np.int64)) if v.variant == "oracle" else session.step(frame)
+
+
+def _step_flops(session, v: _Variant, frame: torch.Tensor, gt: np.ndarray):
+    """One step with its executed FLOPs (the host runner does not count them itself)."""
+    if isinstance(session, HostRunner):
+        with FlopCounterMode(display=False) as counter:
+            result = session.step(frame)
+        return result, counter.get_total_flops()
+    result = _step(session, v, frame, gt)
+    return result, result.flops
+
+
+def _objects(gt0: np.ndarray) -> List[int]:
+    """Object ids as the DAVIS protocol counts them: 1..max of the first ground truth."""
+    return list(range(1, int(gt0.max(initial=0)) + 1))
+
+
+def _check_clips(clips: Sequence[BenchClip]) -> None:
+    if not clips:
+        raise ValueError("no sequence to benchmark")
+    for c in clips:
+        if len(c.frames) < 3:
+            raise ValueError(f"sequence {c.name} has {len(c.frames)} frames; J&F drops the first and last frame, "
+                             f"so bench needs at least 3 (raise --frames)")
+        if not _objects(c.gt[0]):
+            raise ValueError(f"the first ground-truth frame of {c.name} holds no object")
+
+
+def _first_step(session, v: _Variant, clip: BenchClip) -> None:
+    first = clip.gt[0].astype(np.int64)
+    if v.variant == "oracle":
+        session.step(clip.frames[0], first, gt=first)
+    else:
+        session.step(clip.frames[0], first)
+
+
+def _timing_pass(gate: ReuseGate, variants: List[_Variant], clip: BenchClip) -> None:
+    """Every variant on ``clip``, interleaved frame by frame; latency, gate decisions and J / F per object."""
+    sessions = {v.name: _session(gate, v) for v in variants}
+    for v in variants:
+        _first_step(sessions[v.name], v, clip)
+    ids = _objects(clip.gt[0])
+    n = len(clip.frames)
+    scores = {v.name: {oid: ([], []) for oid in ids} for v in variants}
+    scored = scored_frames(n)
+    for t in range(1, n):
+        k = t % len(variants)
+        for v in variants[k:] + variants[:k]:  # rotate, so no variant always runs right after the same one
+            t0 = time.perf_counter()
+            result = _step(sessions[v.name], v, clip.frames[t], clip.gt[t])
+            v.ms.append(1000 * (time.perf_counter() - t0))
+            v.decisions.append(result.deep_computed)
+            v.skipped += not result.deep_computed
+            v.object_frames += len(result.reused)
+            v.reused += sum(result.reused.values())
+            if t in scored:
+                for oid, (j, f) in frame_jf(result.labels.numpy(), clip.gt[t], ids).items():
+                    scores[v.name][oid][0].append(j)
+                    scores[v.name][oid][1].append(f)
+    for v in variants:
+        js = [float(np.mean(scores[v.name][o][0])) for o in ids]
+        fs = [float(np.mean(scores[v.name][o][1])) for o in ids]
+        v.j += js
+        v.f += fs
+        v.per_clip[clip.name] = {"jf": (float(np.mean(js)) + float(np.mean(fs))) / 2,
+                                 "ms_per_frame": float(np.mean(v.ms[-(n - 1):]))}
+
+
+def _flop_pass(gate: ReuseGate, variants: List[_Variant], clip: BenchClip) -> None:
+    """FLOPs executed per frame, and the gate decisions, which must match the timing pass's."""
+    for v in variants:
+        session = _session(gate, v, count_flops=True)
+        _first_step(session, v, clip)
+        for frame, gt in zip(clip.frames[1:], clip.gt[1:]):
+            result, flops = _step_flops(session, v, frame, gt)
+            v.flops.append(flops)
+            v.flop_decisions.append(result.deep_computed)
+
+
+def _warm_up(gate: ReuseGate, variants: List[_Variant], clip: BenchClip) -> None:
+    """First calls allocate memory and pick kernels: run each variant on a few frames, untimed."""
+    for v in variants:
+        session = _session(gate, v)
+        _first_step(session, v, clip)
+        for frame, gt in zip(clip.frames[1:3], clip.gt[1:3]):
+            _step(session, v, frame, gt)
+
+
+def bench(gate: ReuseGate, clips: Sequence[BenchClip], taus: Sequence[float] = DEFAULT_TAUS,
+          flops: bool = True, progress: bool = True, others: Sequence[str] = (),
+          others_tau: float = 0.7) -> Dict[str, Any]:
+    """Measure ``gate`` on ``clips``: latency, FLOPs, reuse rate and J&F per variant, speedups and Amdahl.
+
+    Returns a JSON-ready dict; ``variants`` lists the host, ``tau=1``, the other taus (descending) and
+    ``tau=0``. ``reuse_cost`` is c = (reused-frame cost) / (computed-frame cost) from the ``tau=0`` and
+    ``tau=1`` latencies, corrected for the frames ``tau=0`` still computed; the Amdahl ideal of a variant
+    with skip rate r (fraction of frames whose deep part did not run) is 1 / (1 - r (1 - c)). ``others``
+    adds the ``copy``, ``fusion`` (with the gate's ``tau2``) and ``oracle`` variants at ``others_tau``.
+    """
+    from tqdm import tqdm
+
+    _check_clips(clips)
+    variants = _variants(taus, others, others_tau)
+    _warm_up(gate, variants, clips[0])
+    for clip in tqdm(clips, desc="timing", unit="seq", disable=not progress):
+        _timing_pass(gate, variants, clip)
+    if flops:
+        for clip in tqdm(clips, desc="FLOPs", unit="seq", disable=not progress):
+            _flop_pass(gate, variants, clip)
+
+    by_name = {v.name: v for v in variants}
+    base, all_reuse = by_name[_tau_name(1.0)], by_name[_tau_name(0.0)]
+    ms = {v.name: float(np.mean(v.ms)) for v in variants}
+    timed = len(base.ms)
+
+    def cost(reuse_value: float, compute_value: float, skipped: int) -> Optional[float]:
+        """Per-frame cost ratio of a reused frame, with tau=0's computed frames taken out."""
+        s = skipped / timed
+        if s == 0:
+            return None
+        return (reuse_value / compute_value - (1 - s)) / s
+
+    c_time = cost(ms[all_reuse.name], ms[base.name], all_reuse.skipped)
+    c_flops = None
+    if flops:
+        c_flops = cost(float(np.mean(all_reuse.flops)), float(np.mean(base.flops)), all_reuse.skipped)
+    rows = []
+    for v in variants:
+        skip = v.skipped / len(v.ms)
+        ideal = None if v.tau is None or c_time is None else 1 / (1 - skip * (1 - c_time))
+        speedup = ms[base.name] / ms[v.name]
+        rows.append({
+            "name": v.name,
+            "tau": v.tau,
+            "variant": None if v.tau is None else v.variant,
+            "ms_per_frame": ms[v.name],
+            "ms_median": float(np.median(v.ms)),
+            "fps": 1000 / ms[v.name],
+            "speedup": speedup,
+            "flops_per_frame": float(np.mean(v.flops)) if flops else None,
+            "reuse_rate": v.reused / v.object_frames if v.object_frames else 0.0,
+            "skip_rate": skip,
+            "j": float(np.mean(v.j)),
+            "f": float(np.mean(v.f)),
+            "jf": (float(np.mean(v.j)) + float(np.mean(v.f))) / 2,
+            "amdahl_ideal": ideal,
+            "amdahl_ratio": None if ideal is None else speedup / ideal,
+            "flop_pass_same_decisions": (v.decisions == v.flop_decisions) if flops else None,
+            "per_sequence": v.per_clip,
+        })
+    return {
+        "sequences": [c.name for c in clips],
+        "frames": {c.name: len(c.frames) for c in clips},
+        "frame_size": list(clips[0].frames[0].shape[-2:]),
+        "timed_frames_per_variant": timed,
+        "threads": torch.get_num_threads(),
+        "reuse_cost": c_time,
+        "reuse_cost_flops": c_flops,
+        "overhead_tau1": ms[base.name] / ms["host"] - 1,
+        "variants": rows,
+    }
+
+
+def bench_lines(report: Dict[str, Any]) -> List[str]:
+    """The bench table and its derived figures, as printed by ``reusegate bench``."""
+
+    def num(value: Optional[float], fmt: str) -> str:
+        return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, fmt)
+
+    head = (f"{'variant':<10}{'ms/frame':>10}{'FPS':>8}{'speedup':>9}{'GFLOP/fr':>10}{'reuse %':>9}"
+            f"{'J&F':>7}{'Amdahl':>8}{'ach/ideal':>10}")
+    lines = [f"{len(report['sequences'])} sequences ({', '.join(report['sequences'])}), "
+             f"{report['timed_frames_per_variant']} timed frames per variant at "
+             f"{report['frame_size'][1]}x{report['frame_size'][0]}, {report['threads']} threads", head]
+    for r in report["variants"]:
+        gflops = None if r["flops_per_frame"] is None else r["flops_per_frame"] / 1e9
+        lines.append(f"{r['name']:<10}{r['ms_per_frame']:>10.1f}{r['fps']:>8.2f}{r['speedup']:>9.3f}"
+                     f"{num(gflops, '.3f'):>10}{100 * r['reuse_rate']:>9.1f}{100 * r['jf']:>7.1f}"
+                     f"{num(r['amdahl_ideal'], '.3f'):>8}{num(r['amdahl_ratio'], '.3f'):>10}")
+    lines.append(f"c = reused / computed frame cost: {num(report['reuse_cost'], '.3f')} (time), "
+                 f"{num(report['reuse_cost_flops'], '.3f')} (FLOPs)")
+    lines.append(f"wrapper overhead at tau=1 vs bare host: {100 * report['overhead_tau1']:+.2f} %")
+    return lines
+
+
+def bench_plot(report: Dict[str, Any], path: Path) -> Path:
+    """J&F against FPS over tau (the paper's Fig. 6), the bare host as a separate point; PNG, written atomically."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    gated = [r for r in report["variants"] if r["tau"] is not None and r.get("variant", "translate") == "translate"]
+    others = [r for r in report["variants"] if r["tau"] is not None and r.get("variant", "translate") != "translate"]
+    host = next(r for r in report["variants"] if r["tau"] is None)
+    fig, ax = plt.subplots(figsize=(6, 4.2), dpi=110)
+    ax.plot([r["fps"] for r in gated], [100 * r["jf"] for r in gated], marker="o", label="reuse gate over tau")
+    for r in gated:
+        ax.annotate(f"τ={r['tau']:g}", (r["fps"], 100 * r["jf"]), textcoords="offset points", xytext=(4, 4),
+                    fontsize=8)
+    for r in others:
+        ax.plot([r["fps"]], [100 * r["jf"]], marker="s", ls="", label=r["name"])
+    ax.plot([host["fps"]], [100 * host["jf"]], marker="*", ms=12, ls="", color="k", label="bare host")
+    ax.set_xlabel("FPS")
+    ax.set_ylabel("J&F (%)")
+    ax.set_title(f"J&F vs FPS over tau ({len(report['sequences'])} sequences)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return atomic_write_bytes(path, buf.getvalue())
