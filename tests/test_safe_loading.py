@@ -135,6 +135,9 @@ def test_load_from_a_plain_state_dict_needs_no_trust(tmp_path):
     plain = tmp_path / "plain.pth"
     torch.save({"w": torch.zeros(2)}, plain)
     assert needs_trust(plain, tmp_path / "work") is False
+    (tmp_path / "junk.pth").write_bytes(plain.read_bytes()[:50])
+    with pytest.raises(ValueError, match="damaged"):
+        needs_trust(tmp_path / "junk.pth", tmp_path / "work")
 
 
 def _fake_checkpoint(path: Path) -> Path:

@@ -145,7 +145,11 @@ def needs_trust(path: Path, work_dir: Path, trust_load_from: bool = False) -> bo
 
     if not path.is_file():
         raise FileNotFoundError(f"load_from checkpoint {path} does not exist")
-    unsafe = get_unsafe_globals_in_checkpoint(str(path))  # reads the pickle's opcodes, runs nothing
+    try:
+        unsafe = get_unsafe_globals_in_checkpoint(str(path))  # reads the pickle's opcodes, runs nothing
+    except Exception:  # not a torch zip file: say so before mmengine fails on it mid-setup
+        raise ValueError(f"load_from={path} is not a torch checkpoint, or it is damaged; pass the .pth a "
+                         f"training run wrote") from None
     if not unsafe:
         return False
     if trust_load_from or _inside(path, work_dir):
