@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.writer import atomic_write_text
+    from ..data.writer import atomic_write_text, check_output_files
     from ..benchmark import DEFAULT_TAUS, bench, bench_lines, bench_plot, davis_clips, demo_clips
     from ..inference import load_model, model_name, set_threads
     from ..pretrained import recommended_tau
@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--frames must be 0 (all) or at least 3 (J&F drops the first and last frame), "
                          f"got {args.frames}")
     frames = args.frames or None
+    check_output_files(args.json, args.plot)
     set_threads(args.threads)
     if args.davis is None:
         if args.sequences is not None:

@@ -18,11 +18,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..data.writer import check_writable
     from ..demo import run_demo
     from ..inference import set_threads
     from ..pretrained import default_gate
 
     set_threads(args.threads)
+    check_writable(args.out)
     gate = default_gate(tau=args.tau)
     report = run_demo(gate, args.out, tau=gate.tau)
     for line in report.lines():

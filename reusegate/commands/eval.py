@@ -22,8 +22,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..data.writer import check_writable
     from ..evaluation import GLOBAL_COLUMNS, evaluate_sequences
 
+    if args.pred.is_dir():  # the CSVs go there at the end: fail now if they cannot
+        check_writable(args.pred)
     result = evaluate_sequences(args.gt, args.pred, sequences=args.sequences, processes=args.processes,
                                 progress=True)
     set_name = args.set_name or (args.sequences.stem if args.sequences else "val")

@@ -24,11 +24,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..data.readers import DavisReader
+    from ..data.writer import check_output_files
     from ..evaluation.redundancy import oracle_bounds, redundancy_report
 
     for t in args.tau or ():
         if not 0.0 <= t <= 1.0:
             raise ValueError(f"--tau {t} is outside [0, 1]; IoU thresholds lie in [0, 1]")
+    check_output_files(args.plot)
     reader = DavisReader(args.root, year=args.year, sequences=args.sequences)
     seqs = [reader.sequence(n) for n in reader.sequences]
     report = redundancy_report(seqs, processes=args.processes, progress=True)

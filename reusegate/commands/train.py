@@ -248,6 +248,10 @@ def train(cfg: Any, runner: Any = None):
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.work_dir, args.resume, parse_cfg_options(args.cfg_options), args.launcher,
                       progress=not args.no_progress, trust_load_from=args.trust_load_from)
+    if args.export:  # written after a possibly long training: fail now if it cannot be
+        from reusegate.data.writer import check_output_files
+
+        check_output_files(args.export)
     try:
         runner = train(cfg)
     except TypeError as exc:  # mmengine builds every dict(type=...) with its keys as keyword arguments

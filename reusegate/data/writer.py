@@ -12,6 +12,7 @@ Public API::
     ResultWriter(out_dir).write(sequence, frame_name, labels) -> Path
     atomic_write_bytes(path, data)           # temp file + os.replace
     check_writable(folder)                   # fail early on a folder that cannot take files
+    check_output_files(path, ...)            # ... or on output files that could not be written at the end
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ import numpy as np
 from PIL import Image
 
 __all__ = ["write_palette_png", "davis_palette", "ResultWriter", "atomic_write_bytes", "atomic_write_text",
-           "check_writable"]
+           "check_writable", "check_output_files"]
 
 
 @lru_cache(maxsize=1)
@@ -80,6 +81,17 @@ def check_writable(folder: str | os.PathLike) -> Path:
     except OSError as exc:
         raise OSError(exc.errno, f"cannot write to the output folder {folder} ({exc.strerror})") from None
     return folder
+
+
+def check_output_files(*paths: str | os.PathLike | None) -> None:
+    """Fail before a long computation on an output file that could not be written at its end (``None``
+    entries are options left unset)."""
+    for path in paths:
+        if path is None:
+            continue
+        if Path(path).is_dir():
+            raise ValueError(f"output file {path} is a folder; pass a file name")
+        check_writable(Path(path).parent)
 
 
 def write_palette_png(path: str | os.PathLike, labels: np.ndarray) -> Path:
