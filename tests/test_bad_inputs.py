@@ -407,6 +407,16 @@ def test_eval_on_a_folder_without_annotations(tmp_path, capsys):
     assert not list(stray.glob("*.csv"))
 
 
+def test_sequence_list_that_is_not_text(tmp_path, capsys):
+    masks = [square((30, 40), 5, 5, 10) for _ in range(4)]
+    gt = make_davis(tmp_path / "gt", {"seq": masks}, binary=True)
+    make_predictions(tmp_path / "pred", {"seq": masks})
+    (tmp_path / "list.txt").write_bytes(bytes(range(128, 256)))
+    fails(capsys, ["eval", "--gt", gt, "--pred", tmp_path / "pred", "--sequences", tmp_path / "list.txt",
+                   "--processes", 1], "list.txt", "not a text file")
+    assert not list((tmp_path / "pred").glob("*.csv"))
+
+
 def test_eval_sequence_list_naming_a_missing_sequence(tmp_path, capsys):
     masks = [square((30, 40), 5, 5, 10) for _ in range(4)]
     gt = make_davis(tmp_path / "gt", {"seq": masks}, binary=True)

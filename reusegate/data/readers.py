@@ -164,7 +164,11 @@ def read_sequence_list(path: str | os.PathLike) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"sequence list {path} does not exist; pass a text file with one name a line")
-    names = [ln.split("#", 1)[0].strip() for ln in path.read_text().splitlines()]
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise ValueError(f"sequence list {path} is not a text file; write one sequence name a line") from None
+    names = [ln.split("#", 1)[0].strip() for ln in text.splitlines()]
     names = [n for n in names if n]
     if not names:
         raise ValueError(f"sequence list {path} names no sequence; write one sequence name a line")
