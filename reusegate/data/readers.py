@@ -431,7 +431,7 @@ class YouTubeVOSReader(_Reader):
             raise FileNotFoundError(f"{meta_path} does not exist; pass the YouTube-VOS root or its split folder")
         try:
             self.meta = json.loads(meta_path.read_text())["videos"]
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
             raise ValueError(f"{meta_path} is not a YouTube-VOS meta.json ({exc}); {_FIX}") from None
         self.frames_dir = Path(frames_dir) if frames_dir else self.root / "JPEGImages"
         self.annotations_dir = self.root / "Annotations"
