@@ -42,17 +42,10 @@ def load_test_config(config: str, out: Path, work_dir: str | None, cfg_options: 
                      progress: bool) -> Any:
     """The config as the test loop runs it: launcher settled, the metric writing to ``out``."""
     import torch
-    from mmengine.config import Config
 
-    from .train import _check_top_level_keys, _init_cpu_process_group, detect_launcher
+    from .train import _init_cpu_process_group, detect_launcher, read_config
 
-    path = Path(config)
-    if not path.is_file():
-        raise FileNotFoundError(f"config {config} does not exist; pass a file such as configs/test_davis2016_val.py")
-    cfg = Config.fromfile(str(path))
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    _check_top_level_keys(cfg, config)
+    cfg = read_config(config, cfg_options, "configs/test_davis2016_val.py")
     if not cfg.get("test_dataloader") or not cfg.get("test_evaluator"):
         raise ValueError(f"{config} defines no test_dataloader or test_evaluator; `reusegate test` needs both "
                          f"(see configs/test_davis2016_val.py)")

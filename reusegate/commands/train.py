@@ -182,21 +182,28 @@ def _check_top_level_keys(cfg: Any, config: str) -> None:
                              f"would ignore it silently — fix the spelling")
 
 
+def read_config(config: str, cfg_options: Optional[Dict[str, Any]], example: str) -> Any:
+    """The mmengine config at ``config`` with ``--cfg-options`` merged and its top-level keys checked."""
+    from mmengine.config import Config
+
+    if not Path(config).is_file():
+        raise FileNotFoundError(f"config {config} does not exist; pass a file such as {example}")
+    cfg = Config.fromfile(str(config))
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    _check_top_level_keys(cfg, config)
+    return cfg
+
+
 def load_config(config: str, work_dir: Optional[str] = None, resume: Optional[str] = None,
                 cfg_options: Optional[Dict[str, Any]] = None, launcher: str = "auto", progress: bool = True,
                 trust_load_from: bool = False):
     """The config as the command would run it (launcher, work dir, resume, progress bar, checkpoint trust
     settled: ``cfg.trusted_checkpoint`` says whether training must unpickle a checkpoint in full)."""
     import torch
-    from mmengine.config import Config
 
     path = Path(config)
-    if not path.is_file():
-        raise FileNotFoundError(f"config {config} does not exist; pass a file such as configs/cpu/g_reference_davis16_cpu.py")
-    cfg = Config.fromfile(str(path))
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    _check_top_level_keys(cfg, config)
+    cfg = read_config(config, cfg_options, "configs/cpu/g_reference_davis16_cpu.py")
     if "model" not in cfg or "train_dataloader" not in cfg:
         raise ValueError(f"{config} defines no model or train_dataloader; is it a training config?")
     cfg.launcher = detect_launcher(launcher)
