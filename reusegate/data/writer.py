@@ -72,14 +72,22 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 def check_writable(folder: str | os.PathLike) -> Path:
-    """Create ``folder`` if needed and prove a file can be written there, before any long computation."""
+    """Prove a file can be written in ``folder``, before any long computation. Folders created for the probe
+    are removed again, so a command that fails later leaves no trace of its output."""
     folder = Path(folder)
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as exc:
         raise OSError(exc.errno, f"cannot write to the output folder {folder} ({exc.strerror})") from None
+    finally:
+        for p in created:  # deepest first
+            try:
+                p.rmdir()
+            except OSError:  # never created, or filled meanwhile
+                pass
     return folder
 
 
