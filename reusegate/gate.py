@@ -33,7 +33,8 @@ from .host import HostAdapter
 from .modules import GateModules
 from .registry import ADAPTERS, lookup
 
-__all__ = ["ReuseGate", "Session", "HostRunner", "FrameResult", "VARIANTS", "Clip", "clip_frames"]
+__all__ = ["ReuseGate", "Session", "HostRunner", "FrameResult", "VARIANTS", "Clip", "clip_frames", "decode_deep",
+           "decode_shallow"]
 
 VARIANTS = ("translate", "copy", "fusion", "oracle")
 """Paper §4.2: ``translate`` is the method; ``copy`` reuses the previous mask; ``fusion`` copies above a
@@ -197,12 +198,12 @@ def resolve_adapter(model: nn.Module, adapter: Union[str, Mapping[str, Any], typ
     return adapter
 
 
-def _refine_deep(a: HostAdapter, state: Any, feats: Dict[str, Tensor], score: Tensor) -> Tensor:
-    """``a.refine_deep``, with the object's state for hosts whose decoder reads it."""
+def decode_deep(a: HostAdapter, state: Any, feats: Dict[str, Tensor], score: Tensor) -> Tensor:
+    """``a.refine_deep``, with the object's state for hosts whose decoder reads it (sessions and training alike)."""
     return a.refine_deep(feats, score, state=state) if a.stateful_decoder else a.refine_deep(feats, score)
 
 
-def _refine_shallow(a: HostAdapter, state: Any, feats: Dict[str, Tensor], score: Tensor, refined: Tensor) -> Tensor:
+def decode_shallow(a: HostAdapter, state: Any, feats: Dict[str, Tensor], score: Tensor, refined: Tensor) -> Tensor:
     """``a.refine_shallow``, with the object's state for hosts whose decoder reads it."""
     if a.stateful_decoder:
         return a.refine_shallow(feats, score, refined, state=state)
@@ -294,8 +295,8 @@ class HostRunner(_VideoSession):
         probs: Dict[int, Tensor] = {}
         for oid, obj in self.objects.items():
             score = a.score(obj.state, feats)
-            refined = _refine_deep(a, obj.state, feats, score)
-            probs[oid] = torch.sigmoid(_refine_shallow(a, obj.state, feats, score, refined))
+            refined = decode_deep(a, obj.state, feats, score)
+            probs[oid] = torch.sigmoid(decode_shallow(a, obj.state, feats, score, refined))
         for oid, mask in new.items():
             mask = _resize(mask, tuple(x.shape[-2:]), "nearest")
             self.objects[oid] = _Object(state=a.start_object(feats, mask))
@@ -397,8 +398,8 @@ class Session(_VideoSession):
             obj.frames += 1
             if mode[oid] == "compute":
                 score = a.score(obj.state, feats)
-                refined = _refine_deep(a, obj.state, feats, score)
-                logits = _refine_shallow(a, obj.state, feats, score, refined)
+                refined = decode_deep(a, obj.state, feats, score)
+                logits = decode_shallow(a, obj.state, feats, score, refined)
                 obj.score, obj.refined = score, refined
                 if gt_small is not None:
                     obj.anchor_gt = (gt_small == oid).float()
@@ -409,14 +410,14 @@ class Session(_VideoSession):
                     continue
                 delta = modules.delta(matched[oid], obj.score)
                 refined = modules.refine_translator(obj.refined, delta)
-                logits = _refine_shallow(a, obj.state, feats, obj.score + delta, refined)
+                logits = decode_shallow(a, obj.state, feats, obj.score + delta, refined)
             probs[oid] = torch.sigmoid(logits)
         for oid, mask in new.items():
             mask = _resize(mask, size, "nearest")
             obj = self.objects[oid] = _Object(state=a.start_object(feats, mask))
             if self._gated:
                 score = a.score(obj.state, feats)
-                obj.refined = _refine_deep(a, obj.state, feats, score)
+                obj.refined = decode_deep(a, obj.state, feats, score)
                 obj.score = _resize(mask, tuple(score.shape[-2:]), "nearest")
                 obj.template = modules.template_generator(match, _resize(mask, tuple(match.shape[-2:]), "nearest"))
                 obj.anchor_gt = mask[0, 0]
@@ -556,7 +557,7 @@ class ReuseGate(nn.Module):
         template = gm.template_generator(match0, _resize(mask0, tuple(match0.shape[-2:]), "nearest"))
         score0 = a.score(state, feats0)
         prev_score = _resize(mask0, tuple(score0.shape[-2:]), "nearest")  # S(t-n) and template as a session
-        prev_refined = _refine_deep(a, state, feats0, score0)
+        prev_refined = decode_deep(a, state, feats0, score0)
         anchor = mask0
 
         seg, dl, gl, rates, gates = [], [], [], [], []
@@ -567,11 +568,11 @@ class ReuseGate(nn.Module):
             g = (hard + p - p.detach()).view(-1, 1, 1, 1)  # straight-through: hard forward, soft gradient
             delta = gm.delta(d, prev_score)
             score = a.score(state, feats)
-            refined = _refine_deep(a, state, feats, score)
+            refined = decode_deep(a, state, feats, score)
             translated = gm.refine_translator(prev_refined, delta)
             mixed_score = g * (prev_score + delta) + (1 - g) * score
             mixed_refined = g * translated + (1 - g) * refined
-            logits = _refine_shallow(a, state, feats, mixed_score, mixed_refined)
+            logits = decode_shallow(a, state, feats, mixed_score, mixed_refined)
 
             seg.append(losses.segmentation_loss(logits, gt))
             dl.append(losses.delta_loss(delta, _resize(gt, tuple(prev_score.shape[-2:]), "bilinear"), prev_score))

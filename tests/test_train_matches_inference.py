@@ -4,7 +4,7 @@ One clip goes through ``ReuseGate.loss`` and through a session with the same gat
 probability is scripted, both paths see the same sequence), and the score the host's decoder receives on every
 frame is compared: the host's own score on computed frames (a previous-mask host's last computed estimate,
 FRTM's online-updated target model), ``S(t-n) + delta`` on reused ones. The host-only pre-training loss is
-compared with the bare host the same way.
+compared with the bare host the same way (TTVOS: with the object's state in both decoder taps).
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from reusegate.adapters.frtm.model import FRTM
 from reusegate.adapters.frtm.target_model import TargetModelParams
 from reusegate.adapters.modules.example import TAPS, ExampleVOSNet
 from reusegate.adapters.reference import ReferenceHost
+from reusegate.adapters.ttvos import TTVOS
 from reusegate.gate import HostRunner, ReuseGate
 from reusegate.integrations.mmengine.model import HostOnly
 
@@ -35,6 +36,8 @@ def _hosts() -> dict:
         "reference": lambda: (ReferenceHost(width=8, refined_channels=16), "reference"),
         "modules": lambda: (ExampleVOSNet(width=8, refined_channels=16), dict(type="modules", **TAPS)),
         "frtm": lambda: (FRTM("resnet18", target_params=CHEAP), "frtm"),
+        # a stateful decoder: its mask history, template and s16 memory must advance in training as in a session
+        "ttvos": lambda: (TTVOS("mobilenet_v2s16"), "ttvos"),
     }
 
 

@@ -28,7 +28,8 @@ from mmengine.structures import BaseDataElement
 from torch import Tensor, nn
 
 from reusegate import losses
-from reusegate.gate import Clip, HostRunner, ReuseGate, clip_frames, merged_probability, resolve_adapter
+from reusegate.gate import (Clip, HostRunner, ReuseGate, clip_frames, decode_deep, decode_shallow, merged_probability,
+                            resolve_adapter)
 from reusegate.host import HostAdapter
 from reusegate.registry import MODELS, build
 from reusegate.safe_load import load_weights
@@ -51,7 +52,8 @@ class HostOnly(nn.Module):
     Training computes every frame, as :class:`~reusegate.gate.HostRunner` does at run time: start the object on
     frame 0, then score, deep and shallow decoder on each later frame, with the segmentation BCE only; after
     each frame the adapter's ``advance`` sees the merged probability, so a previous-mask host is guided by its
-    own last estimate and FRTM's target model learns, as in a video (gradient policy: ``ReuseGate.loss``).
+    own last estimate and FRTM's target model learns, as in a video (gradient policy: ``ReuseGate.loss``). A host
+    with a stateful decoder (TTVOS) gets the object's state in both decoder taps, as in a session.
     """
 
     def __init__(self, model: nn.Module, adapter: HostAdapter) -> None:
@@ -67,7 +69,7 @@ class HostOnly(nn.Module):
         seg = []
         for t in range(1, len(frames)):
             score = a.score(state, frames[t])
-            logits = a.refine_shallow(frames[t], score, a.refine_deep(frames[t], score))
+            logits = decode_shallow(a, state, frames[t], score, decode_deep(a, state, frames[t], score))
             seg.append(losses.segmentation_loss(logits, masks[:, t]))
             a.advance(state, frames[t], merged_probability(a, logits), computed)
         return {"loss_seg": torch.stack(seg).mean()}
