@@ -38,7 +38,7 @@ from torch import Tensor
 
 from reusegate.host import Features, HostAdapter, TapSpec
 
-from .model import TTVOS, TTVOSState, pad16, pool_mask, two_channel, unpad
+from .model import TTVOS, TTVOSState, pad16, padding16, pool_mask, two_channel, unpad
 from .video import aggregate
 
 __all__ = ["TTVOSAdapter", "HISTORY_ON_REUSE"]
@@ -125,7 +125,7 @@ class TTVOSAdapter(HostAdapter):
         out = self.model.decode(state, feats, refined)
         state.update_w = out.update_w
         logits = out.logits[:, 1:] - out.logits[:, :1]  # softmax([bg, fg])[1] == sigmoid(fg - bg)
-        return unpad(logits, pad16(feats["image"][:, :1])[1])
+        return unpad(logits, padding16(*feats["image"].shape[-2:]))
 
     # ------------------------------------------------------------------ multi-object
     def merge(self, probs: Tensor) -> tuple[Tensor, Tensor]:
