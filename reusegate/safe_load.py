@@ -8,32 +8,54 @@ multi-paragraph message.
 Public API::
 
     load_weights(path, map_location="cpu") -> object      # tensors, dicts, lists, numbers, strings
+    unsafe_globals(path) -> list[str]                     # what besides tensors it would unpickle; runs nothing
     UnsafeCheckpointError                                 # ValueError: the file holds pickled code
 """
 from __future__ import annotations
 
 import os
 import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-__all__ = ["load_weights", "UnsafeCheckpointError"]
+__all__ = ["load_weights", "unsafe_globals", "UnsafeCheckpointError"]
 
 
 class UnsafeCheckpointError(ValueError):
     """The file holds pickled Python objects besides tensors; loading it with full unpickling could run code."""
 
 
-def _unsafe_globals(path: Path) -> list[str]:
-    """The non-tensor globals the pickle refers to, read from its opcodes (nothing is executed)."""
-    from torch.serialization import get_unsafe_globals_in_checkpoint
+def unsafe_globals(path: str | os.PathLike) -> list[str]:
+    """The globals besides tensors that the file's pickle refers to (empty: it loads with ``weights_only``).
 
+    Nothing in the file is executed: torch >= 2.5 reads the pickle's opcodes; older torch tries a
+    ``weights_only=True`` load, which refuses before running anything.
+
+    Raises:
+        ValueError: not a torch file, or damaged.
+    """
+    path = Path(path)
+    damaged = ValueError(f"cannot read {path}: it is not a torch weight file, or it is damaged; export or "
+                         f"download it again")
+    try:
+        from torch.serialization import get_unsafe_globals_in_checkpoint
+    except ImportError:  # torch < 2.5
+        if not zipfile.is_zipfile(path):  # torch has saved zip files since 1.6
+            raise damaged from None
+        try:
+            torch.load(path, map_location="cpu", weights_only=True)
+            return []
+        except pickle.UnpicklingError:
+            return ["(objects that weights_only=True refuses)"]
+        except Exception:
+            raise damaged from None
     try:
         return list(get_unsafe_globals_in_checkpoint(str(path)))
-    except Exception:  # not a torch zip file at all: the caller reports it as damaged
-        return []
+    except Exception:
+        raise damaged from None
 
 
 def load_weights(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
@@ -50,7 +72,7 @@ def load_weights(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:
-        unsafe = _unsafe_globals(path)
+        unsafe = unsafe_globals(path)  # a file that is no torch zip at all raises ValueError here
         if unsafe:
             shown = ", ".join(unsafe[:5]) + (" ..." if len(unsafe) > 5 else "")
             raise UnsafeCheckpointError(

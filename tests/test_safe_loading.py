@@ -19,7 +19,7 @@ from reusegate.cli import main
 from reusegate.commands.train import load_config, needs_trust
 from reusegate.gate import ReuseGate
 from reusegate.pretrained import load_gate, save_gate
-from reusegate.safe_load import UnsafeCheckpointError, load_weights
+from reusegate.safe_load import UnsafeCheckpointError, load_weights, unsafe_globals
 
 REPO = Path(__file__).resolve().parents[1]
 GATED = REPO / "configs" / "cpu" / "g_reference_davis16_cpu.py"
@@ -65,6 +65,21 @@ def test_every_loader_refuses_a_malicious_pickle(evil, loader):
         _loaders()[loader](path)
     assert str(path) in str(exc.value) and "could run code" in str(exc.value) and "open" in str(exc.value)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("old_torch", [False, True], ids=["torch>=2.5", "torch<2.5"])
+def test_unsafe_globals_runs_nothing(evil, tmp_path, monkeypatch, old_torch):
+    """What train's trust check reads, also where torch lacks get_unsafe_globals_in_checkpoint (< 2.5)."""
+    path, marker = evil
+    if old_torch:
+        monkeypatch.delattr(torch.serialization, "get_unsafe_globals_in_checkpoint")
+    plain = tmp_path / "plain.pth"
+    torch.save({"w": torch.zeros(2)}, plain)
+    assert unsafe_globals(plain) == []
+    assert unsafe_globals(path) != [] and not marker.exists()
+    (tmp_path / "junk.pth").write_text("not a checkpoint")
+    with pytest.raises(ValueError, match="not a torch weight file"):
+        unsafe_globals(tmp_path / "junk.pth")
 
 
 def test_the_payload_is_real(evil):

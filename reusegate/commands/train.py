@@ -141,15 +141,11 @@ def needs_trust(path: Path, work_dir: Path, trust_load_from: bool = False) -> bo
     """Whether loading ``path`` needs full unpickling, after checking it may have it.
 
     Files that load with ``weights_only=True`` need none; others must lie in the work dir or be vouched for."""
-    from torch.serialization import get_unsafe_globals_in_checkpoint
+    from reusegate.safe_load import unsafe_globals
 
     if not path.is_file():
         raise FileNotFoundError(f"load_from checkpoint {path} does not exist")
-    try:
-        unsafe = get_unsafe_globals_in_checkpoint(str(path))  # reads the pickle's opcodes, runs nothing
-    except Exception:  # not a torch zip file: say so before mmengine fails on it mid-setup
-        raise ValueError(f"load_from={path} is not a torch checkpoint, or it is damaged; pass the .pth a "
-                         f"training run wrote") from None
+    unsafe = unsafe_globals(path)  # runs nothing; a damaged file fails here, not mid-setup in mmengine
     if not unsafe:
         return False
     if trust_load_from or _inside(path, work_dir):
