@@ -323,21 +323,23 @@ def test_output_folder_not_writable(clip, tiny_model, tmp_path, capsys):
     assert not out.exists()
 
 
-@pytest.mark.parametrize("command", ["bench", "train", "eval", "demo"])
+@pytest.mark.parametrize("command", ["bench", "train", "eval", "demo", "test"])
 def test_unwritable_output_fails_before_the_work(tiny_model, tmp_path, capsys, monkeypatch, command):
     """A bench, a training or an evaluation may run for minutes before writing: the output is checked first."""
     out = _unwritable_folder(tmp_path)
     argv = {"bench": ["bench", "--model", tiny_model, "--frames", 3, "--json", out / "b.json"],
             "train": ["train", GATED, "--work-dir", tmp_path / "work", "--export", out / "m.pth"],
             "eval": ["eval", "--gt", tmp_path, "--pred", out.parent],
-            "demo": ["demo", "--out", out]}[command]
+            "demo": ["demo", "--out", out],
+            "test": ["test", REPO / "configs" / "test_davis2016_val.py", "--model", tiny_model, "--out", out]}[command]
     if command == "eval":
         if os.geteuid() == 0:
             pytest.skip("as root, only a sysfs path refuses writes, and it cannot hold results to evaluate")
         out.parent.mkdir(exist_ok=True)
     started = []  # the work itself must not start
     work = {"bench": "reusegate.benchmark.bench", "train": "reusegate.commands.train.build_runner",
-            "eval": "reusegate.evaluation.evaluate_sequences", "demo": "reusegate.pretrained.default_gate"}[command]
+            "eval": "reusegate.evaluation.evaluate_sequences", "demo": "reusegate.pretrained.default_gate",
+            "test": "reusegate.commands.test.build_test_runner"}[command]
     monkeypatch.setattr(work, lambda *a, **k: started.append(work))
     fails(capsys, argv, "cannot write to the output folder")
     assert started == []

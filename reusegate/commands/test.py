@@ -84,9 +84,10 @@ def build_test_runner(cfg: Any, model_path: Path | None, tau: float | None) -> t
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.writer import atomic_write_text
+    from ..data.writer import atomic_write_text, check_writable
     from .train import _finish_distributed, parse_cfg_options
 
+    check_writable(args.out)  # masks, CSVs and summary go there: fail before the model and data load
     cfg = load_test_config(args.config, args.out, args.work_dir, parse_cfg_options(args.cfg_options),
                            args.launcher, progress=not args.no_progress)
     runner, gate = build_test_runner(cfg, args.model, args.tau)
