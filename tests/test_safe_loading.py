@@ -181,6 +181,11 @@ def test_resume_trusts_only_its_own_work_dir(tmp_path, capsys):
     (work / "last_checkpoint").write_text(str(own))
     assert load_config(str(GATED), str(work), resume="auto", progress=False).load_from == str(own)
 
+    damaged = work / "epoch_2.pth"  # cut off while it was written
+    damaged.write_bytes(own.read_bytes()[:100])
+    with pytest.raises(ValueError, match="earlier checkpoint"):
+        load_config(str(GATED), str(work), resume=str(damaged), progress=False)
+
     # --resume CHECKPOINT without --work-dir continues the run that wrote it
     assert load_config(str(GATED), None, resume=str(elsewhere), progress=False).work_dir == str(elsewhere.parent)
     assert not any(p.suffix == ".ran" for p in tmp_path.rglob("*"))

@@ -134,6 +134,13 @@ def _resume_checkpoint(work_dir: Path, resume: str) -> Optional[Path]:
                          f"the checkpoint in full (optimizer and log state), which can run code, so it trusts only "
                          f"the run's own work dir: pass --work-dir {path.parent}, or copy the file there if you "
                          f"made it")
+    from reusegate.safe_load import unsafe_globals
+
+    try:
+        unsafe_globals(path)  # runs nothing: a checkpoint cut off by a kill fails here, not inside mmengine
+    except ValueError as exc:
+        raise ValueError(f"{exc}; or resume from an earlier checkpoint of {work_dir} with --resume CHECKPOINT") \
+            from None
     return path
 
 
