@@ -1,5 +1,7 @@
-"""Interrupted work loses nothing (issue 15): ``run`` and ``eval`` stopped mid-way by SIGINT or SIGKILL, then
-started again, complete, and their masks and CSVs equal an uninterrupted run's byte for byte.
+"""Interrupted work loses nothing (issue 15): ``run``, ``eval``, ``test`` and ``train`` stopped mid-way by SIGINT
+or SIGKILL, then started again (``train --resume``), complete, and their masks and CSVs equal an uninterrupted
+run's byte for byte; a resumed training ends with the uninterrupted training's weights, bit for bit
+(``EpochSeedHook`` re-seeds every epoch, so a resumed epoch draws the same clips).
 
 Each command runs in a child process. The child slows its per-item work down (a sleep wrapped around the
 mask writer or the per-sequence evaluation, in the child only) and touches a file per finished item, so the
@@ -124,3 +126,78 @@ def test_eval_interrupted_then_rerun_equals_an_uninterrupted_run(davis, referenc
     assert main(argv) == 0
     csvs = {p.name: p.read_bytes() for p in pred.glob("*.csv")}
     assert len(csvs) == 2 and csvs == {p.name: p.read_bytes() for p in reference.glob("*.csv")}
+
+
+# --------------------------------------------------------------------------------------------------- train, test
+GATED = Path(__file__).resolve().parents[1] / "configs" / "cpu" / "g_reference_davis16_cpu.py"
+TEST_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "test_davis2016_val.py"
+# The training child: every iteration slowed down, so the kill lands inside the second epoch.
+CHILD_TRAIN = """
+import sys, time
+from reusegate.integrations.mmengine import model
+loss = model.ReuseGateVOS.loss
+def slow_loss(self, *args, **kwargs):
+    time.sleep(0.3)
+    return loss(self, *args, **kwargs)
+model.ReuseGateVOS.loss = slow_loss
+from reusegate.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _train_argv(davis: Path, work: Path) -> list[str]:
+    return ["train", str(GATED), "--work-dir", str(work), "--no-progress", "--export", str(work / "m.pth"),
+            "--cfg-options", f"train_dataloader.dataset.data_root={davis}",
+            f"train_dataloader.dataset.sequences=[{','.join(SEQUENCES)}]", "train_dataloader.dataset.size=(48,64)",
+            "train_dataloader.dataset.clip_length=3", "train_dataloader.dataset.samples_per_object=2",
+            "train_dataloader.batch_size=2", "train_cfg.max_epochs=2", "train_cfg.val_interval=1000",
+            f"experiment_name=int_{work.name}"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
+def test_train_interrupted_then_resumed_ends_with_the_uninterrupted_weights(davis, tmp_path, sig):
+    import torch
+
+    assert main(_train_argv(davis, tmp_path / "whole")) == 0
+    want = torch.load(tmp_path / "whole" / "m.pth", weights_only=True)
+
+    work = tmp_path / "broken"
+    argv = _train_argv(davis, work)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", CHILD_TRAIN, *argv], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not (work / "last_checkpoint").exists():  # written after the first epoch's checkpoint is complete
+        assert proc.poll() is None, f"the child ended before its first checkpoint: {proc.communicate()}"
+        assert time.monotonic() < deadline, "no checkpoint in time"
+        time.sleep(0.01)
+    proc.send_signal(sig)
+    proc.communicate(timeout=120)
+    assert proc.returncode == (130 if sig == signal.SIGINT else -signal.SIGKILL)
+    assert not (work / "m.pth").exists() and not (work / "epoch_2.pth").exists()  # it really stopped mid-way
+
+    assert main(argv[:2] + ["--resume"] + argv[2:]) == 0
+    got = torch.load(work / "m.pth", weights_only=True)
+    assert got.keys() == want.keys()
+    assert all(torch.equal(got[k], want[k]) for k in want)  # same code, machine and threads: exact
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
+def test_test_interrupted_then_rerun_equals_an_uninterrupted_run(davis, tiny_model, tmp_path, sig):
+    options = ["--cfg-options", f"test_dataloader.dataset.data_root={davis}", "test_dataloader.dataset.split=None",
+               f"test_dataloader.dataset.sequences=[{','.join(SEQUENCES)}]"]
+    argv = ["test", str(TEST_CONFIG), "--model", str(tiny_model), "--tau", "0.1", "--no-progress", *options]
+    whole = tmp_path / "whole"
+    assert main(argv + ["--out", str(whole)]) == 0
+    out = tmp_path / "out"
+    proc = _interrupt(argv + ["--out", str(out)], tmp_path / "progress", "a-00005", sig)
+    assert proc.returncode == (130 if sig == signal.SIGINT else -signal.SIGKILL)
+    assert not list(out.glob("*.csv")) and not (out / "summary.json").exists()  # nothing claims to be complete
+    assert not list(out.rglob("*.tmp"))
+
+    assert main(argv + ["--out", str(out)]) == 0
+    assert _masks(out) == _masks(whole) and len(_masks(out)) == len(SEQUENCES) * FRAMES
+    for name in ("global_results-val.csv", "per-sequence_results-val.csv"):
+        assert (out / name).read_bytes() == (whole / name).read_bytes()

@@ -75,7 +75,7 @@ def test_config_handling(tmp_path):
     cfg = load_config(str(GATED), cfg_options={"model.gate.tau": 0.9}, progress=True)
     assert cfg.model.gate.tau == 0.9 and cfg.launcher == "none"
     assert cfg.work_dir == str(Path("work_dirs") / "g_reference_davis16_cpu")
-    assert [h["type"] for h in cfg.custom_hooks] == ["GateMarginHook", "ProgressBarHook"]
+    assert [h["type"] for h in cfg.custom_hooks] == ["GateMarginHook", "EpochSeedHook", "ProgressBarHook"]
     cfg = load_config(str(GATED), str(tmp_path), resume="auto", progress=False)
     assert cfg.resume is True and cfg.get("load_from") is None and cfg.work_dir == str(tmp_path)
 

@@ -5,11 +5,11 @@ registries, so a config with ``default_scope = 'reusegate'`` needs no ``custom_i
 """
 from .datasets import DavisClipDataset, DavisVideoDataset, YouTubeVOSClipDataset
 from .frozen import FrozenFeatureClipDataset
-from .hooks import GateMarginHook, ProgressBarHook
+from .hooks import EpochSeedHook, GateMarginHook, ProgressBarHook
 from .metric import VOSMetric
 from .synthetic import SyntheticClipDataset
 from .model import HostOnly, ReuseGateVOS, build_adapter, export_state_dict, load_exported
 
 __all__ = ["ReuseGateVOS", "HostOnly", "build_adapter", "export_state_dict", "load_exported", "DavisClipDataset",
-           "DavisVideoDataset", "YouTubeVOSClipDataset", "SyntheticClipDataset", "FrozenFeatureClipDataset", "VOSMetric", "GateMarginHook",
-           "ProgressBarHook"]
+           "DavisVideoDataset", "YouTubeVOSClipDataset", "SyntheticClipDataset", "FrozenFeatureClipDataset", "VOSMetric",
+           "GateMarginHook", "EpochSeedHook", "ProgressBarHook"]

@@ -17,7 +17,7 @@ from mmengine.runner import EpochBasedTrainLoop
 from reusegate import losses
 from reusegate.registry import HOOKS
 
-__all__ = ["GateMarginHook", "ProgressBarHook", "unwrap"]
+__all__ = ["GateMarginHook", "EpochSeedHook", "ProgressBarHook", "unwrap"]
 
 
 def unwrap(model: Any) -> Any:
@@ -48,6 +48,32 @@ class GateMarginHook(Hook):
     def before_train_iter(self, runner, batch_idx: int, data_batch: Any = None) -> None:
         if not isinstance(runner.train_loop, EpochBasedTrainLoop):
             self._set(runner, runner.iter / max(1, len(runner.train_dataloader)))
+
+
+@HOOKS.register_module()
+class EpochSeedHook(Hook):
+    """Re-seeds Python's, numpy's and torch's random generators at the start of every training epoch from
+    ``(runner.seed, epoch)``.
+
+    Clip sampling and augmentation draw from these global generators; without this, an epoch's draws depend on
+    every draw before it, so a run resumed from an epoch checkpoint would see other clips than the
+    uninterrupted run. With it, epoch ``e`` draws the same clips either way (``num_workers=0``, or workers that
+    are re-created each epoch), and a resumed run ends with the uninterrupted run's weights.
+    ``reusegate train`` adds it to every run.
+    """
+
+    priority = "HIGHEST"
+
+    def before_train_epoch(self, runner) -> None:
+        import random
+
+        import numpy as np
+        import torch
+
+        seed = (int(runner.seed) * 1_000_003 + int(runner.epoch)) % 2**32
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
 
 
 @HOOKS.register_module()
