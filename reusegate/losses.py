@@ -9,11 +9,10 @@ Differences from the released Reuse_VOS training code, on purpose (the paper is 
 """
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["margin", "mask_iou", "gate_probability_loss", "target_rate_loss", "delta_loss", "segmentation_loss"]
+__all__ = ["margin", "gate_probability_loss", "target_rate_loss", "delta_loss", "segmentation_loss"]
 
 
 def margin(m1: float, epoch: float, ep_t: float) -> float:
@@ -21,15 +20,6 @@ def margin(m1: float, epoch: float, ep_t: float) -> float:
     if ep_t <= 0:
         raise ValueError(f"ep_t must be > 0 (the epoch at which the margin reaches m1), got {ep_t}")
     return float(m1) * min(1.0, max(0.0, float(epoch)) / float(ep_t))
-
-
-def mask_iou(a: Tensor, b: Tensor, threshold: float = 0.5) -> Tensor:
-    """Per-sample IoU of two mask batches ``[B, ...]`` binarised at ``threshold``; 0 when both are empty."""
-    a = (a > threshold).flatten(1)
-    b = (b > threshold).flatten(1)
-    inter = (a & b).sum(1).float()
-    union = (a | b).sum(1).float()
-    return torch.where(union > 0, inter / union.clamp(min=1), torch.zeros_like(union))
 
 
 def gate_probability_loss(p_reuse: Tensor, iou: Tensor, m: float, m2: float = 0.0) -> Tensor:

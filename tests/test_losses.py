@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from reusegate import losses
+from reusegate.evaluation import EMPTY_IOU, batch_iou, jaccard
 from reusegate.adapters.reference import ReferenceAdapter, ReferenceHost
 from reusegate.gate import ReuseGate
 
@@ -19,15 +20,17 @@ def test_margin_rejects_bad_ramp():
         losses.margin(1.0, 3, 0)
 
 
-def test_mask_iou_by_hand():
+def test_batch_iou_by_hand_and_as_jaccard():
     a = torch.zeros(3, 1, 4, 4)
     b = torch.zeros(3, 1, 4, 4)
     a[0, 0, :2] = 1  # 8 px
     b[0, 0, 1:3] = 1  # 8 px, 4 shared -> 4 / 12
     a[1, 0, 0, 0] = 1  # disjoint single pixels -> 0
     b[1, 0, 3, 3] = 1
-    iou = losses.mask_iou(a, b)  # sample 2: both empty -> 0, not NaN
-    assert iou.tolist() == pytest.approx([4 / 12, 0.0, 0.0])
+    iou = batch_iou(a, b)  # sample 2: both empty -> EMPTY_IOU (1: nothing changed, reuse is right), not NaN
+    assert iou.tolist() == pytest.approx([4 / 12, 0.0, EMPTY_IOU]) and EMPTY_IOU == 1.0
+    # the gate's target and the benchmark's J are one rule
+    assert iou.tolist() == pytest.approx([jaccard(a[k, 0].numpy() > 0.5, b[k, 0].numpy() > 0.5) for k in range(3)])
 
 
 def test_gate_probability_loss_by_hand():

@@ -23,14 +23,15 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Sequence, Union
 
 import numpy as np
 import torch
 from mmengine.structures import BaseDataElement
 from torch import Tensor
 
-from reusegate.gate import _as_image, _resize
+from reusegate.paths import resize
+from reusegate.session import as_image
 from reusegate.registry import DATASETS, MODELS
 from reusegate.safe_load import load_weights
 
@@ -124,7 +125,7 @@ def _sequence_taps(adapter: Any, seq: Any, precompute_score: bool, bar: Any) -> 
     per_frame: List[Dict[str, Tensor]] = []
     size = None
     for i in range(len(seq)):
-        x = adapter.preprocess(_as_image(np.array(seq.load_frame(i))))  # the session's conversion (a writable copy)
+        x = adapter.preprocess(as_image(np.array(seq.load_frame(i))))  # the session's conversion (a writable copy)
         size = tuple(x.shape[-2:])
         per_frame.append(adapter.deep(adapter.shallow(x)))
         bar.update(1)
@@ -135,10 +136,10 @@ def _sequence_taps(adapter: Any, seq: Any, precompute_score: bool, bar: Any) -> 
     masks, scores = {}, {}
     for oid in seq.object_ids:
         full = torch.stack([(lab == oid).float() for lab in labels])[:, None]
-        masks[str(oid)] = _resize(full, size, "bilinear").half()
+        masks[str(oid)] = resize(full, size, "bilinear").half()
         if precompute_score:
             start = seq.start_frames.get(oid, 0)
-            first = _resize(full[start:start + 1], size, "nearest")  # as a session starts an object
+            first = resize(full[start:start + 1], size, "nearest")  # as a session starts an object
             state = adapter.start_object(per_frame[start], first)
             scores[str(oid)] = torch.cat([adapter.score(state, f) for f in per_frame]).half()
     return {"taps": taps, "masks": masks, "scores": scores}
