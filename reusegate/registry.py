@@ -150,7 +150,7 @@ _PASS_THROUGH = {
     "LOOPS": "loop", "DATA_SAMPLERS": "data sampler", "OPTIMIZERS": "optimizer",
     "OPTIM_WRAPPERS": "optim_wrapper", "OPTIM_WRAPPER_CONSTRUCTORS": "optimizer wrapper constructor",
     "PARAM_SCHEDULERS": "parameter scheduler", "LOG_PROCESSORS": "log_processor",
-    "VISUALIZERS": "visualizer", "VISBACKENDS": "vis_backend",
+    "VISUALIZERS": "visualizer", "VISBACKENDS": "vis_backend", "MODEL_WRAPPERS": "model_wrapper",
 }
 for _attr, _name in _PASS_THROUGH.items():
     globals()[_attr] = Registry(_name, parent=getattr(mmengine_registry, _attr), scope="reusegate")
