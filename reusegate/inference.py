@@ -33,12 +33,17 @@ SUMMARY = "summary.json"
 
 # ---------------------------------------------------------------------------------------------- model
 def load_model(path: Optional[Path], tau: Optional[float] = None, variant: str = "translate",
-               tau2: float = 0.9) -> ReuseGate:
-    """The exported model at ``path`` (NAME.pth with NAME.json beside it), or the embedded default model;
-    ``tau=None``: the threshold its ``.json`` recommends."""
+               tau2: float = 0.9, fold: bool = True) -> ReuseGate:
+    """The exported model at ``path`` (NAME.pth with NAME.json beside it), or the embedded default model, ready
+    for inference; ``tau=None``: the threshold its ``.json`` recommends. ``fold``: BatchNorm folded into the
+    convolutions (:func:`reusegate.optimize.fold_batchnorm`: the same function, ~4 % faster on CPU)."""
+    from .optimize import fold_batchnorm
     from .pretrained import default_model_path, load_gate
 
-    return load_gate(path if path is not None else default_model_path(), tau=tau, variant=variant, tau2=tau2)
+    gate = load_gate(path if path is not None else default_model_path(), tau=tau, variant=variant, tau2=tau2)
+    if fold:
+        fold_batchnorm(gate.eval())
+    return gate
 
 
 def set_threads(threads: Optional[int]) -> None:
