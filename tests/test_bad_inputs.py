@@ -28,7 +28,7 @@ from reusegate.data.readers import read_image
 from reusegate.gate import ReuseGate
 from reusegate.pretrained import save_gate
 from reusegate.synthetic import make_clip
-from vos_synth import make_davis, make_predictions, square
+from vos_synth import make_davis, make_predictions, square, write_clip_folder
 
 REPO = Path(__file__).resolve().parents[1]
 SIZE = (48, 64)  # H, W
@@ -38,14 +38,7 @@ N_FRAMES = 7  # make_clip's schedule of 6 steps after the first frame
 @pytest.fixture
 def clip(tmp_path) -> tuple[Path, Path]:
     """A folder of 7 JPEG frames and the first frame's mask (two objects, ids 1 and 2) beside it."""
-    c = make_clip(((N_FRAMES - 1, 2.0),), size=SIZE, n_objects=2, seed=3)
-    folder = tmp_path / "clip"
-    folder.mkdir()
-    for i, frame in enumerate(c.frames):
-        Image.fromarray(frame).save(folder / f"{i:05d}.jpg", quality=95)
-    mask = tmp_path / "first.png"
-    Image.fromarray(c.labels[0]).save(mask)
-    return folder, mask
+    return write_clip_folder(tmp_path, make_clip(((N_FRAMES - 1, 2.0),), size=SIZE, n_objects=2, seed=3))
 
 
 def files_under(folder: Path) -> list[Path]:

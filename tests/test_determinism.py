@@ -13,11 +13,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from PIL import Image
 
 from reusegate.cli import main
 from reusegate.synthetic import make_clip
-from vos_synth import make_davis, square
+from vos_synth import make_davis, square, write_clip_folder
 
 REPO = Path(__file__).resolve().parents[1]
 GATED = REPO / "configs" / "cpu" / "g_reference_davis16_cpu.py"
@@ -25,13 +24,7 @@ GATED = REPO / "configs" / "cpu" / "g_reference_davis16_cpu.py"
 
 @pytest.fixture
 def clip(tmp_path) -> tuple[Path, Path]:
-    c = make_clip(((7, 1.0),), size=(48, 64), n_objects=2, seed=7)
-    folder = tmp_path / "clip"
-    folder.mkdir()
-    for i, frame in enumerate(c.frames):
-        Image.fromarray(frame).save(folder / f"{i:05d}.png")
-    Image.fromarray(c.labels[0]).save(tmp_path / "first.png")
-    return folder, tmp_path / "first.png"
+    return write_clip_folder(tmp_path, make_clip(((7, 1.0),), size=(48, 64), n_objects=2, seed=7), ext=".png")
 
 
 def _run_in_a_new_process(folder: Path, mask: Path, model: Path, out: Path) -> None:

@@ -16,7 +16,6 @@ from numeric import error_ratio
 
 from reusegate.adapters.frtm.adapter import FRTMAdapter
 from reusegate.adapters.frtm.model import FRTM
-from reusegate.adapters.frtm.target_model import TargetModelParams
 from reusegate.adapters.reference import ReferenceAdapter, ReferenceHost
 from reusegate.gate import ReuseGate, clip_frames
 from reusegate.integrations.mmengine import FrozenFeatureClipDataset, ReuseGateVOS

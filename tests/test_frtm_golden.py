@@ -20,7 +20,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from numeric import ATOL, RTOL_CONV, RTOL_ELEMENTWISE, assert_labels_match, assert_scaled_close, error_ratio
+from numeric import RTOL_CONV, RTOL_ELEMENTWISE, assert_labels_match, assert_scaled_close, error_ratio
 from reusegate.adapters.frtm.adapter import FRTMAdapter
 from reusegate.adapters.frtm.backbones import resnet18
 from reusegate.adapters.frtm.checkpoints import load_frtm_checkpoint, load_gfrtm_checkpoint

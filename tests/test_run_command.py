@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from conftest import MINI_FRAMES, MINI_SEQUENCES, MINI_SIZE
+from vos_synth import write_clip_folder
 
 from reusegate import inference
 from reusegate.cli import main
@@ -23,14 +24,7 @@ from reusegate.synthetic import make_clip
 @pytest.fixture
 def synthetic_folder(tmp_path) -> tuple[Path, Path]:
     """A synthetic clip as a folder of JPEG frames plus its first mask (ids) beside it."""
-    clip = make_clip(((5, 2.0),), size=(72, 128), n_objects=2, seed=3)
-    folder = tmp_path / "clip"
-    folder.mkdir()
-    for i, frame in enumerate(clip.frames):
-        Image.fromarray(frame).save(folder / f"{i:05d}.jpg", quality=95)
-    mask = tmp_path / "first.png"
-    Image.fromarray(clip.labels[0]).save(mask)
-    return folder, mask
+    return write_clip_folder(tmp_path, make_clip(((5, 2.0),), size=(72, 128), n_objects=2, seed=3))
 
 
 def _run(*argv: object) -> int:

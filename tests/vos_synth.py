@@ -74,3 +74,15 @@ def make_youtube(root: Path, n_frames: int = 12, step: int = 5, shape: tuple[int
     }}}}
     (split / "meta.json").write_text(json.dumps(meta))
     return root
+
+
+def write_clip_folder(root: Path, clip, ext: str = ".jpg") -> tuple[Path, Path]:
+    """A synthetic clip (``reusegate.synthetic.make_clip``) as ``root/clip/00000<ext>`` ... frames plus its first
+    frame's id mask ``root/first.png``: the input of ``reusegate run --input ... --first-mask ...``."""
+    folder = root / "clip"
+    folder.mkdir()
+    for i, frame in enumerate(clip.frames):
+        Image.fromarray(frame).save(folder / f"{i:05d}{ext}", **({"quality": 95} if ext == ".jpg" else {}))
+    mask = root / "first.png"
+    Image.fromarray(clip.labels[0]).save(mask)
+    return folder, mask
