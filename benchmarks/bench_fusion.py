@@ -1,9 +1,9 @@
-"""What folding BatchNorm into the convolutions (``reusegate.optimize.fold_batchnorm``) buys the default model.
+"""What the inference rewrites of :mod:`reusegate.optimize` buy the default model.
 
-Runs the embedded default model as shipped and folded on the same DAVIS frames, interleaved frame by frame (so a
-busy machine slows both alike), at tau = 1 (every frame computed) and tau = 0 (every frame after the first
-reused), and prints milliseconds per frame, the speed-up and how far the folded model's outputs are from the
-shipped one's::
+Runs the embedded default model as shipped, with BatchNorm folded, and folded with channels-last weights, on the
+same DAVIS frames, interleaved frame by frame (so a busy machine slows all alike), at tau = 1 (every frame
+computed) and tau = 0 (every frame after the first reused), and prints milliseconds per frame, the speed-up
+over the shipped model and how far each variant's outputs are from the shipped one's::
 
     python benchmarks/bench_fusion.py --davis ../shared/data/davis2016-train --sequence bear --frames 30
 """
@@ -33,27 +33,36 @@ def main() -> None:
     n = min(args.frames, len(seq))
     frames = [torch.from_numpy(np.array(seq.load_frame(i))).permute(2, 0, 1) for i in range(n)]
     first = torch.from_numpy(seq.load_mask(0).astype(np.int64))
-    shipped, folded = default_gate(tau=1.0), default_gate(tau=1.0)
-    count = fold_batchnorm(folded.eval())
+    models = {"shipped": default_gate(tau=1.0), "folded": default_gate(tau=1.0),
+              "folded+channels_last": default_gate(tau=1.0)}
+    count = fold_batchnorm(models["folded"].eval())
+    fold_batchnorm(models["folded+channels_last"].eval())
+    models["folded+channels_last"].to(memory_format=torch.channels_last)
     print(f"{args.sequence}, {n} frames of {tuple(frames[0].shape[1:])}, {args.threads} threads; "
           f"{count} BatchNorms folded")
+    names = list(models)
     for tau in (1.0, 0.0):
-        shipped.tau = folded.tau = tau
-        sessions = {"shipped": shipped.session(), "folded": folded.session()}
-        ms = {k: [] for k in sessions}
-        worst, agree = 0.0, []
+        sessions = {}
+        for k, gate in models.items():
+            gate.tau = tau
+            sessions[k] = gate.session()
+        ms = {k: [] for k in names}
+        worst = {k: 0.0 for k in names}
+        agree = {k: 1.0 for k in names}
         for t, frame in enumerate(frames):
             out = {}
-            for k in (list(sessions) if t % 2 else list(sessions)[::-1]):  # alternate who goes first
+            for k in names[t % len(names):] + names[:t % len(names)]:  # rotate who goes first
                 start = time.perf_counter()
                 out[k] = sessions[k].step(frame, first if t == 0 else None)
                 if t > 0:
                     ms[k].append(1000 * (time.perf_counter() - start))
-            worst = max(worst, float((out["shipped"].probs - out["folded"].probs).abs().max()))
-            agree.append(float((out["shipped"].labels == out["folded"].labels).float().mean()))
-        a, b = np.median(ms["shipped"]), np.median(ms["folded"])
-        print(f"tau={tau:g}: shipped {a:7.1f} ms/frame, folded {b:7.1f} ms/frame (median), speed-up x{a / b:.3f}; "
-              f"max |prob difference| {worst:.2e}, labels equal on {100 * min(agree):.3f} % of pixels (worst frame)")
+            for k in names:
+                worst[k] = max(worst[k], float((out["shipped"].probs - out[k].probs).abs().max()))
+                agree[k] = min(agree[k], float((out["shipped"].labels == out[k].labels).float().mean()))
+        base = np.median(ms["shipped"])
+        for k in names:
+            print(f"tau={tau:g} {k:<22} {np.median(ms[k]):7.1f} ms/frame (median), x{base / np.median(ms[k]):.3f}; "
+                  f"max |prob difference| {worst[k]:.2e}, labels equal on {100 * agree[k]:.3f} % of pixels")
 
 
 if __name__ == "__main__":

@@ -33,17 +33,15 @@ SUMMARY = "summary.json"
 
 # ---------------------------------------------------------------------------------------------- model
 def load_model(path: Optional[Path], tau: Optional[float] = None, variant: str = "translate",
-               tau2: float = 0.9, fold: bool = True) -> ReuseGate:
+               tau2: float = 0.9, optimize: bool = True) -> ReuseGate:
     """The exported model at ``path`` (NAME.pth with NAME.json beside it), or the embedded default model, ready
-    for inference; ``tau=None``: the threshold its ``.json`` recommends. ``fold``: BatchNorm folded into the
-    convolutions (:func:`reusegate.optimize.fold_batchnorm`: the same function, ~4 % faster on CPU)."""
-    from .optimize import fold_batchnorm
+    for inference; ``tau=None``: the threshold its ``.json`` recommends. ``optimize``: BatchNorm folded and
+    channels-last weights (:func:`reusegate.optimize.for_inference`: the same function, faster on CPU)."""
+    from .optimize import for_inference
     from .pretrained import default_model_path, load_gate
 
     gate = load_gate(path if path is not None else default_model_path(), tau=tau, variant=variant, tau2=tau2)
-    if fold:
-        fold_batchnorm(gate.eval())
-    return gate
+    return for_inference(gate) if optimize else gate
 
 
 def set_threads(threads: Optional[int]) -> None:

@@ -1,5 +1,7 @@
 """Inference-time rewrites that keep a model's function and cut its memory traffic on CPU.
 
+:func:`for_inference` applies both below; ``reusegate run``, ``bench``, ``test`` and ``demo`` use it.
+
 :func:`fold_batchnorm` folds every eval-mode ``BatchNorm2d`` that directly follows a ``Conv2d`` inside an
 ``nn.Sequential`` into that convolution, and puts an ``nn.Identity`` in its place. This covers MobileNetV2's
 conv-BN(-ReLU6) blocks and the refinement blocks of FRTM and of the gate modules. A BatchNorm is a full pass over
@@ -7,13 +9,17 @@ its feature map; on a 2-core CPU the never-skipped MobileNetV2 stages spend much
 reused frame pays it as much as a computed one. The folded model computes the same function (float32 rounding
 aside, ~1e-6 of the scale) and is meant for inference only: its state dict changes (BN entries gone, conv biases
 added), so train and export from the unfolded model.
+
+Channels-last weights make oneDNN pick its NHWC convolution kernels, whose feature maps then stay channels-last
+through the network; on the depthwise-heavy MobileNetV2 and the thin decoder that is faster than NCHW.
+``benchmarks/bench_fusion.py`` measures both on real frames.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-__all__ = ["fold_batchnorm"]
+__all__ = ["fold_batchnorm", "for_inference"]
 
 
 @torch.no_grad()
@@ -46,3 +52,9 @@ def fold_batchnorm(module: nn.Module) -> int:
                 seq._modules[second] = nn.Identity()
                 folded += 1
     return folded
+
+
+def for_inference(module: nn.Module) -> nn.Module:
+    """``module`` in eval mode with its BatchNorms folded and its weights channels-last (in place; returned)."""
+    fold_batchnorm(module.eval())
+    return module.to(memory_format=torch.channels_last)

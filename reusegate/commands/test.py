@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,9 @@ def build_test_runner(cfg: Any, model_path: Path | None, tau: float | None) -> t
     kwargs = {k: cfg[k] for k in keys if cfg.get(k) is not None}
     kwargs["default_hooks"] = {k: v for k, v in (cfg.get("default_hooks") or {}).items()
                                if k in ("timer", "logger")}  # no checkpoints or schedulers: nothing trains
+    # mmengine names its logger and scope instances after the run; its default (config name and the second)
+    # collides when one process tests twice within a second
+    kwargs["experiment_name"] = cfg.get("experiment_name") or f"test_{uuid.uuid4().hex[:12]}"
     return Runner(model=model, cfg=cfg, **kwargs), gate
 
 
