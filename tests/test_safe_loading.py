@@ -186,6 +186,12 @@ def test_resume_trusts_only_its_own_work_dir(tmp_path, capsys):
     with pytest.raises(ValueError, match="earlier checkpoint"):
         load_config(str(GATED), str(work), resume=str(damaged), progress=False)
 
+    # a kill while mmengine rewrote last_checkpoint leaves it empty: the newest intact checkpoint is taken
+    # (epoch_2.pth is newer but cut off)
+    (work / "last_checkpoint").write_text("")
+    assert load_config(str(GATED), str(work), resume="auto", progress=False).load_from == str(own)
+    assert "is empty" in capsys.readouterr().out
+
     # --resume CHECKPOINT without --work-dir continues the run that wrote it
     assert load_config(str(GATED), None, resume=str(elsewhere), progress=False).work_dir == str(elsewhere.parent)
     assert not any(p.suffix == ".ran" for p in tmp_path.rglob("*"))

@@ -112,15 +112,36 @@ def _inside(path: Path, folder: Path) -> bool:
     return path.resolve().is_relative_to(folder.resolve())
 
 
+def _newest_intact_checkpoint(work_dir: Path, check: Any) -> Optional[Path]:
+    """The most recent ``*.pth`` of ``work_dir`` that ``check`` reads without error (a kill may have cut the
+    newest one off), or None."""
+    for path in sorted(work_dir.glob("*.pth"), key=lambda p: p.stat().st_mtime, reverse=True):
+        try:
+            check(path)
+        except ValueError:
+            continue
+        return path
+    return None
+
+
 def _resume_checkpoint(work_dir: Path, resume: str) -> Optional[Path]:
     """The checkpoint ``--resume`` will load (None: nothing to resume), refused unless inside ``work_dir``.
 
     mmengine unpickles it in full, and ``last_checkpoint`` may point anywhere: both are checked here."""
+    from reusegate.safe_load import unsafe_globals
+
     if resume == "auto":
         pointer = work_dir / "last_checkpoint"
         if not pointer.is_file():
             return None
-        path = Path(pointer.read_text().strip())
+        text = pointer.read_text().strip()
+        if not text:  # a kill while mmengine rewrote the pointer: take the newest intact checkpoint instead
+            path = _newest_intact_checkpoint(work_dir, unsafe_globals)
+            if path is None:
+                return None
+            print(f"{pointer} is empty (cut off by an interruption); resuming from the newest intact checkpoint")
+        else:
+            path = Path(text)
         origin = f"{pointer} points to {path}, which"
     else:
         path = Path(resume)
@@ -134,8 +155,6 @@ def _resume_checkpoint(work_dir: Path, resume: str) -> Optional[Path]:
                          f"the checkpoint in full (optimizer and log state), which can run code, so it trusts only "
                          f"the run's own work dir: pass --work-dir {path.parent}, or copy the file there if you "
                          f"made it")
-    from reusegate.safe_load import unsafe_globals
-
     try:
         unsafe_globals(path)  # runs nothing: a checkpoint cut off by a kill fails here, not inside mmengine
     except ValueError as exc:
