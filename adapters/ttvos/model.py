@@ -109,7 +109,7 @@ class ContiguousGrad(nn.Module):
     """Passes its input through; its gradient comes back contiguous. The branches' outputs meet transposed
     matmuls (``key @ val^T``), whose gradients are transposed views, and a grouped convolution's backward on a
     non-contiguous gradient leaves oneDNN for a ~50x slower path on CPU (measured: 820 vs 16 ms for one
-    [8, 32, 30, 54] 5x5 conv), which made it most of a training step. No parameters: the keys stay upstream's."""
+    [8, 32, 30, 54] 5x5 conv), a third of a training step. No parameters: the keys stay upstream's."""
 
     def forward(self, x: Tensor) -> Tensor:
         return _ContiguousGrad.apply(x) if torch.is_grad_enabled() and x.requires_grad else x
