@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-GOLDEN_TESTS = ("tests/test_frtm_golden.py", "tests/test_frtm_target_model.py")
+GOLDEN_TESTS = ("tests/test_frtm_golden.py", "tests/test_frtm_target_model.py", "tests/test_ttvos_golden.py")
 
 
 PROBE = "import torch\nwith torch.no_grad():\n    torch.nn.Conv2d(8, 8, 3)(torch.randn(1, 8, 64, 64))"
@@ -33,7 +33,7 @@ def _dispatched_isa(env: dict) -> str:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("isa", ["AVX2", "SSE41"])
-def test_golden_parity_with_older_cpu_kernels(golden_frtm, isa):
+def test_golden_parity_with_older_cpu_kernels(golden_frtm, golden_ttvos, isa):
     env = dict(os.environ, ONEDNN_MAX_CPU_ISA=isa, OMP_NUM_THREADS="1")
     dispatched = _dispatched_isa(env)
     assert "AVX-512" not in dispatched and "AVX512" not in dispatched and "AVX10" not in dispatched, dispatched

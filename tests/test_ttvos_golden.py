@@ -205,9 +205,12 @@ def test_late_objects_default_segments_their_frame(model, eval_data):
 
 
 # ---------------------------------------------------------------------------------------------- training
-def _train_run(state_dict, data, finetune_bn: bool, dtype=torch.float32):
+def _train_run(state_dict, data, finetune_bn: bool, dtype=torch.float32, watch=None):
+    """The training losses of the golden clip; ``watch(net)``, if given, may add hooks before the forward."""
     net = TTVOS("resnet18s16", finetune=("layer4",), finetune_bn=finetune_bn)
     load_ttvos_checkpoint(net, state_dict).to(dtype).train()
+    if watch is not None:
+        watch(net)
     record: dict = {}
     frames = data["inputs"]["images_uint8"].to(dtype).div(255)[None]
     losses = clip_losses(net, frames, data["inputs"]["segannos"].to(dtype), LossOptions.upstream(), record)
@@ -273,13 +276,37 @@ def test_training_losses_and_gradients(eval_data, train_data, variant):
         assert all(float(g.abs().max()) == 0 for g in full[short].values()), f"{short} reaches {unused}"
 
 
+def _watch_final_relu(maps: list):
+    """A ``watch`` for :func:`_train_run`: records the input of ``layer4.1``'s final ReLU (bn2 output + identity)."""
+    def watch(net) -> None:
+        block = net.backbone.layer4[1]
+        identity: list = []
+        block.register_forward_pre_hook(lambda m, i: identity.append(i[0].detach()))
+        block.bn2.register_forward_hook(lambda m, i, o: maps.append(o.detach() + identity[len(maps)]))
+    return watch
+
+
 def test_finetuned_bn_gradients_match_float64(eval_data, train_data):
-    """Our float32 gradients through batch-statistics BN agree with float64 (the golden's own do not, by 1e-2)."""
+    """Our float32 gradients through batch-statistics BN agree with float64 (the golden's own do not, by 1e-2).
+
+    Except in channels where the ReLU after ``layer4.1.bn2`` receives a value within rounding of zero (``CONV`` of
+    the map's scale; the map itself differs across CPUs by up to 4e-6 of its scale) on some frame: there another
+    CPU's last-bit differences switch that ReLU's gradient on or off, as they may flip a label at a near-tie.
+    Measured on the golden clip: 5 of 512 channels; with oneDNN capped at AVX2 one of them (3.5e-6 from zero at a
+    scale of 8.3) flips, and its gradient moves by 1.6e-3 of the scale.
+    """
     names = ["vos.backbone.layer4.1.bn2.weight", "vos.backbone.layer4.1.bn2.bias", "vos.refine.cal_UpW.2.bias"]
     net32, losses32, _ = _train_run(eval_data["state_dict"], train_data, True)
-    net64, losses64, _ = _train_run(eval_data["state_dict"], train_data, True, torch.float64)
+    relu_inputs: list = []
+    net64, losses64, _ = _train_run(eval_data["state_dict"], train_data, True, torch.float64,
+                                    watch=_watch_final_relu(relu_inputs))
+    near_tie = torch.zeros(relu_inputs[0].shape[1], dtype=torch.bool)
+    for pre in relu_inputs:
+        near_tie |= (pre.abs() <= CONV * pre.abs().max()).flatten(2).any(2).any(0)
+    assert len(relu_inputs) == 3 and 0 < int(near_tie.sum()) <= 8  # a handful of channels, not a loophole
     g32, g64 = _grads(net32, losses32, names), _grads(net64, losses64, names)
     for name in names:
+        keep = ~near_tie if ".bn2." in name else torch.ones(g64["nll"][name].shape[0], dtype=torch.bool)
         for short in GRAD_LOSSES:
-            _close(f"float64 grad {short} {name}", g32[short][name], g64[short][name], CONV,
+            _close(f"float64 grad {short} {name}", g32[short][name][keep], g64[short][name][keep], CONV,
                    max(float(g64[k][name].abs().max()) for k in GRAD_LOSSES))
