@@ -34,9 +34,12 @@ def error_ratio(got: torch.Tensor, want: torch.Tensor, rtol: float = RTOL_CONV, 
 
 
 def assert_scaled_close(name: str, got: torch.Tensor, want: torch.Tensor, rtol: float = RTOL_CONV,
-                        atol: float = ATOL) -> float:
-    """Assert ``max|got - want| <= rtol * max|want| + atol``; print and return the error relative to the scale."""
-    err, scale = scaled_error(got, want)
+                        atol: float = ATOL, scale: float | None = None) -> float:
+    """Assert ``max|got - want| <= rtol * max|want| + atol``; print and return the error relative to the scale.
+
+    ``scale`` overrides ``max|want|`` where the rounding is set by something larger (e.g. the terms of a sum)."""
+    err, own_scale = scaled_error(got, want)
+    scale = own_scale if scale is None else scale
     bound = rtol * scale + atol
     rel = err / scale if scale > 0 else err
     print(f"[numeric] {name}: max abs error {err:.3g} (bound {bound:.3g} = {rtol:g} * {scale:.3g} + {atol:g}), "

@@ -15,6 +15,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from numeric import assert_scaled_close
 from reusegate.adapters.ttvos import TTVOS, load_ttvos_checkpoint
 from reusegate.adapters.ttvos.backbones import resnet18s16, resnet50s16
 from reusegate.adapters.ttvos.losses import LossOptions, clip_losses
@@ -26,13 +27,8 @@ ATOL = 1e-7
 
 
 def _close(name: str, got: torch.Tensor, want: torch.Tensor, rtol: float, scale: float | None = None) -> float:
-    """Assert the scale-relative bound; ``scale`` overrides ``max|want|`` (a sum's terms set its rounding)."""
-    assert got.shape == want.shape, f"{name}: shape {tuple(got.shape)} != {tuple(want.shape)}"
-    err = float((got.double() - want.double()).abs().max())
-    scale = float(want.abs().max()) if scale is None else scale
-    print(f"[ttvos golden] {name}: max abs error {err:.3g}, relative {err / max(scale, 1e-30):.3g}")
-    assert err <= rtol * scale + ATOL, f"{name}: error {err:.3g} > {rtol:g} * {scale:.3g} + {ATOL:g}"
-    return err / max(scale, 1e-30)
+    """The suite's scale-relative rule (``tests/numeric.py``) with this file's floor ``ATOL``."""
+    return assert_scaled_close(f"ttvos golden {name}", got, want, rtol, ATOL, scale)
 
 
 def _labels_match(name: str, got: torch.Tensor, want: torch.Tensor, slots: torch.Tensor) -> None:
