@@ -253,7 +253,8 @@ def run_sequences(gate: ReuseGate, sequences: Sequence[VideoSequence], out: Path
             resumed.append(seq.name)
 
     def write_summary() -> Dict[str, Any]:
-        for name in names:  # other shards' finished sequences
+        others = names if shard is not None else []  # unsharded, every sequence is this process's own
+        for name in others:  # other shards' finished sequences
             if name not in per_sequence:
                 figures = _stored_figures(out / name, settings)
                 if figures is not None:
