@@ -73,8 +73,8 @@ def build_test_runner(cfg: Any, model_path: Path | None, tau: float | None) -> t
     from ..integrations.mmengine.model import ReuseGateVOS
 
     gate = load_model(model_path, **({} if tau is None else {"tau": tau}))
-    model = ReuseGateVOS(host=gate.host, adapter=gate.adapter, gate={})
-    model.net = gate
+    model = ReuseGateVOS(host=gate.host, adapter=gate.adapter, gate=None)  # host-only shell: no modules to discard
+    model.net = gate  # ... then the loaded gated network in its place
     keys = ("work_dir", "test_dataloader", "test_cfg", "test_evaluator", "default_hooks", "custom_hooks",
             "launcher", "env_cfg", "log_processor", "log_level", "default_scope", "randomness",
             "visualizer")  # model_wrapper_cfg is read from cfg
