@@ -7,15 +7,25 @@ The default demo schedule moves slowly, pauses, then moves fast: the case the re
 from __future__ import annotations
 
 import math
+import os
+import shutil
 from dataclasses import dataclass
-from typing import List, Sequence, Tuple
+from pathlib import Path
+from typing import List, Sequence, Tuple, Union
 
 import numpy as np
 
-__all__ = ["SyntheticClip", "DEMO_SCHEDULE", "make_clip", "demo_clip"]
+__all__ = ["SyntheticClip", "DEMO_SCHEDULE", "DEMO_SEED", "GATE_SPEEDS", "make_clip", "demo_clip",
+           "gate_training_clips", "write_davis"]
 
 DEMO_SCHEDULE: Tuple[Tuple[int, float], ...] = ((16, 1.5), (14, 0.0), (18, 9.0))
 """(frames, speed in pixels per frame at 432 px width): slow, pause, fast."""
+
+DEMO_SEED = 2021
+"""The demo clip's seed; training clips never use it."""
+
+GATE_SPEEDS: Tuple[float, ...] = (0.0, 0.5, 1.5, 3.0, 6.0, 9.0, 12.0)
+"""Speeds (px/frame at 432 px width) the gate's procedural training clips switch between."""
 
 
 @dataclass
@@ -94,7 +104,7 @@ def make_clip(
 
 def demo_clip() -> SyntheticClip:
     """The embedded demo clip: 49 frames at 240x432, one object: slow, pause, fast."""
-    return make_clip(DEMO_SCHEDULE, (240, 432), n_objects=1, seed=2021)
+    return make_clip(DEMO_SCHEDULE, (240, 432), n_objects=1, seed=DEMO_SEED)
 
 
 def training_clips(n: int, length: int, size: Tuple[int, int], seed: int = 1000) -> List[SyntheticClip]:
@@ -105,3 +115,49 @@ def training_clips(n: int, length: int, size: Tuple[int, int], seed: int = 1000)
         segments = [(int(length - 1), float(rng.choice([0.0, 1.0, 3.0, 6.0, 10.0])))]
         clips.append(make_clip(segments, size, n_objects=int(rng.integers(1, 3)), seed=seed + i))
     return clips
+
+
+def gate_training_clips(n: int, length: int = 40, size: Tuple[int, int] = (240, 432),
+                        seed: int = 5000) -> List[SyntheticClip]:
+    """``n`` one-object clips whose speed switches every 6-15 frames among :data:`GATE_SPEEDS`.
+
+    A gate trained only on real video never saw this texture statistics and stays closed on the demo clip;
+    these clips teach it that still and slow stretches reuse well and fast ones do not. The seeds
+    (``seed .. seed + n - 1``) must not include :data:`DEMO_SEED`, so the demo stays unseen.
+    """
+    if seed <= DEMO_SEED < seed + n:
+        raise ValueError(f"seeds {seed}..{seed + n - 1} include the demo clip's ({DEMO_SEED}); pick another seed")
+    rng = np.random.default_rng(seed)
+    clips = []
+    for i in range(n):
+        segments, left = [], length - 1
+        while left > 0:
+            frames = int(min(left, rng.integers(6, 16)))
+            segments.append((frames, float(rng.choice(GATE_SPEEDS))))
+            left -= frames
+        clips.append(make_clip(segments, size, n_objects=1, seed=seed + i))
+    return clips
+
+
+def write_davis(clips: Sequence[SyntheticClip], root: Union[str, os.PathLike], resolution: str = "480p",
+                prefix: str = "procedural") -> Path:
+    """Write ``clips`` in the DAVIS-2017 layout (PNG frames, palette PNG labels) as ``<prefix>-<k>`` under
+    ``root``; a finished ``root`` is left as it is, and a stopped write leaves no partial folder."""
+    from PIL import Image
+
+    from .data.writer import write_palette_png
+
+    root = Path(root)
+    if root.is_dir():
+        return root
+    tmp = root.with_name(f"{root.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for k, clip in enumerate(clips):
+        name = f"{prefix}-{k:03d}"
+        frames_dir = tmp / "JPEGImages" / resolution / name
+        frames_dir.mkdir(parents=True)
+        for t, (frame, labels) in enumerate(zip(clip.frames, clip.labels)):
+            Image.fromarray(frame).save(frames_dir / f"{t:05d}.png")
+            write_palette_png(tmp / "Annotations" / resolution / name / f"{t:05d}.png", labels)
+    os.replace(tmp, root)
+    return root

@@ -197,3 +197,31 @@ def test_default_model_configs_match_the_shipped_model():
     held_out = set((configs.parent / "splits" / "davis16_dev.txt").read_text().split())
     trained = set(Path(stage2.train_dataloader.dataset.sequences).read_text().split())
     assert len(held_out) == 6 and len(trained) == 24 and not held_out & trained
+
+
+def test_procedural_gate_clips_dataset(tmp_path):
+    from reusegate.integrations.mmengine import ProceduralFrozenClipDataset
+    from reusegate.synthetic import DEMO_SEED, gate_training_clips, write_davis
+
+    clips = gate_training_clips(3, length=10, size=(48, 64), seed=7)
+    assert all(len(c) == 10 and set(c.labels.ravel()) == {0, 1} for c in clips)
+    speeds = {round(float(s), 2) for c in clips for s in c.speeds[1:]}
+    assert len(speeds) > 1  # the speed switches within and across clips
+    with pytest.raises(ValueError, match="demo clip"):
+        gate_training_clips(3, seed=DEMO_SEED - 1)
+    root = write_davis(clips, tmp_path / "clips")
+    assert sorted(p.name for p in (root / "Annotations" / "480p").iterdir()) == [
+        "procedural-000", "procedural-001", "procedural-002"]
+    assert not list(tmp_path.glob("*.tmp*"))  # written whole, then renamed
+
+    host = dict(type="frtm", backbone="mobilenet_v2", s4_channels=16, head_channels=8, target_params=CHEAP)
+    ds = ProceduralFrozenClipDataset(num_clips=2, length=8, seed=11, cache_root=tmp_path / "proc", host=host,
+                                     adapter=dict(type="frtm", input_height=48), cache_dir=tmp_path / "cache",
+                                     precompute_score=True, progress=False, clip_length=3, samples_per_object=2,
+                                     sampling="ordered")
+    assert len(ds) == 4 and (tmp_path / "proc" / "n2-len8-seed11").is_dir()
+    item = ds[0]
+    assert item["inputs"]["score"].shape[0] == 3 and item["data_samples"].gt_masks.shape[:2] == (3, 1)
+    assert item["data_samples"].gt_masks.sum() > 0  # the object is there
+    with pytest.raises(ValueError, match="sets data_root itself"):
+        ProceduralFrozenClipDataset(data_root=tmp_path, host=host, adapter="frtm")

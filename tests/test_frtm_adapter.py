@@ -13,7 +13,7 @@ from reusegate import plugins
 from reusegate.adapters.frtm.adapter import FRTMAdapter
 from reusegate.adapters.frtm.checkpoints import load_frtm_checkpoint
 from reusegate.adapters.frtm.model import FRTM
-from reusegate.adapters.frtm.refiner import Refiner
+from reusegate.adapters.frtm.refiner import Refiner, Stride2Head, Stride4Head
 from reusegate.adapters.frtm.target_model import TargetModelParams
 from reusegate.gate import HostRunner, ReuseGate
 
@@ -195,6 +195,34 @@ def test_narrow_decoder_option_is_cheaper():
     with pytest.raises(ValueError, match="does not fit"):
         load_frtm_checkpoint(narrow, _upstream_keys(Refiner(channels)))
     load_frtm_checkpoint(Refiner(channels), _upstream_keys(Refiner(channels)))  # the default width loads
+
+
+def test_stride4_head_and_narrow_s8_options():
+    torch.manual_seed(0)
+    channels = {"s4": 24, "s8": 32, "s16": 96, "s32": 320}  # MobileNetV2's taps
+    feats = {k: torch.randn(1, c, 120 // s, 216 // s) for (k, c), s in zip(channels.items(), (4, 8, 16, 32))}
+    score, refined = torch.randn(1, 1, 8, 14), torch.randn(1, 64, 8, 14)
+    costs = {}
+    variants = {"upstream": {}, "stride2": dict(s4_channels=32, head="stride2", head_channels=16),
+                "cpu": dict(s8_channels=32, s4_channels=24, head="stride4", head_channels=16)}
+    for name, kwargs in variants.items():
+        refiner = Refiner(channels, **kwargs).eval()
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            out = refiner.forward_shallow(feats, score, refined, (120, 210))
+        assert out.shape == (1, 1, 120, 210)
+        costs[name] = counter.get_total_flops()
+        with torch.no_grad():  # the split is still the whole decoder
+            whole = refiner(feats, score, (120, 210))
+            parts = refiner.forward_shallow(feats, score, refiner.forward_deep(feats, score), (120, 210))
+        assert torch.equal(whole, parts)
+    assert isinstance(Refiner(channels, head="stride2").head, Stride2Head)
+    cpu = Refiner(channels, s8_channels=32, head="stride4")
+    assert isinstance(cpu.head, Stride4Head) and cpu.stages["s8"].cab.deeper_proj.in_channels == 64
+    assert cpu.stages["s4"].cab.deeper_proj.in_channels == 32  # s4 attends to the narrow s8 output
+    assert costs["cpu"] < 0.25 * costs["upstream"], costs  # the never-skipped decoder: a quarter or less
+    assert costs["cpu"] < costs["stride2"] < 0.6 * costs["upstream"], costs
+    with pytest.raises(ValueError, match="head must be one of"):
+        Refiner(channels, head="bilinear")
 
 
 def _upstream_keys(refiner: Refiner) -> dict:

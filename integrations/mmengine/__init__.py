@@ -4,12 +4,13 @@ Importing this package registers everything; :mod:`reusegate.registry` lists it 
 registries, so a config with ``default_scope = 'reusegate'`` needs no ``custom_imports``.
 """
 from .datasets import DavisClipDataset, DavisVideoDataset, YouTubeVOSClipDataset
-from .frozen import FrozenFeatureClipDataset
+from .frozen import FrozenFeatureClipDataset, ProceduralFrozenClipDataset
 from .hooks import EpochSeedHook, GateMarginHook, ProgressBarHook
 from .metric import VOSMetric
 from .synthetic import SyntheticClipDataset
 from .model import HostOnly, ReuseGateVOS, build_adapter, export_state_dict, load_exported
 
 __all__ = ["ReuseGateVOS", "HostOnly", "build_adapter", "export_state_dict", "load_exported", "DavisClipDataset",
-           "DavisVideoDataset", "YouTubeVOSClipDataset", "SyntheticClipDataset", "FrozenFeatureClipDataset", "VOSMetric",
+           "DavisVideoDataset", "YouTubeVOSClipDataset", "SyntheticClipDataset", "FrozenFeatureClipDataset",
+           "ProceduralFrozenClipDataset", "VOSMetric",
            "GateMarginHook", "EpochSeedHook", "ProgressBarHook"]

@@ -38,7 +38,7 @@ from reusegate.safe_load import load_weights
 from .datasets import DavisClipDataset
 from .model import _plain, build_adapter
 
-__all__ = ["FrozenFeatureClipDataset", "SIZE_TAP"]
+__all__ = ["FrozenFeatureClipDataset", "ProceduralFrozenClipDataset", "SIZE_TAP"]
 
 SIZE_TAP = "image"
 """The input image's tap, stored with zero channels: the decoder only reads its size."""
@@ -118,6 +118,33 @@ class FrozenFeatureClipDataset(DavisClipDataset):
         sample = BaseDataElement(metainfo=dict(sequence=name, object_id=oid, frame_indices=frames))
         sample.gt_masks = cached["masks"][str(oid)][index].float()
         return dict(inputs=inputs, data_samples=sample)
+
+
+@DATASETS.register_module()
+class ProceduralFrozenClipDataset(FrozenFeatureClipDataset):
+    """:class:`FrozenFeatureClipDataset` over procedural clips (:func:`reusegate.synthetic.gate_training_clips`).
+
+    The clips are written once, in the DAVIS layout, to ``<cache_root>/n<N>-len<L>-seed<S>``; mix this dataset
+    with real video (``ConcatDataset``) so the gate also learns the still / slow / fast stretches of clips
+    like the demo's.
+
+    Args:
+        num_clips, length, seed: as for :func:`~reusegate.synthetic.gate_training_clips`.
+        cache_root: where the clips' folder goes.
+        **kwargs: as for :class:`FrozenFeatureClipDataset` (``data_root``, ``year`` are set here).
+    """
+
+    def __init__(self, num_clips: int = 12, length: int = 40, seed: int = 5000,
+                 cache_root: Union[str, os.PathLike] = "work_dirs/.procedural", **kwargs: Any) -> None:
+        from reusegate.synthetic import gate_training_clips, write_davis
+
+        for key in ("data_root", "year"):
+            if key in kwargs:
+                raise ValueError(f"ProceduralFrozenClipDataset sets {key} itself; drop {key}=")
+        root = Path(cache_root) / f"n{num_clips}-len{length}-seed{seed}"
+        if not root.is_dir():
+            write_davis(gate_training_clips(num_clips, length, seed=seed), root)
+        super().__init__(root, year=2017, **kwargs)
 
 
 def _sequence_taps(adapter: Any, seq: Any, precompute_score: bool, bar: Any) -> Dict[str, Any]:
