@@ -117,9 +117,12 @@ def training_clips(n: int, length: int, size: Tuple[int, int], seed: int = 1000)
     return clips
 
 
-def gate_training_clips(n: int, length: int = 40, size: Tuple[int, int] = (240, 432),
+def gate_training_clips(n: int, length: int = 40, size: Tuple[int, int] = (240, 427),
                         seed: int = 5000) -> List[SyntheticClip]:
     """``n`` one-object clips whose speed switches every 6-15 frames among :data:`GATE_SPEEDS`.
+
+    The default size is DAVIS's 480p at half scale, so that a batch can mix these clips with DAVIS clips (the
+    taps of both have the same shape at the default working height of 240).
 
     A gate trained only on real video never saw this texture statistics and stays closed on the demo clip;
     these clips teach it that still and slow stretches reuse well and fast ones do not. The seeds

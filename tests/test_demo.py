@@ -112,18 +112,37 @@ def test_demo_command_sets_threads_and_rejects_zero(capsys, monkeypatch):
 @pytest.mark.data
 def test_default_model_on_a_held_out_davis_sequence(davis_root):
     """bear is in the development split (configs/splits/davis16_dev.txt), never trained on: on its first 20
-    frames the default model reaches at tau = 1 about the J&F measured for it (91.4 over the whole sequence).
-    At the recommended tau = 0.6 bear is the sequence that loses most (measured: 90.4 -> 84.6 on these 20
-    frames; over the whole development split the loss is 0.9): a drop beyond 8 points is a regression."""
+    frames the default model reaches at tau = 1 about the J&F measured for it (90.1 over the whole sequence).
+    At the recommended tau = 0.7 bear is the sequence that loses most (over the whole development split the
+    loss is 0.8): a drop beyond 8 points is a regression."""
     seq = DavisReader(davis_root, year=2016, sequences=["bear"]).sequence("bear")
     frames = [torch.from_numpy(np.array(seq.load_frame(i))).permute(2, 0, 1) for i in range(20)]
     gt = np.stack([seq.load_mask(i) for i in range(20)])
     jf = {}
-    for tau in (1.0, 0.6):
+    for tau in (1.0, 0.7):
         results = default_gate(tau=tau).run(frames, torch.from_numpy(gt[0].astype(np.int64)))
         jf[tau] = clip_jf([r.labels.numpy() for r in results], gt)
     assert all(0.0 <= r.p_reuse[1] <= 1.0 for r in results[1:])  # the gate ran on every later frame
-    assert jf[1.0] > 0.85 and jf[0.6] > jf[1.0] - 0.08, jf
+    assert jf[1.0] > 0.85 and jf[0.7] > jf[1.0] - 0.08, jf
+
+
+def test_default_model_reuses_on_the_demo_clip():
+    """The demo must show the method: at its recommended tau the default model reuses at least 30 % of the demo
+    clip's object-frames with J&F within 1.0 of tau = 1 (measured: 62.5 % reuse, J&F 96.8 against 95.7). Its
+    gate was trained on procedural clips of other seeds as well as on DAVIS; trained on DAVIS alone it reused
+    nothing here."""
+    clip = demo_clip()
+    frames = [torch.from_numpy(f).permute(2, 0, 1) for f in clip.frames]
+    first = torch.from_numpy(clip.labels[0].astype(np.int64))
+    gate = default_gate()
+    jf, reuse = {}, {}
+    for tau in (1.0, gate.tau):
+        gate.tau = tau
+        results = gate.run(frames, first)
+        jf[tau] = clip_jf([r.labels.numpy() for r in results], clip.labels)
+        reuse[tau] = np.mean([r.reused[1] for r in results[1:]])
+    assert reuse[1.0] == 0.0 and reuse[gate.tau] >= 0.30, reuse
+    assert jf[gate.tau] >= jf[1.0] - 0.010, jf
 
 
 def _fake_results(clip, reused_from: int) -> list:

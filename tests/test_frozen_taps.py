@@ -190,12 +190,14 @@ def test_default_model_configs_match_the_shipped_model():
     assert stage2.model.adapter.to_dict() == meta["adapter"]
     assert {k: float(stage2.model.gate[k]) for k in ("m1", "m2", "ep_t")} == meta["gate"]
     assert float(stage2.model.gate.tau) == meta["recommended_tau"]  # what --export records
-    for cfg in (stage1, stage2):
-        assert cfg.train_dataloader.dataset.host.to_dict() == cfg.model.host.to_dict()
-        assert cfg.train_dataloader.dataset.adapter.to_dict() == cfg.model.adapter.to_dict()
+    davis, procedural = stage2.train_dataloader.dataset.datasets  # stage 2 adds procedural clips (the demo's kind)
+    assert procedural.type == "ProceduralFrozenClipDataset" and procedural.seed > 2021  # never the demo's seed
+    for cfg, dataset in ((stage1, stage1.train_dataloader.dataset), (stage2, davis), (stage2, procedural)):
+        assert dataset.host.to_dict() == cfg.model.host.to_dict()
+        assert dataset.adapter.to_dict() == cfg.model.adapter.to_dict()
     assert stage1.model.host.to_dict() == stage2.model.host.to_dict() and stage1.model.gate is None
     held_out = set((configs.parent / "splits" / "davis16_dev.txt").read_text().split())
-    trained = set(Path(stage2.train_dataloader.dataset.sequences).read_text().split())
+    trained = set(Path(davis.sequences).read_text().split())
     assert len(held_out) == 6 and len(trained) == 24 and not held_out & trained
 
 
@@ -215,11 +217,11 @@ def test_procedural_gate_clips_dataset(tmp_path):
     assert not list(tmp_path.glob("*.tmp*"))  # written whole, then renamed
 
     host = dict(type="frtm", backbone="mobilenet_v2", s4_channels=16, head_channels=8, target_params=CHEAP)
-    ds = ProceduralFrozenClipDataset(num_clips=2, length=8, seed=11, cache_root=tmp_path / "proc", host=host,
+    ds = ProceduralFrozenClipDataset(num_clips=2, length=8, seed=11, size=(48, 85), cache_root=tmp_path / "proc", host=host,
                                      adapter=dict(type="frtm", input_height=48), cache_dir=tmp_path / "cache",
                                      precompute_score=True, progress=False, clip_length=3, samples_per_object=2,
                                      sampling="ordered")
-    assert len(ds) == 4 and (tmp_path / "proc" / "n2-len8-seed11").is_dir()
+    assert len(ds) == 4 and (tmp_path / "proc" / "n2-len8-seed11-48x85").is_dir()
     item = ds[0]
     assert item["inputs"]["score"].shape[0] == 3 and item["data_samples"].gt_masks.shape[:2] == (3, 1)
     assert item["data_samples"].gt_masks.sum() > 0  # the object is there

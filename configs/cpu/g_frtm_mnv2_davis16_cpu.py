@@ -6,6 +6,9 @@
 #   frames, lowered the computed path's J on held-out bear from 0.909 to 0.867 (first 40 frames).
 # * M(0, 0): the target is the IoU itself (what the released code trains, since it drops the margin). With
 #   M(0.5, 0) the gate settled near 0.5-0.65 on every frame, too narrow a range for tau to select frames.
+# * procedural clips: 12 clips of reusegate.synthetic.gate_training_clips (still, slow and fast stretches; never
+#   the demo's seed) join the 24 DAVIS sequences, so the gate also opens on slow stretches of clips like the
+#   demo's. Trained on DAVIS alone, it stayed near p_reuse 0.2 on the demo clip and reused nothing.
 #   reusegate train configs/cpu/g_frtm_mnv2_davis16_cpu.py --work-dir work_dirs/g_frtm_mnv2 \
 #       --trust-load-from --cfg-options load_from=work_dirs/frtm_mnv2_pretrain/epoch_20.pth --export reusegate/weights/g_frtm_mnv2.pth
 _base_ = [
@@ -16,9 +19,15 @@ _base_ = [
 ]
 # tau: the threshold `reusegate bench` measured on the development split (README), recorded by --export as the
 # model's recommended_tau; training itself gates at train_tau.
-model = dict(freeze_host=True, gate=dict(m1=0.0, tau=0.6))
+model = dict(freeze_host=True, gate=dict(m1=0.0, tau=0.7))
 custom_hooks = [dict(type='GateMarginHook'), dict(type='ProgressBarHook')]
-train_dataloader = dict(dataset=dict(host={{_base_.host}}, adapter={{_base_.adapter}}))
+_frozen = dict(clip_length=6, sampling='ordered', max_skip=3, precompute_score=True, cache_dir='work_dirs/.frozen_taps',
+               host={{_base_.host}}, adapter={{_base_.adapter}})
+train_dataloader = dict(dataset=dict(_delete_=True, type='ConcatDataset', datasets=[
+    dict(type='FrozenFeatureClipDataset', data_root={{_base_.data_root}}, year=2016,
+         sequences='{{fileDirname}}/../splits/davis16_train_minus_dev.txt', samples_per_object=8, **_frozen),
+    dict(type='ProceduralFrozenClipDataset', num_clips=12, length=40, seed=5000, samples_per_object=4, **_frozen),
+]))
 optim_wrapper = dict(optimizer=dict(lr=1e-3))
 param_scheduler = [dict(type='StepLR', by_epoch=True, step_size=20, gamma=0.1)]
 train_cfg = dict(max_epochs=24)

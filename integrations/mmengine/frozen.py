@@ -124,26 +124,28 @@ class FrozenFeatureClipDataset(DavisClipDataset):
 class ProceduralFrozenClipDataset(FrozenFeatureClipDataset):
     """:class:`FrozenFeatureClipDataset` over procedural clips (:func:`reusegate.synthetic.gate_training_clips`).
 
-    The clips are written once, in the DAVIS layout, to ``<cache_root>/n<N>-len<L>-seed<S>``; mix this dataset
+    The clips are written once, in the DAVIS layout, to ``<cache_root>/n<N>-len<L>-seed<S>-<H>x<W>``; mix this dataset
     with real video (``ConcatDataset``) so the gate also learns the still / slow / fast stretches of clips
     like the demo's.
 
     Args:
-        num_clips, length, seed: as for :func:`~reusegate.synthetic.gate_training_clips`.
+        num_clips, length, seed, size: as for :func:`~reusegate.synthetic.gate_training_clips` (``size``
+            ``(H, W)``; keep DAVIS's aspect to batch them with DAVIS clips).
         cache_root: where the clips' folder goes.
         **kwargs: as for :class:`FrozenFeatureClipDataset` (``data_root``, ``year`` are set here).
     """
 
-    def __init__(self, num_clips: int = 12, length: int = 40, seed: int = 5000,
+    def __init__(self, num_clips: int = 12, length: int = 40, seed: int = 5000, size: Sequence[int] = (240, 427),
                  cache_root: Union[str, os.PathLike] = "work_dirs/.procedural", **kwargs: Any) -> None:
         from reusegate.synthetic import gate_training_clips, write_davis
 
         for key in ("data_root", "year"):
             if key in kwargs:
                 raise ValueError(f"ProceduralFrozenClipDataset sets {key} itself; drop {key}=")
-        root = Path(cache_root) / f"n{num_clips}-len{length}-seed{seed}"
+        h, w = (int(v) for v in size)
+        root = Path(cache_root) / f"n{num_clips}-len{length}-seed{seed}-{h}x{w}"
         if not root.is_dir():
-            write_davis(gate_training_clips(num_clips, length, seed=seed), root)
+            write_davis(gate_training_clips(num_clips, length, (h, w), seed=seed), root)
         super().__init__(root, year=2017, **kwargs)
 
 
