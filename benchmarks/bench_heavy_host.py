@@ -9,6 +9,7 @@ reused/computed cost c, the oracle's reuse, its speed-up over tau = 1 and the sp
 ideal 1 / (1 - r (1 - c)), all within one interleaved run; J&F is meaningless here (random weights)::
 
     python benchmarks/bench_heavy_host.py --frames 10 --threads 2 --json benchmarks/results/heavy_hosts_dev.json
+    python benchmarks/bench_heavy_host.py --backbones resnet18:cpu resnet101:cpu --json .../heavy_hosts_cpu_decoder_dev.json
 """
 from __future__ import annotations
 
@@ -34,25 +35,31 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=10, help="first N frames of each sequence")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--tau", type=float, default=0.7, help="the oracle's IoU threshold (paper: 0.7)")
-    parser.add_argument("--backbones", nargs="+", default=["resnet18", "resnet101"])
+    parser.add_argument("--backbones", nargs="+", default=["resnet18", "resnet101"],
+                        help="backbone names; NAME:cpu uses the default model's CPU decoder (stride-4 stage 32 "
+                             "channels, logit at stride 2) instead of upstream's")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     clips = davis_clips(args.davis, args.sequences, args.frames)
     results = {}
-    for backbone in args.backbones:
-        host = FRTM(backbone)  # upstream decoder width (64 channels everywhere, head 32), random weights
+    for name in args.backbones:
+        backbone, _, decoder = name.partition(":")
+        if decoder not in ("", "cpu"):
+            raise SystemExit(f"--backbones: {name!r}: the only decoder suffix is ':cpu'")
+        cpu = dict(s4_channels=32, head="stride2", head_channels=16) if decoder else {}
+        host = FRTM(backbone, **cpu)  # random weights; upstream decoder (64 channels, bicubic head 32) unless :cpu
         gate = for_inference(ReuseGate(host, dict(type="frtm", input_height=480), tau=args.tau).eval())
         report = bench(gate, clips, taus=(1.0,), flops=False, others=("oracle",), others_tau=args.tau)
         rows = {r["name"]: r for r in report["variants"]}
         oracle = rows[f"oracle@{args.tau:g}"]
-        results[backbone] = {"c": report["reuse_cost"], "ms_tau1": rows["tau=1"]["ms_per_frame"],
+        results[name] = {"c": report["reuse_cost"], "ms_tau1": rows["tau=1"]["ms_per_frame"],
                              "ms_oracle": oracle["ms_per_frame"], "reuse": oracle["reuse_rate"],
                              "speedup": oracle["speedup"], "amdahl_ideal": oracle["amdahl_ideal"],
                              "amdahl_ratio": oracle["amdahl_ratio"]}
-        r = results[backbone]
-        print(f"FRTM-{backbone} at {report['frame_size'][0]}p, {report['timed_frames_per_variant']} frames, "
+        r = results[name]
+        print(f"FRTM-{name} at {report['frame_size'][0]}p, {report['timed_frames_per_variant']} frames, "
               f"{args.threads} threads: {r['ms_tau1']:.0f} ms/frame at tau=1, c = {r['c']:.3f}; oracle@{args.tau:g} "
               f"reuses {r['reuse']:.1%} for x{r['speedup']:.3f} (Amdahl ideal x{r['amdahl_ideal']:.3f}, "
               f"efficiency {r['amdahl_ratio']:.3f})", flush=True)
