@@ -33,14 +33,16 @@ SUMMARY = "summary.json"
 
 # ---------------------------------------------------------------------------------------------- model
 def load_model(path: Optional[Path], tau: Optional[float] = None, variant: str = "translate",
-               tau2: float = 0.9, optimize: bool = True) -> ReuseGate:
+               tau2: float = 0.9, optimize: bool = True, preset: Optional[str] = None) -> ReuseGate:
     """The exported model at ``path`` (NAME.pth with NAME.json beside it), or the embedded default model, ready
     for inference; ``tau=None``: the threshold its ``.json`` recommends. ``optimize``: BatchNorm folded and
-    channels-last weights (:func:`reusegate.optimize.for_inference`: the same function, faster on CPU)."""
+    channels-last weights (:func:`reusegate.optimize.for_inference`: the same function, faster on CPU); ``preset``:
+    one of the ``.json``'s inference presets (:func:`reusegate.pretrained.load_gate`)."""
     from .optimize import for_inference
     from .pretrained import default_model_path, load_gate
 
-    gate = load_gate(path if path is not None else default_model_path(), tau=tau, variant=variant, tau2=tau2)
+    gate = load_gate(path if path is not None else default_model_path(), tau=tau, variant=variant, tau2=tau2,
+                     preset=preset)
     return for_inference(gate) if optimize else gate
 
 

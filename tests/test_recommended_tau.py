@@ -96,3 +96,28 @@ def test_demo_defaults_to_the_default_models_recommendation(monkeypatch, tmp_pat
     with contextlib.redirect_stdout(io.StringIO()):
         assert main(["demo", "--out", str(tmp_path / "out")]) == 0
     assert seen == {"gate_tau": 0.55, "tau": 0.55}
+
+
+def test_presets_merge_inference_settings_over_the_trained_ones(model):
+    meta = json.loads(model.with_suffix(".json").read_text())
+    meta["presets"] = {"coarse": {"host_kwargs": {"input_scale": 0.25}, "recommended_tau": 0.8}}
+    model.with_suffix(".json").write_text(json.dumps(meta))
+    assert load_gate(model).host.input_scale == 0.5 and load_gate(model).tau == 0.35
+    coarse = load_gate(model, preset="coarse")
+    assert coarse.host.input_scale == 0.25  # merged over the trained settings
+    assert coarse.adapter.taps.refined_channels == 16  # the other trained settings stay
+    assert coarse.tau == 0.8 and recommended_tau(model, "coarse") == 0.8
+    with pytest.raises(ValueError, match="has no preset 'fast'; its presets: coarse"):
+        load_gate(model, preset="fast")
+    meta["presets"]["bad"] = {"gate": {"m1": 1.0}}
+    model.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="a preset may set only"):
+        load_gate(model, preset="bad")
+
+
+def test_the_shipped_model_has_an_accurate_preset():
+    """README "Default model": upstream's full target-model iterations, +0.5 J&F at tau = 1 on the dev split."""
+    accurate = default_gate(preset="accurate")
+    assert accurate.host.target_params.update_iters == (10,) and accurate.tau == 0.7
+    assert default_gate().host.target_params.update_iters == (5,)
+    assert accurate.host.target_params.fit_resolution == "score_exact"  # merged, not replaced

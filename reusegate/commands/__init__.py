@@ -14,3 +14,6 @@ def add_model_and_data_arguments(parser: argparse.ArgumentParser) -> None:
                         help="torch intra-op threads (default: torch's choice, one per core)")
     parser.add_argument("--model", type=Path, default=None,
                         help="exported model NAME.pth (NAME.json beside it); default: the embedded default model")
+    parser.add_argument("--preset", default=None,
+                        help="an inference preset of the model's .json (the default model: 'accurate', its target "
+                             "models fitted with upstream's full iteration counts); default: as trained")

@@ -55,10 +55,10 @@ def run(args: argparse.Namespace) -> int:
         clips, source = demo_clips(frames), "embedded synthetic demo clip"
     else:
         clips, source = davis_clips(args.davis, args.sequences, frames, args.resolution), str(args.davis)
-    gate = load_model(args.model, tau=1.0, tau2=args.tau2)
+    gate = load_model(args.model, tau=1.0, tau2=args.tau2, preset=args.preset)
     if args.profile:
         return _profile(gate, clips, {"model": model_name(args.model), "source": source}, args.json)
-    recommended = recommended_tau(args.model)
+    recommended = recommended_tau(args.model, args.preset)
     taus = args.taus if args.taus is not None else sorted({*DEFAULT_TAUS, recommended}, reverse=True)
     others_tau = recommended if args.variant_tau is None else args.variant_tau
     report = {"model": model_name(args.model), "source": source, "recommended_tau": recommended,

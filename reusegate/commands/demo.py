@@ -11,7 +11,8 @@ HELP = "run the default model with and without the gate on the embedded clip; wr
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder (default: out/demo)")
     parser.add_argument("--tau", type=float, default=None,
-                        help="reuse threshold in [0, 1] (default: the default model's recommended value, 0.6)")
+                        help="reuse threshold in [0, 1] (default: the default model's recommended value, 0.7)")
+    parser.add_argument("--preset", default=None, help="an inference preset of the default model (e.g. accurate)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch intra-op threads (default: torch's choice, one per core; fewer can be faster "
                              "on a machine busy with other work)")
@@ -26,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
 
     set_threads(args.threads)
     check_writable(args.out)
-    gate = default_gate(tau=args.tau)
+    gate = default_gate(tau=args.tau, preset=args.preset)
     for_inference(gate)  # BatchNorm folded, channels-last: the same function, faster
     report = run_demo(gate, args.out, tau=gate.tau)
     for line in report.lines():

@@ -75,8 +75,10 @@ def run(args: argparse.Namespace) -> int:
     if args.shard is not None and args.input is not None:
         raise ValueError("--shard splits a list of sequences; --input is one video")
     sequences = _sequences(args)
-    gate = load_model(args.model, tau=args.tau, variant=args.variant, tau2=args.tau2)
+    gate = load_model(args.model, tau=args.tau, variant=args.variant, tau2=args.tau2, preset=args.preset)
     settings = {"model": model_name(args.model), "tau": gate.tau, "variant": args.variant}
+    if args.preset is not None:
+        settings["preset"] = args.preset
     if args.variant == "fusion":
         settings["tau2"] = args.tau2
     youtube = args.youtube is not None
