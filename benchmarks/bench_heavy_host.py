@@ -55,9 +55,9 @@ def main() -> None:
         rows = {r["name"]: r for r in report["variants"]}
         oracle = rows[f"oracle@{args.tau:g}"]
         results[name] = {"c": report["reuse_cost"], "ms_tau1": rows["tau=1"]["ms_per_frame"],
-                             "ms_oracle": oracle["ms_per_frame"], "reuse": oracle["reuse_rate"],
-                             "speedup": oracle["speedup"], "amdahl_ideal": oracle["amdahl_ideal"],
-                             "amdahl_ratio": oracle["amdahl_ratio"]}
+                         "ms_oracle": oracle["ms_per_frame"], "reuse": oracle["reuse_rate"],
+                         "speedup": oracle["speedup"], "amdahl_ideal": oracle["amdahl_ideal"],
+                         "amdahl_ratio": oracle["amdahl_ratio"]}
         r = results[name]
         print(f"FRTM-{name} at {report['frame_size'][0]}p, {report['timed_frames_per_variant']} frames, "
               f"{args.threads} threads: {r['ms_tau1']:.0f} ms/frame at tau=1, c = {r['c']:.3f}; oracle@{args.tau:g} "

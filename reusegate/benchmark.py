@@ -25,8 +25,8 @@ from .evaluation.metrics import frame_jf, scored_frames
 from .gate import HostRunner, ReuseGate
 from .inference import frame_tensor
 
-__all__ = ["BenchClip", "davis_clips", "demo_clips", "bench", "bench_lines", "bench_plot", "DEFAULT_TAUS",
-           "OTHER_VARIANTS"]
+__all__ = ["BenchClip", "davis_clips", "demo_clips", "bench", "bench_lines", "bench_plot", "davis_object_ids",
+           "DEFAULT_TAUS", "OTHER_VARIANTS"]
 
 DEFAULT_TAUS = (1.0, 0.9, 0.8, 0.7, 0.5)
 
@@ -131,7 +131,7 @@ def _step_flops(session, v: _Variant, frame: torch.Tensor, gt: np.ndarray):
     return result, result.flops
 
 
-def _objects(gt0: np.ndarray) -> List[int]:
+def davis_object_ids(gt0: np.ndarray) -> List[int]:
     """Object ids as the DAVIS protocol counts them: 1..max of the first ground truth."""
     return list(range(1, int(gt0.max(initial=0)) + 1))
 
@@ -143,7 +143,7 @@ def _check_clips(clips: Sequence[BenchClip]) -> None:
         if len(c.frames) < 3:
             raise ValueError(f"sequence {c.name} has {len(c.frames)} frames; J&F drops the first and last frame, "
                              f"so bench needs at least 3 (raise --frames)")
-        if not _objects(c.gt[0]):
+        if not davis_object_ids(c.gt[0]):
             raise ValueError(f"the first ground-truth frame of {c.name} holds no object")
 
 
@@ -160,7 +160,7 @@ def _timing_pass(gate: ReuseGate, variants: List[_Variant], clip: BenchClip) -> 
     sessions = {v.name: _session(gate, v) for v in variants}
     for v in variants:
         _first_step(sessions[v.name], v, clip)
-    ids = _objects(clip.gt[0])
+    ids = davis_object_ids(clip.gt[0])
     n = len(clip.frames)
     scores = {v.name: {oid: ([], []) for oid in ids} for v in variants}
     scored = scored_frames(n)

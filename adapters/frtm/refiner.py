@@ -33,9 +33,8 @@ from torch import Tensor, nn
 
 from reusegate.modules import ResidualRefinementBlock
 
-__all__ = ["Refiner", "RefineStage", "BicubicUpsample2x", "UpsampleHead", "Stride4Head", "Stride2Head",
-           "HEADS", "DEEP_TAPS",
-           "SHALLOW_TAPS"]
+__all__ = ["Refiner", "RefineStage", "BicubicUpsample2x", "UpsampleHead", "Stride4Head", "Stride2Head", "HEADS",
+           "DEEP_TAPS", "SHALLOW_TAPS"]
 
 DEEP_TAPS = ("s32", "s16")
 """Stages skipped on reused frames; the last one's output is the refined feature ``R``."""
