@@ -4,11 +4,13 @@ A single hand-picked development split can be much easier than unseen video (the
 than the rest). Here every sequence is held out exactly once: the sequences are ranked by how fast their object
 changes (mean IoU of consecutive ground-truth masks) and dealt to the folds in a snake order, so each fold holds
 fast and slow, small and large objects alike. The folds depend on the ground truth alone, never on a model, and
-were written before any tuning on them::
+were written before any tuning on them. The hard split (``davis16_hard.txt``, issue 11's screening protocol:
+one training run per setting instead of five) is, by the same statistic, the six fastest-changing sequences
+outside the old development split::
 
     python benchmarks/davis16_folds.py --davis ../shared/data/davis2016-train --write configs/splits
 
-prints each sequence's statistics, each fold's means, and how the old development split compares.
+prints each sequence's statistics, each fold's means, and how the old development split and the hard split compare.
 """
 from __future__ import annotations
 
@@ -43,6 +45,11 @@ def folds(stats: dict[str, tuple[float, float]], k: int = 5) -> list[list[str]]:
     return [sorted(f) for f in out]
 
 
+def hard_split(stats: dict[str, tuple[float, float]], exclude: list[str], n: int = 6) -> list[str]:
+    """The ``n`` sequences outside ``exclude`` whose object changes most between frames (lowest mean IoU)."""
+    return sorted((name for name in stats if name not in exclude), key=lambda name: (stats[name][0], name))[:n]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--davis", type=Path, default=Path("../shared/data/davis2016-train"))
@@ -62,12 +69,24 @@ def main() -> None:
             (args.write / f"davis16_fold{i}.txt").write_text("\n".join(names) + "\n")
             rest = sorted(n for n in stats if n not in names)
             (args.write / f"davis16_fold{i}_train.txt").write_text("\n".join(rest) + "\n")
-    if args.old_dev.is_file():
-        dev = args.old_dev.read_text().split()
-        rest = [n for n in stats if n not in dev]
-        for label, names in (("old development split", dev), ("the other 24", rest)):
-            iou, area = np.mean([stats[n] for n in names], axis=0)
-            print(f"{label}: IoU {iou:.3f}, area {100 * area:4.1f} %")
+    dev = args.old_dev.read_text().split() if args.old_dev.is_file() else []
+    hard = hard_split(stats, dev)
+    groups = [("hard split", hard), ("all 30", list(stats))]
+    if dev:
+        groups = [("old development split", dev), ("the other 24", [n for n in stats if n not in dev])] + groups
+    for label, names in groups:
+        iou, area = np.mean([stats[n] for n in names], axis=0)
+        print(f"{label}: IoU {iou:.3f}, area {100 * area:4.1f} %")
+    print(f"hard split: {' '.join(hard)}")
+    if args.write is not None:
+        header = ("# Hard development split (issue 11), fixed before any tuning by benchmarks/davis16_folds.py from the\n"
+                  "# ground truth alone: the six sequences outside davis16_dev.txt whose object changes most between\n"
+                  "# frames (lowest mean IoU of consecutive masks): fast motion, deformation, small and thin objects.\n")
+        (args.write / "davis16_hard.txt").write_text(header + "\n".join(hard) + "\n")
+        rest = sorted(n for n in stats if n not in hard)
+        (args.write / "davis16_hard_train.txt").write_text(
+            "# The 24 DAVIS-2016 train sequences outside davis16_hard.txt (its protocol's training set).\n"
+            + "\n".join(rest) + "\n")
 
 
 if __name__ == "__main__":

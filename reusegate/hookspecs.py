@@ -48,7 +48,9 @@ def register_backbones(register: Register) -> None:
         * ``feature_channels: dict[str, int]`` -- channels of each tap;
         * ``forward_shallow(x) -> dict`` -- ``'s4'`` and ``'s8'`` (the part a reuse gate always runs);
         * ``forward_deep(feats) -> dict`` -- adds ``'s16'`` and ``'s32'`` to the shallow dict;
-        * ``forward_features(x) -> dict`` -- both, in one call.
+        * ``forward_features(x) -> dict`` -- both, in one call;
+        * optionally ``input_mean`` / ``input_std`` (3 floats each) -- the statistics of the RGB input in [0, 1]
+          that its weights were trained with; hosts normalise with ImageNet's when they are absent.
     """
 
 

@@ -227,3 +227,22 @@ def test_procedural_gate_clips_dataset(tmp_path):
     assert item["data_samples"].gt_masks.sum() > 0  # the object is there
     with pytest.raises(ValueError, match="sets data_root itself"):
         ProceduralFrozenClipDataset(data_root=tmp_path, host=host, adapter="frtm")
+
+
+@pytest.mark.data
+def test_augmented_copies_are_cached_and_sampled_as_extra_sequences(davis_root, tmp_path):
+    host = dict(type="frtm", backbone="mobilenet_v2", backbone_weights="imagenet", s4_channels=16, head_channels=8,
+                target_params=CHEAP)
+    kwargs = dict(data_root=davis_root, host=host, adapter=dict(type="frtm", input_scale=0.25), sequences=["bear"],
+                  cache_dir=tmp_path / "cache", precompute_score=True, progress=False, clip_length=3,
+                  samples_per_object=2, sampling="ordered")
+    ds = FrozenFeatureClipDataset(copies=[dict(flip=True)], **kwargs)
+    assert sorted(p.name.split("-")[0] for p in (tmp_path / "cache").glob("*.pt")) == ["bear", "bear@flip"]
+    names = [ds.get_data_info(i)["sequence"] for i in range(len(ds))]
+    assert names == ["bear"] * 2 + ["bear@flip-s0"] * 2  # each copy gets samples_per_object clips too
+    original, mirrored = (ds._taps[n]["masks"]["1"].float() for n in ("bear", "bear@flip-s0"))
+    assert torch.allclose(mirrored, original.flip(-1), atol=2e-3)  # the copy's masks are the mirrored masks
+    sample = ds[2]
+    assert sample["data_samples"].metainfo["sequence"] == "bear@flip-s0" and sample["inputs"]["score"].shape[0] == 3
+    with pytest.raises(ValueError, match="same augmented copy twice"):
+        FrozenFeatureClipDataset(copies=[dict(flip=True), dict(flip=True, seed=0)], **kwargs)

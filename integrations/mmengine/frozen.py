@@ -13,6 +13,10 @@ started on the object's first frame (``adapter.start_object`` then ``adapter.sco
 (``research/frtm-and-reuse-gate.md`` C.6). An adapter that accepts a ``'score'`` tap (FRTM's does) then uses
 it instead of running its score model; a host whose score depends on earlier outputs must not use it.
 
+``copies`` adds fixed augmented copies of every sequence (:mod:`reusegate.data.copies`: mirrored, zoomed on a
+panning crop, colour-shifted), each cached and sampled like another sequence: augmentation without giving up the
+cache. Each copy gets ``samples_per_object`` clips per object and epoch, as the originals do.
+
 Cache files are named by a hash of everything that shapes them (host and adapter settings, sequence,
 resolution, data root); each is written atomically, so a stopped build leaves no half file and a
 re-run continues with the missing sequences.
@@ -30,6 +34,7 @@ import torch
 from mmengine.structures import BaseDataElement
 from torch import Tensor
 
+from reusegate.data.copies import AugmentedSequence, check_copy, copy_tag
 from reusegate.paths import resize
 from reusegate.session import as_image
 from reusegate.registry import DATASETS, MODELS
@@ -54,6 +59,8 @@ class FrozenFeatureClipDataset(DavisClipDataset):
         adapter: the adapter's name or ``dict(type=name, **settings)`` (its ``preprocess`` sets the input size).
         cache_dir: where the per-sequence cache files go.
         precompute_score: also store each object's frozen coarse score (see the module doc).
+        copies: augmented copies of every sequence, each a dict of :func:`reusegate.data.copies.check_copy`
+            settings (e.g. ``[dict(flip=True), dict(zoom=1.3, pan=0.2, seed=1)]``).
         progress: show a progress bar while building the cache.
         data_root, year, resolution, sequences, split, clip_length, samples_per_object, sampling, max_skip,
         frames: as for :class:`DavisClipDataset` (frames keep their stored size: the adapter resizes).
@@ -61,7 +68,8 @@ class FrozenFeatureClipDataset(DavisClipDataset):
 
     def __init__(self, data_root: Union[str, os.PathLike], host: Mapping[str, Any],
                  adapter: Union[str, Mapping[str, Any]], cache_dir: Union[str, os.PathLike] = "work_dirs/.frozen_taps",
-                 precompute_score: bool = False, progress: bool = True, **kwargs: Any) -> None:
+                 precompute_score: bool = False, progress: bool = True,
+                 copies: Sequence[Mapping[str, Any]] = (), **kwargs: Any) -> None:
         if "size" in kwargs and kwargs["size"] is not None:
             raise ValueError("FrozenFeatureClipDataset reads frames at their stored size (the adapter resizes); "
                              "drop size=")
@@ -69,7 +77,19 @@ class FrozenFeatureClipDataset(DavisClipDataset):
         self.cache_dir = Path(cache_dir)
         self.precompute_score, self.progress = bool(precompute_score), bool(progress)
         self._taps: Dict[str, Dict[str, Any]] = {}
+        self.copies = {copy_tag(c): check_copy(c) for c in copies}
+        if len(self.copies) != len(copies):
+            raise ValueError(f"copies lists the same augmented copy twice: {list(copies)}")
         super().__init__(data_root, **kwargs)
+
+    def sequence(self, name: str) -> Any:
+        """A real sequence, or the augmented copy ``<name>@<tag>``."""
+        base, _, tag = name.partition("@")
+        if not tag:
+            return super().sequence(name)
+        if name not in self._sequences:
+            self._sequences[name] = AugmentedSequence(super().sequence(base), **self.copies[tag])
+        return self._sequences[name]
 
     # ------------------------------------------------------------------ cache
     def _key(self, name: str) -> str:
@@ -79,6 +99,7 @@ class FrozenFeatureClipDataset(DavisClipDataset):
 
     def load_data_list(self) -> List[dict]:
         items = super().load_data_list()
+        items += [dict(item, sequence=f"{item['sequence']}@{tag}") for tag in self.copies for item in items]
         names = list(dict.fromkeys(i["sequence"] for i in items))
         todo = [n for n in names if not self._path(n).is_file()]
         if todo:

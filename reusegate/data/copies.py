@@ -1,0 +1,124 @@
+"""Fixed augmented copies of a sequence, for training on cached taps of a frozen backbone.
+
+A frozen backbone's taps are cached once per sequence, so per-clip random augmentation
+(:mod:`reusegate.data.transforms`) would mean recomputing the backbone on every sample. Instead each
+:class:`AugmentedSequence` is one deterministic variant of a real sequence -- mirrored, zoomed in on a crop
+window that pans across the video (a synthetic camera motion on top of the real one), colour-shifted -- cached
+like any other sequence. A few copies multiply the looks the decoder sees at the cost of a cache pass each.
+
+A copy is described by a small dict (``flip``, ``zoom``, ``pan``, ``color``, ``seed``); :func:`copy_tag` names
+it, and the copy of ``bear`` tagged ``z1.3-p0.2-s1`` is the virtual sequence ``bear@z1.3-p0.2-s1``.
+"""
+from __future__ import annotations
+
+import zlib
+from typing import Any, Mapping
+
+import cv2
+import numpy as np
+
+__all__ = ["AugmentedSequence", "COPY_KEYS", "check_copy", "copy_tag"]
+
+COPY_KEYS = ("flip", "zoom", "pan", "color", "seed")
+_SHARED = frozenset({"object_ids", "start_frames", "size", "annotated_indices", "has_mask", "new_objects",
+                     "frame_names"})
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def check_copy(spec: Mapping[str, Any]) -> dict:
+    """The copy's settings with defaults filled in; a clear error for unknown keys or out-of-range values."""
+    unknown = sorted(set(spec) - set(COPY_KEYS))
+    if unknown:
+        raise ValueError(f"augmented copy {dict(spec)}: unknown keys {unknown}; use {list(COPY_KEYS)}")
+    out = dict(flip=bool(spec.get("flip", False)), zoom=float(spec.get("zoom", 1.0)),
+               pan=float(spec.get("pan", 0.0)), color=float(spec.get("color", 0.0)), seed=int(spec.get("seed", 0)))
+    if not 1.0 <= out["zoom"] <= 3.0:
+        raise ValueError(f"augmented copy: zoom must lie in [1, 3] (1 = whole frame), got {out['zoom']}")
+    if not 0.0 <= out["pan"] <= 1.0:
+        raise ValueError(f"augmented copy: pan is the crop's travel as a fraction of the frame, in [0, 1]; "
+                         f"got {out['pan']}")
+    if out["pan"] and out["zoom"] == 1.0:
+        raise ValueError("augmented copy: pan moves a zoomed crop window; with zoom=1 there is no room to pan")
+    if not 0.0 <= out["color"] < 1.0:
+        raise ValueError(f"augmented copy: color must lie in [0, 1), got {out['color']}")
+    if out == dict(flip=False, zoom=1.0, pan=0.0, color=0.0, seed=out["seed"]):
+        raise ValueError(f"augmented copy {dict(spec)} changes nothing; set flip, zoom or color")
+    return out
+
+
+def copy_tag(spec: Mapping[str, Any]) -> str:
+    """A short, unique name of the copy's settings (part of its virtual sequence name and cache key)."""
+    s = check_copy(spec)
+    parts = ["flip"] if s["flip"] else []
+    parts += [f"{k[0]}{s[k]:g}" for k in ("zoom", "pan", "color") if s[k] != (1.0 if k == "zoom" else 0.0)]
+    return "-".join(parts + [f"s{s['seed']}"])
+
+
+class AugmentedSequence:
+    """A deterministic augmented view of a sequence (same frames, objects and size; see the module doc).
+
+    The crop window of ``zoom`` starts centred on the first annotation's objects (so every object's first mask
+    survives the crop as far as the zoom allows) and travels ``pan`` of the frame width in a direction drawn from
+    ``seed`` and the sequence name. ``color`` scales brightness, contrast and saturation by factors in
+    ``1 ± color``, drawn once per copy.
+    """
+
+    def __init__(self, base: Any, **spec: Any) -> None:
+        self.base, self.spec = base, check_copy(spec)
+        self.name = f"{base.name}@{copy_tag(self.spec)}"
+        rng = np.random.default_rng([self.spec["seed"], zlib.crc32(base.name.encode())])
+        self._factors = rng.uniform(1 - self.spec["color"], 1 + self.spec["color"], 3)
+        h, w = base.size
+        self._crop = (h / self.spec["zoom"], w / self.spec["zoom"])
+        first = base.load_mask(0) > 0
+        ys, xs = np.nonzero(first)
+        centre = np.array([ys.mean(), xs.mean()]) if len(ys) else np.array([h / 2, w / 2])
+        angle = rng.uniform(0, 2 * np.pi)
+        travel = self.spec["pan"] * w * np.array([np.sin(angle), np.cos(angle)])
+        self._start, self._travel = centre, travel
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __repr__(self) -> str:
+        return f"AugmentedSequence({self.name!r}, {len(self)} frames)"
+
+    def __getattr__(self, name: str) -> Any:
+        # What a copy leaves unchanged comes from the base sequence; anything else (e.g. load_void) would
+        # silently skip the augmentation, so it is refused.
+        if name in _SHARED:
+            return getattr(self.base, name)
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+    def _window(self, i: int) -> tuple[int, int, int, int]:
+        """(top, left, height, width) of frame i's crop, kept inside the frame."""
+        h, w = self.base.size
+        ch, cw = self._crop
+        t = i / max(len(self) - 1, 1)
+        cy, cx = self._start + t * self._travel
+        top = int(round(min(max(cy - ch / 2, 0), h - ch)))
+        left = int(round(min(max(cx - cw / 2, 0), w - cw)))
+        return top, left, int(round(ch)), int(round(cw))
+
+    def _geometry(self, img: np.ndarray, i: int, interpolation: int) -> np.ndarray:
+        if self.spec["zoom"] != 1.0:
+            top, left, ch, cw = self._window(i)
+            h, w = img.shape[:2]
+            img = cv2.resize(img[top:top + ch, left:left + cw], (w, h), interpolation=interpolation)
+        if self.spec["flip"]:
+            img = img[:, ::-1]
+        return np.ascontiguousarray(img)
+
+    def load_frame(self, i: int) -> np.ndarray:
+        img = self._geometry(np.asarray(self.base.load_frame(i)), i, cv2.INTER_LINEAR)
+        if not self.spec["color"]:
+            return img
+        b, c, s = self._factors
+        x = img.astype(np.float32) * b
+        mean = (x @ _LUMA).mean()
+        x = (x - mean) * c + mean
+        gray = (x @ _LUMA)[..., None]
+        return np.clip((x - gray) * s + gray, 0, 255).astype(np.uint8)
+
+    def load_mask(self, i: int) -> np.ndarray:
+        return self._geometry(self.base.load_mask(i), i, cv2.INTER_NEAREST)
