@@ -77,3 +77,35 @@ def test_colour_copy_changes_frames_only() -> None:
     assert np.array_equal(copy.load_mask(3), base.load_mask(3))
     assert copy.load_frame(3).dtype == np.uint8
     assert np.abs(copy.load_frame(3).astype(int) - base.load_frame(3)).mean() > 2
+
+
+class _Other(_Seq):
+    """Another toy: a blue-green background, 8 frames, no object of its own that matters."""
+
+    name = "other"
+
+    def __len__(self) -> int:
+        return 8
+
+    def load_frame(self, i: int) -> np.ndarray:
+        return np.full((60, 80, 3), (0, 90, 160), np.uint8)
+
+
+def test_pasted_sequence_moves_the_objects_onto_another_background() -> None:
+    from reusegate.data.copies import PastedSequence
+
+    with pytest.raises(ValueError, match="two different sequences"):
+        PastedSequence(_Seq(), _Seq())
+    with pytest.raises(ValueError, match="drift"):
+        PastedSequence(_Seq(), _Other(), drift=2.0)
+    pasted = PastedSequence(_Seq(), _Other(), drift=0.3, seed=1)
+    assert pasted.name == "toy+other@paste-d0.3-s1" and len(pasted) == 8 and pasted.object_ids == [1]
+    assert np.array_equal(pasted.load_mask(0), _Seq().load_mask(0))  # no drift yet on the first frame
+    for i in range(8):
+        frame, mask = pasted.load_frame(i), pasted.load_mask(i) > 0
+        assert mask.sum() > 50  # the square stays in view
+        inner = mask & np.logical_and.reduce([np.roll(mask, s, a) for s in (-1, 1) for a in (0, 1)])
+        assert inner.any() and (frame[inner] == (255, 0, 0)).all()  # the object's pixels, pasted
+        assert (frame[~mask] == (0, 90, 160)).all()  # the other sequence's background everywhere else
+    last = np.argwhere(pasted.load_mask(7)).mean(0) - np.argwhere(_Seq().load_mask(7)).mean(0)
+    assert np.hypot(last[0] / 60, last[1] / 80) == pytest.approx(0.3, abs=0.02)  # the stated share of the frame

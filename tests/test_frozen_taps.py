@@ -246,3 +246,12 @@ def test_augmented_copies_are_cached_and_sampled_as_extra_sequences(davis_root, 
     assert sample["data_samples"].metainfo["sequence"] == "bear@flip-s0" and sample["inputs"]["score"].shape[0] == 3
     with pytest.raises(ValueError, match="same augmented copy twice"):
         FrozenFeatureClipDataset(copies=[dict(flip=True), dict(flip=True, seed=0)], **kwargs)
+    with pytest.raises(ValueError, match="two real sequences"):
+        FrozenFeatureClipDataset(pasted=dict(count=1), **kwargs)
+    with pytest.raises(ValueError, match="unknown keys \\['speed'\\]"):
+        FrozenFeatureClipDataset(pasted=dict(count=1, speed=2), **kwargs)
+    # one sequence's object on another's frames: cached and sampled like a real sequence
+    pasted = FrozenFeatureClipDataset(pasted=dict(count=1, drift=0.1), **dict(kwargs, sequences=["bear", "hike"]))
+    name = "bear+hike@paste-d0.1-s0"
+    assert [pasted.get_data_info(i)["sequence"] for i in range(len(pasted))] == ["bear"] * 2 + ["hike"] * 2 + [name] * 2
+    assert pasted[4]["data_samples"].metainfo["sequence"] == name and pasted._taps[name]["masks"]["1"].sum() > 0

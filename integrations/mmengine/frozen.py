@@ -15,7 +15,8 @@ it instead of running its score model; a host whose score depends on earlier out
 
 ``copies`` adds fixed augmented copies of every sequence (:mod:`reusegate.data.copies`: mirrored, zoomed on a
 panning crop, colour-shifted), each cached and sampled like another sequence: augmentation without giving up the
-cache. Each copy gets ``samples_per_object`` clips per object and epoch, as the originals do.
+cache; ``pasted`` adds synthetic videos, one sequence's objects pasted on another's frames. Each gets
+``samples_per_object`` clips per object and epoch, as the originals do.
 
 Cache files are named by a hash of everything that shapes them (host and adapter settings, sequence,
 resolution, data root); each is written atomically, so a stopped build leaves no half file and a
@@ -27,14 +28,14 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
 from mmengine.structures import BaseDataElement
 from torch import Tensor
 
-from reusegate.data.copies import AugmentedSequence, check_copy, copy_tag
+from reusegate.data.copies import AugmentedSequence, PastedSequence, check_copy, copy_tag
 from reusegate.paths import resize
 from reusegate.session import as_image
 from reusegate.registry import DATASETS, MODELS
@@ -61,6 +62,8 @@ class FrozenFeatureClipDataset(DavisClipDataset):
         precompute_score: also store each object's frozen coarse score (see the module doc).
         copies: augmented copies of every sequence, each a dict of :func:`reusegate.data.copies.check_copy`
             settings (e.g. ``[dict(flip=True), dict(zoom=1.3, pan=0.2, seed=1)]``).
+        pasted: ``dict(count=N, drift=0.2, seed=0)`` adds N :class:`~reusegate.data.copies.PastedSequence`: the
+            objects of sequence k (cycling) pasted on a background drawn from the others.
         progress: show a progress bar while building the cache.
         data_root, year, resolution, sequences, split, clip_length, samples_per_object, sampling, max_skip,
         frames: as for :class:`DavisClipDataset` (frames keep their stored size: the adapter resizes).
@@ -69,7 +72,8 @@ class FrozenFeatureClipDataset(DavisClipDataset):
     def __init__(self, data_root: Union[str, os.PathLike], host: Mapping[str, Any],
                  adapter: Union[str, Mapping[str, Any]], cache_dir: Union[str, os.PathLike] = "work_dirs/.frozen_taps",
                  precompute_score: bool = False, progress: bool = True,
-                 copies: Sequence[Mapping[str, Any]] = (), **kwargs: Any) -> None:
+                 copies: Sequence[Mapping[str, Any]] = (), pasted: Optional[Mapping[str, Any]] = None,
+                 **kwargs: Any) -> None:
         if "size" in kwargs and kwargs["size"] is not None:
             raise ValueError("FrozenFeatureClipDataset reads frames at their stored size (the adapter resizes); "
                              "drop size=")
@@ -80,16 +84,26 @@ class FrozenFeatureClipDataset(DavisClipDataset):
         self.copies = {copy_tag(c): check_copy(c) for c in copies}
         if len(self.copies) != len(copies):
             raise ValueError(f"copies lists the same augmented copy twice: {list(copies)}")
+        self.pasted = _check_pasted(pasted)
         super().__init__(data_root, **kwargs)
 
-    def sequence(self, name: str) -> Any:
-        """A real sequence, or the augmented copy ``<name>@<tag>``."""
-        base, _, tag = name.partition("@")
-        if not tag:
-            return super().sequence(name)
-        if name not in self._sequences:
-            self._sequences[name] = AugmentedSequence(super().sequence(base), **self.copies[tag])
-        return self._sequences[name]
+    def _virtual_sequences(self, real: List[str]) -> List[Any]:
+        """The augmented copies of every real sequence, then the pasted sequences (deterministic pairs)."""
+        out = {}
+        for spec in self.copies.values():
+            for n in real:
+                seq = AugmentedSequence(self.sequence(n), **spec)
+                out[seq.name] = seq
+        if self.pasted is not None:
+            if len(real) < 2:
+                raise ValueError("pasted sequences need at least two real sequences to combine")
+            rng = np.random.default_rng(self.pasted["seed"])
+            for k in range(self.pasted["count"]):
+                fg = real[k % len(real)]
+                bg = str(rng.choice([n for n in real if n != fg]))
+                seq = PastedSequence(self.sequence(fg), self.sequence(bg), self.pasted["drift"], self.pasted["seed"])
+                out.setdefault(seq.name, seq)  # a pair drawn twice is one sequence
+        return list(out.values())
 
     # ------------------------------------------------------------------ cache
     def _key(self, name: str) -> str:
@@ -99,7 +113,11 @@ class FrozenFeatureClipDataset(DavisClipDataset):
 
     def load_data_list(self) -> List[dict]:
         items = super().load_data_list()
-        items += [dict(item, sequence=f"{item['sequence']}@{tag}") for tag in self.copies for item in items]
+        real = list(dict.fromkeys(i["sequence"] for i in items))
+        for seq in self._virtual_sequences(real):
+            self._sequences[seq.name] = seq  # DavisClipDataset's sequence(name) finds it here
+            if len(seq) >= self.clip_length:
+                items += [dict(sequence=seq.name, object_id=oid) for oid in seq.object_ids] * self.samples_per_object
         names = list(dict.fromkeys(i["sequence"] for i in items))
         todo = [n for n in names if not self._path(n).is_file()]
         if todo:
@@ -168,6 +186,18 @@ class ProceduralFrozenClipDataset(FrozenFeatureClipDataset):
         if not root.is_dir():
             write_davis(gate_training_clips(num_clips, length, (h, w), seed=seed), root)
         super().__init__(root, year=2017, **kwargs)
+
+
+def _check_pasted(spec: Optional[Mapping[str, Any]]) -> Optional[dict]:
+    if spec is None:
+        return None
+    unknown = sorted(set(spec) - {"count", "drift", "seed"})
+    if unknown:
+        raise ValueError(f"pasted={dict(spec)}: unknown keys {unknown}; use count, drift and seed")
+    out = dict(count=int(spec.get("count", 0)), drift=float(spec.get("drift", 0.2)), seed=int(spec.get("seed", 0)))
+    if out["count"] < 1:
+        raise ValueError(f"pasted needs count >= 1 (how many pasted sequences to make), got {out['count']}")
+    return out
 
 
 def _sequence_taps(adapter: Any, seq: Any, precompute_score: bool, bar: Any) -> Dict[str, Any]:

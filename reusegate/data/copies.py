@@ -8,6 +8,8 @@ like any other sequence. A few copies multiply the looks the decoder sees at the
 
 A copy is described by a small dict (``flip``, ``zoom``, ``pan``, ``color``, ``seed``); :func:`copy_tag` names
 it, and the copy of ``bear`` tagged ``z1.3-p0.2-s1`` is the virtual sequence ``bear@z1.3-p0.2-s1``.
+:class:`PastedSequence` makes new videos out of two real ones: one's objects cut out and pasted, moving, on the
+other's frames (``hike+boat@paste-d0.2-s0``).
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from typing import Any, Mapping
 import cv2
 import numpy as np
 
-__all__ = ["AugmentedSequence", "COPY_KEYS", "check_copy", "copy_tag"]
+__all__ = ["AugmentedSequence", "PastedSequence", "COPY_KEYS", "check_copy", "copy_tag"]
 
 COPY_KEYS = ("flip", "zoom", "pan", "color", "seed")
 _SHARED = frozenset({"object_ids", "start_frames", "size", "annotated_indices", "has_mask", "new_objects",
@@ -122,3 +124,50 @@ class AugmentedSequence:
 
     def load_mask(self, i: int) -> np.ndarray:
         return self._geometry(self.base.load_mask(i), i, cv2.INTER_NEAREST)
+
+
+class PastedSequence:
+    """A synthetic video: the objects of ``fg`` cut out of its frames and pasted, moving, onto ``bg``'s frames.
+
+    The cut-out keeps the objects' real deformation and motion, adds a drift of ``drift`` of the frame's size over
+    the clip (direction drawn from ``seed`` and the two names; each axis scaled by its own length) and puts them on another video's background and
+    camera motion: new object/background pairs from the same 30 sequences. ``fg``'s frames are resized to
+    ``bg``'s size; the clip is as long as the shorter of the two.
+    """
+
+    def __init__(self, fg: Any, bg: Any, drift: float = 0.2, seed: int = 0) -> None:
+        if fg.name == bg.name:
+            raise ValueError(f"a pasted sequence needs two different sequences, got {fg.name!r} twice")
+        if not 0.0 <= drift <= 1.0:
+            raise ValueError(f"drift is the objects' extra travel as a fraction of the frame width, in [0, 1]; "
+                             f"got {drift}")
+        self.fg, self.bg, self.drift, self.seed = fg, bg, float(drift), int(seed)
+        self.name = f"{fg.name}+{bg.name}@paste-d{self.drift:g}-s{self.seed}"
+        rng = np.random.default_rng([self.seed, zlib.crc32(self.name.encode())])
+        angle = rng.uniform(0, 2 * np.pi)
+        self._travel = self.drift * np.array(bg.size) * np.array([np.sin(angle), np.cos(angle)])
+        self.size, self.object_ids, self.start_frames = bg.size, fg.object_ids, {o: 0 for o in fg.object_ids}
+        self.annotated_indices = list(range(len(self)))
+
+    def __len__(self) -> int:
+        return min(len(self.fg), len(self.bg))
+
+    def __repr__(self) -> str:
+        return f"PastedSequence({self.name!r}, {len(self)} frames)"
+
+    def _shift(self, img: np.ndarray, i: int, interpolation: int) -> np.ndarray:
+        """``fg``'s frame i at ``bg``'s size, moved by its share of the drift (zeros where nothing moves in)."""
+        h, w = self.size
+        img = cv2.resize(img, (w, h), interpolation=interpolation)
+        dy, dx = self._travel * i / max(len(self) - 1, 1)
+        warp = np.float32([[1, 0, dx], [0, 1, dy]])
+        return cv2.warpAffine(img, warp, (w, h), flags=interpolation, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+    def load_mask(self, i: int) -> np.ndarray:
+        return self._shift(self.fg.load_mask(i), i, cv2.INTER_NEAREST)
+
+    def load_frame(self, i: int) -> np.ndarray:
+        frame = np.array(self.bg.load_frame(i))
+        keep = self.load_mask(i) > 0
+        frame[keep] = self._shift(np.asarray(self.fg.load_frame(i)), i, cv2.INTER_LINEAR)[keep]
+        return frame
