@@ -7,6 +7,8 @@ model's update, amortised over the frames it runs on) and median, its speed-up o
 means), its reuse rate and J&F (the DAVIS protocol of :mod:`reusegate.evaluation`)::
 
     python benchmarks/bench_models.py old/g_frtm_mnv2.pth reusegate/weights/g_frtm_mnv2.pth --taus 1 0
+
+``NAME.pth:PRESET`` runs a model with one of its ``.json``'s inference presets (``g_frtm_mnv2.pth:accurate``).
 """
 from __future__ import annotations
 
@@ -24,9 +26,18 @@ from reusegate.inference import load_model
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _model_and_preset(spec: str) -> tuple[Path, str | None]:
+    """``NAME.pth`` or ``NAME.pth:PRESET`` -> (path, preset)."""
+    path, sep, preset = spec.rpartition(":")
+    if sep and path.endswith(".pth"):
+        return Path(path), preset
+    return Path(spec), None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("models", nargs="+", type=Path, help="exported NAME.pth files (NAME.json beside each)")
+    parser.add_argument("models", nargs="+", help="exported NAME.pth files (NAME.json beside each), or "
+                        "NAME.pth:PRESET for one of its inference presets")
     parser.add_argument("--davis", type=Path, default=ROOT.parent / "shared" / "data" / "davis2016-train")
     parser.add_argument("--sequences", type=Path, default=ROOT / "configs" / "splits" / "davis16_dev.txt")
     parser.add_argument("--frames", type=int, default=0, help="first N frames of each sequence (0 = all)")
@@ -35,8 +46,11 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     clips = davis_clips(args.davis, args.sequences, args.frames or None)
-    names = [str(m) for m in args.models]
-    gates = {name: load_model(m) for name, m in zip(names, args.models)}
+    names = list(args.models)
+    gates = {}
+    for name in names:
+        path, preset = _model_and_preset(name)
+        gates[name] = load_model(path, preset=preset)
     print(f"{len(clips)} sequences, {sum(len(c.frames) for c in clips)} frames, {args.threads} threads")
     for tau in args.taus:
         ms = {k: [] for k in names}

@@ -34,7 +34,6 @@ class Variant:
     # depth but keep the 32-channel stem and the 1280-channel head.
     stages: Tuple[Tuple[int, int, int, int, int], ...]
     weight_file: str  # torch.hub convention: the name carries the file's sha256 prefix
-    top1: float  # ImageNet top-1 (%) of the TensorFlow release, for the docs
 
     @property
     def distribution(self) -> str:
@@ -61,11 +60,11 @@ class Variant:
 
 VARIANTS: Dict[str, Variant] = {
     "lite0": Variant(((1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80), (3, 5, 1, 6, 112),
-                      (4, 5, 2, 6, 192), (1, 3, 1, 6, 320)), "efficientnet-lite0-57934424.pth", 75.1),
+                      (4, 5, 2, 6, 192), (1, 3, 1, 6, 320)), "efficientnet-lite0-57934424.pth"),
     "lite1": Variant(((1, 3, 1, 1, 16), (3, 3, 2, 6, 24), (3, 5, 2, 6, 40), (4, 3, 2, 6, 80), (4, 5, 1, 6, 112),
-                      (5, 5, 2, 6, 192), (1, 3, 1, 6, 320)), "efficientnet-lite1-77cc7160.pth", 76.7),
+                      (5, 5, 2, 6, 192), (1, 3, 1, 6, 320)), "efficientnet-lite1-77cc7160.pth"),
     "lite2": Variant(((1, 3, 1, 1, 16), (3, 3, 2, 6, 24), (3, 5, 2, 6, 48), (4, 3, 2, 6, 88), (4, 5, 1, 6, 120),
-                      (5, 5, 2, 6, 208), (1, 3, 1, 6, 352)), "efficientnet-lite2-9656183e.pth", 77.6),
+                      (5, 5, 2, 6, 208), (1, 3, 1, 6, 352)), "efficientnet-lite2-9656183e.pth"),
 }
 STEM_CHANNELS = 32
 HEAD_CHANNELS = 1280
