@@ -88,6 +88,16 @@ def runner_for(config: Path, tmp_path: Path, davis_root: Path, recorder: Hook | 
     return runner
 
 
+def test_no_progress_drops_a_progress_bar_the_config_asks_for(tmp_path):
+    """--no-progress wins over a config's own ProgressBarHook (the default model's stage 1 lists one): a log
+    file must not fill with carriage-return bar updates."""
+    config = REPO / "configs" / "cpu" / "frtm_mnv2_pretrain_davis16_cpu.py"
+    types = {p: [h["type"] for h in load_config(str(config), str(tmp_path / "work"), progress=p).custom_hooks]
+             for p in (True, False)}
+    assert types[True].count("ProgressBarHook") == 1 and "EpochSeedHook" in types[True]
+    assert "ProgressBarHook" not in types[False] and "EpochSeedHook" in types[False]
+
+
 # ---------------------------------------------------------------------------------------------- training
 @pytest.mark.data
 @pytest.mark.slow

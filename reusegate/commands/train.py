@@ -250,7 +250,7 @@ def load_config(config: str, work_dir: Optional[str] = None, resume: Optional[st
             cfg.resume = False  # nothing of this run yet: start from load_from's weights, not its epoch
     if not cfg.get("resume") and cfg.get("load_from"):
         cfg.trusted_checkpoint = needs_trust(Path(cfg.load_from), Path(cfg.work_dir), trust_load_from)
-    hooks = list(cfg.get("custom_hooks") or [])
+    hooks = [h for h in cfg.get("custom_hooks") or [] if progress or h.get("type") != "ProgressBarHook"]
     wanted = ["EpochSeedHook"] + (["ProgressBarHook"] if progress else [])  # seeds: a resumed run = an unbroken one
     hooks += [dict(type=name) for name in wanted if not any(h.get("type") == name for h in hooks)]
     cfg.custom_hooks = hooks
