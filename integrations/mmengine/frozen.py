@@ -35,7 +35,7 @@ import torch
 from mmengine.structures import BaseDataElement
 from torch import Tensor
 
-from reusegate.data.copies import AugmentedSequence, PastedSequence, check_copy, copy_tag
+from reusegate.data.copies import AugmentedSequence, PastedSequence, check_copy, check_pasted, copy_tag
 from reusegate.paths import resize
 from reusegate.session import as_image
 from reusegate.registry import DATASETS, MODELS
@@ -84,7 +84,7 @@ class FrozenFeatureClipDataset(DavisClipDataset):
         self.copies = {copy_tag(c): check_copy(c) for c in copies}
         if len(self.copies) != len(copies):
             raise ValueError(f"copies lists the same augmented copy twice: {list(copies)}")
-        self.pasted = _check_pasted(pasted)
+        self.pasted = None if pasted is None else check_pasted(pasted)
         super().__init__(data_root, **kwargs)
 
     def _virtual_sequences(self, real: List[str]) -> List[Any]:
@@ -186,18 +186,6 @@ class ProceduralFrozenClipDataset(FrozenFeatureClipDataset):
         if not root.is_dir():
             write_davis(gate_training_clips(num_clips, length, (h, w), seed=seed), root)
         super().__init__(root, year=2017, **kwargs)
-
-
-def _check_pasted(spec: Optional[Mapping[str, Any]]) -> Optional[dict]:
-    if spec is None:
-        return None
-    unknown = sorted(set(spec) - {"count", "drift", "seed"})
-    if unknown:
-        raise ValueError(f"pasted={dict(spec)}: unknown keys {unknown}; use count, drift and seed")
-    out = dict(count=int(spec.get("count", 0)), drift=float(spec.get("drift", 0.2)), seed=int(spec.get("seed", 0)))
-    if out["count"] < 1:
-        raise ValueError(f"pasted needs count >= 1 (how many pasted sequences to make), got {out['count']}")
-    return out
 
 
 def _sequence_taps(adapter: Any, seq: Any, precompute_score: bool, bar: Any) -> Dict[str, Any]:

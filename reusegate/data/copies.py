@@ -19,12 +19,13 @@ from typing import Any, Mapping
 import cv2
 import numpy as np
 
-__all__ = ["AugmentedSequence", "PastedSequence", "COPY_KEYS", "check_copy", "copy_tag"]
+from .colour import scale_colour
+
+__all__ = ["AugmentedSequence", "PastedSequence", "COPY_KEYS", "check_copy", "check_pasted", "copy_tag"]
 
 COPY_KEYS = ("flip", "zoom", "pan", "color", "seed")
 _SHARED = frozenset({"object_ids", "start_frames", "size", "annotated_indices", "has_mask", "new_objects",
                      "frame_names"})
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
 def check_copy(spec: Mapping[str, Any]) -> dict:
@@ -45,6 +46,18 @@ def check_copy(spec: Mapping[str, Any]) -> dict:
         raise ValueError(f"augmented copy: color must lie in [0, 1), got {out['color']}")
     if out == dict(flip=False, zoom=1.0, pan=0.0, color=0.0, seed=out["seed"]):
         raise ValueError(f"augmented copy {dict(spec)} changes nothing; set flip, zoom or color")
+    return out
+
+
+def check_pasted(spec: Mapping[str, Any]) -> dict:
+    """``pasted=`` settings of a frozen-tap dataset (how many :class:`PastedSequence`, their drift and seed) with
+    defaults filled in; a clear error for unknown keys or no count."""
+    unknown = sorted(set(spec) - {"count", "drift", "seed"})
+    if unknown:
+        raise ValueError(f"pasted={dict(spec)}: unknown keys {unknown}; use count, drift and seed")
+    out = dict(count=int(spec.get("count", 0)), drift=float(spec.get("drift", 0.2)), seed=int(spec.get("seed", 0)))
+    if out["count"] < 1:
+        raise ValueError(f"pasted needs count >= 1 (how many pasted sequences to make), got {out['count']}")
     return out
 
 
@@ -115,12 +128,7 @@ class AugmentedSequence:
         img = self._geometry(np.asarray(self.base.load_frame(i)), i, cv2.INTER_LINEAR)
         if not self.spec["color"]:
             return img
-        b, c, s = self._factors
-        x = img.astype(np.float32) * b
-        mean = (x @ _LUMA).mean()
-        x = (x - mean) * c + mean
-        gray = (x @ _LUMA)[..., None]
-        return np.clip((x - gray) * s + gray, 0, 255).astype(np.uint8)
+        return scale_colour(img, *self._factors)
 
     def load_mask(self, i: int) -> np.ndarray:
         return self._geometry(self.base.load_mask(i), i, cv2.INTER_NEAREST)
@@ -130,9 +138,9 @@ class PastedSequence:
     """A synthetic video: the objects of ``fg`` cut out of its frames and pasted, moving, onto ``bg``'s frames.
 
     The cut-out keeps the objects' real deformation and motion, adds a drift of ``drift`` of the frame's size over
-    the clip (direction drawn from ``seed`` and the two names; each axis scaled by its own length) and puts them on another video's background and
-    camera motion: new object/background pairs from the same 30 sequences. ``fg``'s frames are resized to
-    ``bg``'s size; the clip is as long as the shorter of the two.
+    the clip (direction drawn from ``seed`` and the two names; each axis scaled by its own length) and puts them
+    on another video's background and camera motion: new object/background pairs from the same 30 sequences.
+    ``fg``'s frames are resized to ``bg``'s size; the clip is as long as the shorter of the two.
     """
 
     def __init__(self, fg: Any, bg: Any, drift: float = 0.2, seed: int = 0) -> None:

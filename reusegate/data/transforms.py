@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 from mmcv.transforms import BaseTransform
 
+from reusegate.data.colour import scale_colour
 from reusegate.registry import TRANSFORMS
 
 __all__ = ["ClipResize", "ClipRandomScale", "ClipRandomCrop", "ClipRandomFlip", "ClipColorJitter"]
@@ -160,12 +161,7 @@ class ClipColorJitter(BaseTransform):
         hshift = np.random.uniform(-self.hue, self.hue)
         out = []
         for im in imgs:
-            x = im.astype(np.float32) * b
-            gray = x @ np.array([0.299, 0.587, 0.114], np.float32)
-            x = (x - gray.mean()) * c + gray.mean()
-            gray = x @ np.array([0.299, 0.587, 0.114], np.float32)
-            x = (x - gray[..., None]) * s + gray[..., None]
-            x = np.clip(x, 0, 255).astype(np.uint8)
+            x = scale_colour(im, b, c, s)
             if hshift:
                 hsv = cv2.cvtColor(x, cv2.COLOR_RGB2HSV_FULL)
                 hsv[..., 0] = (hsv[..., 0].astype(np.int16) + round(hshift * 256)) % 256
