@@ -9,7 +9,7 @@ training wrote (it is unpickled in full)::
 
     python benchmarks/export_host_checkpoint.py configs/cpu/frtm_mnv2_pretrain_davis16_cpu.py \\
         work_dirs/hard_base/epoch_20.pth work_dirs/hard_base/host.pth
-    reusegate bench work_dirs/hard_base/host.pth --sequences configs/splits/davis16_hard.txt --taus 1 --no-flops
+    reusegate bench --model work_dirs/hard_base/host.pth --sequences configs/splits/davis16_hard.txt --taus 1 --no-flops
 """
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ from mmengine.config import Config
 from reusegate.integrations.mmengine.model import ReuseGateVOS, export_state_dict
 from reusegate.registry import MODELS
 
-# The gate settings of the stage-2 configs; untrained here, recorded so that the .json is complete.
+# The default model config's gate settings at tau = 1 (configs/_base_/models/g_frtm_mnv2_cpu.py; stage-1 configs
+# set gate=None). The modules stay untrained; the settings only complete the .json.
 GATE = dict(tau=1.0, variant="translate", m1=0.5, m2=0.0, ep_t=6)
 
 

@@ -4,7 +4,7 @@
 #   reusegate train configs/cpu/protocol/hard_base.py --work-dir work_dirs/hard_base
 #   python benchmarks/export_host_checkpoint.py configs/cpu/protocol/hard_base.py \
 #       work_dirs/hard_base/epoch_20.pth work_dirs/hard_base/host.pth
-#   reusegate bench work_dirs/hard_base/host.pth --davis ../shared/data/davis2016-train \
+#   reusegate bench --model work_dirs/hard_base/host.pth --davis ../shared/data/davis2016-train \
 #       --sequences configs/splits/davis16_hard.txt --frames 0 --taus 1 --no-flops --threads 2
 _base_ = ['../frtm_mnv2_pretrain_davis16_cpu.py']
 train_dataloader = dict(dataset=dict(sequences='{{fileDirname}}/../../splits/davis16_hard_train.txt'))
