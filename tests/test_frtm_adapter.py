@@ -225,6 +225,63 @@ def test_stride4_head_and_narrow_s8_options():
         Refiner(channels, head="bilinear")
 
 
+def test_prior_mask_decoder_reads_the_last_output_on_every_frame():
+    """``prior_mask=True``: the deep stages get one more input channel, and each computed frame's deep decoder
+    sees the object's merged mask of the frame before (the start mask first), also after reused frames."""
+    frames, labels = _clip(5)
+    model = _model("mobilenet_v2", prior_mask=True)
+    assert model.refiner.stages["s16"].tse.transform[0].in_channels == 64 + 2
+    assert model.refiner.stages["s8"].tse.transform[0].in_channels == 64 + 1  # shallow stages unchanged
+    assert _model("mobilenet_v2").refiner.stages["s16"].tse.transform[0].in_channels == 64 + 1  # default: FRTM
+    seen = []
+    forward_deep = model.refiner.forward_deep
+    model.refiner.forward_deep = lambda feats, score, stages=None, prior=None: (
+        seen.append(prior), forward_deep(feats, score, stages, prior))[1]
+    gate = ReuseGate(model, "frtm", tau=1.0)
+    session = gate.session()
+    session.step(frames[0], labels)
+    seen.clear()
+    previous = [(labels == k).float() for k in (1, 2)]
+    for f in frames[1:3]:
+        result = session.step(f)
+        assert len(seen) == 2
+        for prior, want in zip(seen, previous):
+            assert prior.shape == (1, 1, H, W) and torch.equal(prior[0, 0], want)
+        previous = [result.probs[k] for k in (1, 2)]  # the merged slots (working size = frame size here)
+        seen.clear()
+    session = ReuseGate(model, "frtm", tau=0.0).session()  # reuse: no deep decoder runs, the prior follows
+    session.step(frames[0], labels)
+    seen.clear()
+    result = session.step(frames[1])
+    assert all(result.reused.values()) and not seen
+    assert torch.equal(session.objects[1].state.prior[0, 0], result.probs[1])
+    with pytest.raises(ValueError, match="needs the previous mask"):
+        model.refiner.forward_deep = forward_deep
+        feats = gate.adapter.deep(gate.adapter.shallow(gate.adapter.preprocess(torch.rand(1, 3, H, W))))
+        model.refiner.forward_deep(feats, torch.zeros(1, 1, H // 16, W // 16))
+
+
+def test_prior_mask_training_detaches_the_prior():
+    """The prior is a fixed input in training too: the loss reaches the refiner, not back through last frame's
+    prediction (a graph through the whole clip would be BPTT, which run time never has)."""
+    torch.manual_seed(0)
+    model = FRTM("mobilenet_v2", prior_mask=True, target_params=TargetModelParams.training(
+        num_aug=1, init_iters=(2,), update_iters=(1,), fit_resolution="score"))
+    gate = ReuseGate(model, "frtm").train()
+    frames, labels = _clip(3)
+    clip = torch.stack([f.float() / 255 for f in frames])[None]
+    masks = (labels == 1).float()[None, None, None].expand(1, 3, 1, H, W)
+    state = gate.adapter.start_object(gate.adapter.deep(gate.adapter.shallow(gate.adapter.preprocess(clip[:, 0]))),
+                                      masks[:, 0])
+    assert torch.equal(state.prior, masks[:, 0])
+    prob = torch.rand(1, 1, H, W, requires_grad=True)
+    gate.adapter.advance(state, {}, prob, torch.tensor([False]))
+    assert not state.prior.requires_grad and torch.equal(state.prior, prob.detach())
+    losses = gate.loss(clip, masks, epoch=1)
+    losses["loss_seg"].backward()
+    assert model.refiner.stages["s16"].tse.transform[0].weight.grad[:, -1].abs().sum() > 0  # the prior channel
+
+
 def _upstream_keys(refiner: Refiner) -> dict:
     """An upstream-named state dict of a default refiner (inverse of the key map, for the test above)."""
     stage = {"s32": "layer5", "s16": "layer4", "s8": "layer3", "s4": "layer2"}

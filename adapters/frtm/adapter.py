@@ -13,6 +13,10 @@ target model fitted once on its first frame and frozen (FRTM's training setting;
 :class:`reusegate.integrations.mmengine.frozen.FrozenFeatureClipDataset`). The adapter then fits nothing and
 returns that score; ``'image'`` may have zero channels there (only its size is read).
 
+Prior-mask hosts (``FRTM(prior_mask=True)``): the object's state also keeps its last output, the merged soft mask
+``advance`` sees on every frame, computed or reused (detached: a fixed input, as at run time), starting from the
+first-frame mask; the deep decoder reads it (``stateful_decoder``).
+
 Multi-object: every object has its own target model and decoder pass over the frame's shared features; the core
 merges with :meth:`FRTMAdapter.merge` (soft aggregation on odds).
 
@@ -51,6 +55,7 @@ class FRTMObject:
     # the feature dict of the frame the last apply() scored, until advance() consumes it (a reference: the id of
     # a freed dict can come back for a later frame's)
     scored_on: Optional[Features] = field(default=None)
+    prior: Optional[Tensor] = None  # [B, 1, H, W] last output mask, for prior-mask hosts only
 
 
 class FRTMAdapter(HostAdapter):
@@ -80,6 +85,7 @@ class FRTMAdapter(HostAdapter):
                 raise ValueError("give input_scale or input_height, not both")
             if not isinstance(input_height, int) or input_height < 32:
                 raise ValueError(f"input_height must be an int >= 32 (pixels), got {input_height!r}")
+        self.stateful_decoder = model.refiner.prior
         self.label_rule = label_rule
         self.input_scale = float(input_scale)
         self.input_height = input_height
@@ -117,13 +123,14 @@ class FRTMAdapter(HostAdapter):
 
         Features with a precomputed ``'score'`` tap (frozen target models, training) fit nothing.
         """
+        prior = mask.detach().float() if self.stateful_decoder else None
         if "score" in feats:
-            return FRTMObject([])
+            return FRTMObject([], prior=prior)
         models = [
             self.model.start_target_model({"s16": feats["s16"][i:i + 1]}, feats["image"][i:i + 1], mask[i:i + 1])
             for i in range(mask.shape[0])
         ]
-        return FRTMObject(models)
+        return FRTMObject(models, prior=prior)
 
     def score(self, state: FRTMObject, feats: Features) -> Tensor:
         if not state.models:
@@ -140,8 +147,10 @@ class FRTMAdapter(HostAdapter):
 
         In training every frame is scored (both paths run); a frame the gate then reused is taken back from the
         target model's frame count, so its solves fall on the frames they fall on in a session, which scores
-        computed frames only.
+        computed frames only. A prior-mask host keeps ``prob`` (detached) as the next frame's prior, on every frame.
         """
+        if self.stateful_decoder:
+            state.prior = prob.detach()
         scored_here, state.scored_on = state.scored_on is feats, None
         if not scored_here:  # a session's reused frame: nothing was scored
             return
@@ -152,10 +161,18 @@ class FRTMAdapter(HostAdapter):
                 tm.discard_apply()
 
     # ------------------------------------------------------------------ refined-feature tap
-    def refine_deep(self, feats: Features, score: Tensor) -> Tensor:
-        return self.model.refiner.forward_deep(feats, score)
+    def refine_deep(self, feats: Features, score: Tensor, state: Optional[FRTMObject] = None) -> Tensor:
+        """The ``s32`` / ``s16`` stages; a prior-mask host also reads the object's last mask from ``state``."""
+        prior = None
+        if self.stateful_decoder:
+            if state is None or state.prior is None:
+                raise ValueError("a prior-mask FRTM needs the object's state in refine_deep (the core passes it)")
+            prior = state.prior
+        return self.model.refiner.forward_deep(feats, score, prior=prior)
 
-    def refine_shallow(self, feats: Features, score: Tensor, refined: Tensor) -> Tensor:
+    def refine_shallow(self, feats: Features, score: Tensor, refined: Tensor,
+                       state: Optional[FRTMObject] = None) -> Tensor:
+        """The ``s8`` / ``s4`` stages and the head (``state`` is accepted for prior-mask hosts and not read)."""
         return self.model.refiner.forward_shallow(feats, score, refined, feats["image"].shape[-2:])
 
     # ------------------------------------------------------------------ multi-object

@@ -65,6 +65,8 @@ class FRTM(nn.Module):
         checkpoint: an upstream FRTM checkpoint (``['model']`` with 140 ``refiner.*`` keys) to load, or ``None``.
         s4_channels, s8_channels, head_channels, head: refiner widths and head; see
             :class:`~reusegate.adapters.frtm.refiner.Refiner` (the narrow-decoder and stride-4-head options).
+        prior_mask: the decoder's deep stages also read the object's previous output mask (an option beyond FRTM,
+            must be trained; :class:`~reusegate.adapters.frtm.refiner.Refiner`'s ``prior``).
         target_params: target-model hyper-parameters (default: upstream's inference ``--fast`` set, which is
             what G-FRTM's evaluation runs). A dict (from a config) names a preset, ``preset='inference_fast'``
             (or ``'inference'``, ``'training'``), and overrides of its fields.
@@ -81,6 +83,7 @@ class FRTM(nn.Module):
         head_channels: int = 32,
         s8_channels: Optional[int] = None,
         head: str = "bicubic",
+        prior_mask: bool = False,
         target_params: Union[TargetModelParams, Mapping[str, Any], None] = None,
         seed: int = 0,
     ) -> None:
@@ -101,7 +104,7 @@ class FRTM(nn.Module):
         self.backbone.requires_grad_(False)  # FRTM never fine-tunes its backbone
         self.backbone.eval()
         self.refiner = Refiner(backbone.feature_channels, s4_channels=s4_channels, head_channels=head_channels,
-                               s8_channels=s8_channels, head=head)
+                               s8_channels=s8_channels, head=head, prior=prior_mask)
         self.target_params = _target_params(target_params)
         self.seed = seed
         # A backbone trained with other input statistics says so (input_mean / input_std, see hookspecs)

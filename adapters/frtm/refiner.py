@@ -22,6 +22,11 @@ forward_shallow` runs the ``s8`` and ``s4`` stages and the head from ``R``. On r
 refine-translator's estimate and ``S`` is ``S(t-n) + delta``.
 
 Every bilinear resize uses ``align_corners=False`` and is skipped when the sizes already match (as upstream).
+
+The prior-mask option (``prior=True``, not in FRTM; must be trained) gives the deep stages a second input
+channel next to ``S``: the object's previous output mask, area-pooled to the score grid. The target model scores
+every region that looks like the object, look-alike distractors too; the previous mask says where the object
+was. Only the skippable stages read it, so a reused frame costs the same.
 """
 from __future__ import annotations
 
@@ -202,10 +207,13 @@ class Refiner(nn.Module):
             narrows a never-skipped stage (the option moves decoder cost to the skippable deep stages).
         head_channels: width of the head's hidden conv (upstream: 32).
         head: a key of :data:`HEADS` (upstream: ``'bicubic'``).
+        prior: the deep stages also read the object's previous mask (see the module doc); ``forward_deep`` then
+            needs ``prior``.
     """
 
     def __init__(self, feature_channels: Mapping[str, int], channels: int = 64, s4_channels: Optional[int] = None,
-                 head_channels: int = 32, s8_channels: Optional[int] = None, head: str = "bicubic") -> None:
+                 head_channels: int = 32, s8_channels: Optional[int] = None, head: str = "bicubic",
+                 prior: bool = False) -> None:
         super().__init__()
         missing = [t for t in DEEP_TAPS + SHALLOW_TAPS if t not in feature_channels]
         if missing:
@@ -215,23 +223,32 @@ class Refiner(nn.Module):
         s8 = channels if s8_channels is None else s8_channels
         s4 = channels if s4_channels is None else s4_channels
         self.channels = channels
+        self.prior = bool(prior)
+        deep_inputs = 2 if self.prior else 1
         self.stages = nn.ModuleDict({
-            "s32": RefineStage(feature_channels["s32"], channels),
-            "s16": RefineStage(feature_channels["s16"], channels),
+            "s32": RefineStage(feature_channels["s32"], channels, score_channels=deep_inputs),
+            "s16": RefineStage(feature_channels["s16"], channels, score_channels=deep_inputs),
             "s8": RefineStage(feature_channels["s8"], s8, deeper_channels=channels),
             "s4": RefineStage(feature_channels["s4"], s4, deeper_channels=s8),
         })
         self.head = HEADS[head](s4, head_channels)
 
     def forward_deep(self, feats: Mapping[str, Tensor], score: Tensor,
-                     stages: Optional[Dict[str, Tensor]] = None) -> Tensor:
+                     stages: Optional[Dict[str, Tensor]] = None, prior: Optional[Tensor] = None) -> Tensor:
         """Run the ``s32`` and ``s16`` stages; return ``R`` (``[B, channels, h16, w16]``).
 
-        ``stages``, when given, receives each stage's output (for tests and analysis).
+        ``stages``, when given, receives each stage's output (for tests and analysis). ``prior``: the object's
+        previous mask ``[B, 1, H, W]`` in [0, 1] at any size, required with ``prior=True`` and refused without.
         """
+        if self.prior != (prior is not None):
+            raise ValueError("this refiner was built with prior=True and needs the previous mask" if self.prior
+                             else "this refiner has no prior input (prior=False); pass prior=None")
+        inputs = score
+        if prior is not None:
+            inputs = torch.cat([score, F.adaptive_avg_pool2d(prior.to(score.dtype), score.shape[-2:])], dim=1)
         x: Optional[Tensor] = None
         for tap in DEEP_TAPS:
-            x = self.stages[tap](feats[tap], score, x)
+            x = self.stages[tap](feats[tap], inputs, x)
             if stages is not None:
                 stages[tap] = x
         assert x is not None
@@ -247,6 +264,7 @@ class Refiner(nn.Module):
                 stages[tap] = x
         return self.head(x, image_size)
 
-    def forward(self, feats: Mapping[str, Tensor], score: Tensor, image_size: Sequence[int]) -> Tensor:
+    def forward(self, feats: Mapping[str, Tensor], score: Tensor, image_size: Sequence[int],
+                prior: Optional[Tensor] = None) -> Tensor:
         """The whole decoder (a computed frame): logits at ``image_size``."""
-        return self.forward_shallow(feats, score, self.forward_deep(feats, score), image_size)
+        return self.forward_shallow(feats, score, self.forward_deep(feats, score, prior=prior), image_size)
