@@ -10,7 +10,9 @@
 #   the demo's seed) join the 24 DAVIS sequences, so the gate also opens on slow stretches of clips like the
 #   demo's. Trained on DAVIS alone, it stayed near p_reuse 0.2 on the demo clip and reused nothing.
 #   reusegate train configs/cpu/g_frtm_mnv2_davis16_cpu.py --work-dir work_dirs/g_frtm_mnv2 \
-#       --trust-load-from --cfg-options load_from=work_dirs/frtm_mnv2_pretrain/epoch_20.pth --export reusegate/weights/g_frtm_mnv2.pth
+#       --trust-load-from --cfg-options load_from=work_dirs/frtm_mnv2_pretrain/epoch_20.pth \
+#       --export work_dirs/g_frtm_mnv2/g_frtm_mnv2.pth
+# then stage 2b (g_frtm_mnv2_davis16_cpu_more.py) continues from its last checkpoint to the shipped gate.
 _base_ = [
     '../_base_/models/g_frtm_mnv2_cpu.py',
     '../_base_/datasets/davis2016_frozen_cpu.py',
