@@ -1,8 +1,8 @@
 """Which part limits an FRTM-style host: its score (the target model) or its decoder?
 
 Runs an exported model at tau = 1 twice on each sequence: as it is, and with the score tap replaced by the
-ground truth area-pooled to the score grid (mapped onto the range of the real score: the means of the real
-first-frame score over the object and over the background). With that oracle score the decoder knows where the
+ground truth area-pooled to the score grid (mapped onto the range of the real score: its means over the object
+and over the background on the first scored frame, frame 1). With that oracle score the decoder knows where the
 object is on every frame; what it still misses is the decoder's (and the features') limit, what it gains is the
 score's. Single-object DAVIS-2016 sequences; J&F as ``reusegate bench`` computes them::
 
@@ -23,14 +23,14 @@ from tqdm import tqdm
 
 from reusegate.data.readers import DavisReader, VideoSequence
 from reusegate.evaluation.metrics import sequence_jf
+from reusegate.gate import ReuseGate
 from reusegate.pretrained import load_gate
 
 DEFAULT_DAVIS = Path(os.environ.get("REUSEGATE_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
-def run(model: Path, seq: VideoSequence, oracle: bool) -> tuple[float, float]:
+def run(gate: ReuseGate, seq: VideoSequence, oracle: bool) -> tuple[float, float]:
     """Mean (J, F) of one single-object sequence at tau = 1, with the host's score or the oracle score."""
-    gate = load_gate(model, tau=1.0)
     adapter = gate.adapter
     host_score = adapter.score
     gt_now: Dict[str, torch.Tensor] = {}
@@ -38,8 +38,9 @@ def run(model: Path, seq: VideoSequence, oracle: bool) -> tuple[float, float]:
 
     def oracle_score(state, feats):
         score = host_score(state, feats)
-        pooled = F.adaptive_avg_pool2d(gt_now["mask"], score.shape[-2:])
-        if not scale:  # the object start frame: the real score's means inside and outside the object
+        small = F.interpolate(gt_now["mask"], size=feats["image"].shape[-2:], mode="bilinear", align_corners=False)
+        pooled = F.adaptive_avg_pool2d(small, score.shape[-2:])
+        if not scale:  # the first scored frame: the real score's means inside and outside the object
             inside = pooled > 0.5
             scale["fg"] = float(score[inside].mean()) if inside.any() else float(score.max())
             scale["bg"] = float(score[~inside].mean())
@@ -47,17 +48,18 @@ def run(model: Path, seq: VideoSequence, oracle: bool) -> tuple[float, float]:
 
     if oracle:
         adapter.score = oracle_score
-    session = gate.session()
-    preds, gts = [], []
-    for i in range(len(seq)):
-        image = torch.from_numpy(seq.load_frame(i)).permute(2, 0, 1).float() / 255
-        gt = seq.load_mask(i)
-        size = adapter.preprocess(image[None]).shape[-2:]
-        gt_now["mask"] = F.interpolate(torch.from_numpy((gt > 0).astype(np.float32))[None, None], size=size,
-                                       mode="bilinear", align_corners=False)
-        result = session.step(image, torch.from_numpy(gt.astype(np.int64)) if i == 0 else None)
-        preds.append((result.labels.numpy() > 0).astype(np.uint8))
-        gts.append((gt > 0).astype(np.uint8))
+    try:
+        session = gate.session()
+        preds, gts = [], []
+        for i in range(len(seq)):
+            gt = seq.load_mask(i)
+            gt_now["mask"] = torch.from_numpy((gt > 0).astype(np.float32))[None, None]
+            result = session.step(seq.load_frame(i), gt if i == 0 else None)
+            preds.append((result.labels.numpy() > 0).astype(np.uint8))
+            gts.append((gt > 0).astype(np.uint8))
+    finally:
+        if oracle:
+            del adapter.score  # the class's method again
     j, f = sequence_jf(preds, gts, [1])[1]
     return float(j.mean()), float(f.mean())
 
@@ -73,9 +75,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     names = args.sequences if Path(args.sequences).is_file() else args.sequences.split(",")
     reader = DavisReader(args.davis, year=2016, sequences=names)
+    gate = load_gate(args.model, tau=1.0)
     rows = {}
     for seq in tqdm(reader, total=len(reader), desc="sequences", unit="seq"):
-        rows[seq.name] = {mode: run(args.model, seq, mode == "oracle") for mode in ("host", "oracle")}
+        rows[seq.name] = {mode: run(gate, seq, mode == "oracle") for mode in ("host", "oracle")}
     print(f"{'sequence':18s} {'host J&F':>9s} {'oracle-score J&F':>17s}  (J / F)")
     for name, r in rows.items():
         h, o = r["host"], r["oracle"]

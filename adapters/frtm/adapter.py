@@ -162,13 +162,9 @@ class FRTMAdapter(HostAdapter):
 
     # ------------------------------------------------------------------ refined-feature tap
     def refine_deep(self, feats: Features, score: Tensor, state: Optional[FRTMObject] = None) -> Tensor:
-        """The ``s32`` / ``s16`` stages; a prior-mask host also reads the object's last mask from ``state``."""
-        prior = None
-        if self.stateful_decoder:
-            if state is None or state.prior is None:
-                raise ValueError("a prior-mask FRTM needs the object's state in refine_deep (the core passes it)")
-            prior = state.prior
-        return self.model.refiner.forward_deep(feats, score, prior=prior)
+        """The ``s32`` / ``s16`` stages; a prior-mask host also reads the object's last mask from ``state`` (the
+        refiner says so when it is missing)."""
+        return self.model.refiner.forward_deep(feats, score, prior=None if state is None else state.prior)
 
     def refine_shallow(self, feats: Features, score: Tensor, refined: Tensor,
                        state: Optional[FRTMObject] = None) -> Tensor:
