@@ -5,6 +5,11 @@ It times every variant on the same decoded frames: the bare host (:class:`~reuse
 (in a rotating order), so a slow phase of a loaded machine hits all of them alike; every figure that is a
 ratio is taken within one run. FLOPs are counted in a second pass (``FlopCounterMode`` slows a step down).
 J and F follow :mod:`reusegate.evaluation` (the scored frames and the empty-mask rule of every J&F here).
+
+For every learnt-gate variant it also checks the gate against what it was trained to predict (eq. 4): the IoU
+of each object's ground truth with its ground truth on the last frame it computed. The rank correlation
+(Spearman) says how well ``p_reuse`` orders frames, which alone decides J&F at a given reuse rate; the mean
+``|p_reuse - IoU|`` says how well it is calibrated, which decides which ``tau`` gives that rate.
 """
 from __future__ import annotations
 
@@ -82,6 +87,7 @@ class _Variant:
     j: List[float] = field(default_factory=list)  # per object of every clip
     f: List[float] = field(default_factory=list)
     per_clip: Dict[str, Dict[str, float]] = field(default_factory=dict)
+    gate_vs_iou: List[tuple[float, float]] = field(default_factory=list)  # (p_reuse, true IoU) per object-frame
 
 
 def _tau_name(tau: float) -> str:
@@ -163,6 +169,7 @@ def _timing_pass(gate: ReuseGate, variants: List[_Variant], clip: BenchClip) -> 
     ids = davis_object_ids(clip.gt[0])
     n = len(clip.frames)
     scores = {v.name: {oid: ([], []) for oid in ids} for v in variants}
+    anchors = {v.name: dict.fromkeys(ids, 0) for v in variants}  # each object's last computed frame
     scored = scored_frames(n)
     for t in range(1, n):
         k = t % len(variants)
@@ -174,6 +181,7 @@ def _timing_pass(gate: ReuseGate, variants: List[_Variant], clip: BenchClip) -> 
             v.skipped += not result.deep_computed
             v.object_frames += len(result.reused)
             v.reused += sum(result.reused.values())
+            _compare_gate(v, result, clip, t, anchors[v.name])
             if t in scored:
                 for oid, (j, f) in frame_jf(result.labels.numpy(), clip.gt[t], ids).items():
                     scores[v.name][oid][0].append(j)
@@ -185,6 +193,46 @@ def _timing_pass(gate: ReuseGate, variants: List[_Variant], clip: BenchClip) -> 
         v.f += fs
         v.per_clip[clip.name] = {"jf": (float(np.mean(js)) + float(np.mean(fs))) / 2,
                                  "ms_per_frame": float(np.mean(v.ms[-(n - 1):]))}
+
+
+def _mask_iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.count_nonzero(a | b)
+    return 1.0 if union == 0 else np.count_nonzero(a & b) / union
+
+
+def _compare_gate(v: _Variant, result: Any, clip: BenchClip, t: int, anchors: Dict[int, int]) -> None:
+    """Record the learnt gate's ``p_reuse`` against the true IoU to each object's last computed frame."""
+    for oid, p in result.p_reuse.items():
+        if oid in anchors and v.variant != "oracle" and not math.isnan(p):
+            v.gate_vs_iou.append((p, _mask_iou(clip.gt[t] == oid, clip.gt[anchors[oid]] == oid)))
+    for oid, reused in result.reused.items():
+        if oid in anchors and not reused:
+            anchors[oid] = t
+
+
+def _ranks(a: np.ndarray) -> np.ndarray:
+    """0-based ranks, tied values sharing their average rank."""
+    order = np.argsort(a, kind="stable")
+    _, first, counts = np.unique(a[order], return_index=True, return_counts=True)
+    ranks = np.empty(len(a))
+    ranks[order] = np.repeat(first + (counts - 1) / 2, counts)
+    return ranks
+
+
+def _spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Rank correlation; NaN when either side is constant."""
+    rx, ry = _ranks(x), _ranks(y)
+    if rx.std() == 0 or ry.std() == 0:
+        return math.nan
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def _gate_figures(v: _Variant) -> Dict[str, Any]:
+    if not v.gate_vs_iou:
+        return {"gate_pairs": 0, "gate_iou_spearman": None, "gate_iou_mae": None}
+    p, iou = (np.asarray(a, dtype=np.float64) for a in zip(*v.gate_vs_iou))
+    return {"gate_pairs": len(p), "gate_iou_spearman": _spearman(p, iou),
+            "gate_iou_mae": float(np.mean(np.abs(p - iou)))}
 
 
 def _flop_pass(gate: ReuseGate, variants: List[_Variant], clip: BenchClip) -> None:
@@ -267,6 +315,7 @@ def bench(gate: ReuseGate, clips: Sequence[BenchClip], taus: Sequence[float] = D
             "amdahl_ideal": ideal,
             "amdahl_ratio": None if ideal is None else speedup / ideal,
             "flop_pass_same_decisions": (v.decisions == v.flop_decisions) if flops else None,
+            **_gate_figures(v),
             "per_sequence": v.per_clip,
         })
     return {
@@ -301,6 +350,11 @@ def bench_lines(report: Dict[str, Any]) -> List[str]:
     lines.append(f"c = reused / computed frame cost: {num(report['reuse_cost'], '.3f')} (time), "
                  f"{num(report['reuse_cost_flops'], '.3f')} (FLOPs)")
     lines.append(f"wrapper overhead at tau=1 vs bare host: {100 * report['overhead_tau1']:+.2f} %")
+    gated = [r for r in report["variants"] if r.get("gate_pairs")]
+    if gated:
+        lines.append("learnt gate against the true IoU to the last computed frame (Spearman / mean |p - IoU|): "
+                     + ", ".join(f"{r['name']} {num(r['gate_iou_spearman'], '.3f')} / {r['gate_iou_mae']:.3f}"
+                                 for r in gated))
     return lines
 
 

@@ -82,6 +82,42 @@ def test_numbers_are_consistent(bench_run):
 
 
 @pytest.mark.data
+def test_gate_is_compared_with_the_true_iou_where_it_runs(bench_run):
+    """Every object-frame of a gated variant gives one (p_reuse, IoU) pair; at tau = 1 no gate runs."""
+    rc, printed, report, _ = bench_run
+    v = {r["name"]: r for r in report["variants"]}
+    assert v["host"]["gate_pairs"] == v["tau=1"]["gate_pairs"] == 0 and v["tau=1"]["gate_iou_spearman"] is None
+    for name in ("tau=0.8", "tau=0.5", "tau=0"):
+        assert v[name]["gate_pairs"] == report["timed_frames_per_variant"]  # one object per mini sequence
+        assert -1.0 <= v[name]["gate_iou_spearman"] <= 1.0 and 0.0 <= v[name]["gate_iou_mae"] <= 1.0
+    assert "learnt gate against the true IoU" in printed and "tau=0.8 " in printed.split("true IoU")[1]
+
+
+def test_gate_comparison_follows_each_objects_last_computed_frame():
+    """The true IoU is to the ground truth of the frame an object last computed, not of the previous frame."""
+    import types
+
+    from reusegate.benchmark import BenchClip, _compare_gate, _spearman, _Variant
+
+    gt = [np.zeros((4, 4), np.uint8) for _ in range(4)]
+    gt[0][:2, :2] = 1  # 4 pixels
+    gt[1][:2, :3] = 1  # 6: IoU 4/6 with frame 0
+    gt[2][:2, :4] = 1  # 8: IoU 4/8 with frame 0, 6/8 with frame 1
+    gt[3][:2, :4] = 1
+    clip = BenchClip("c", [], gt)
+    v, anchors = _Variant("tau=0.5", 0.5), {1: 0}
+    _compare_gate(v, types.SimpleNamespace(p_reuse={1: 0.9}, reused={1: True}), clip, 1, anchors)
+    _compare_gate(v, types.SimpleNamespace(p_reuse={1: 0.2}, reused={1: False}), clip, 2, anchors)
+    _compare_gate(v, types.SimpleNamespace(p_reuse={1: 0.8}, reused={1: True}), clip, 3, anchors)
+    assert v.gate_vs_iou == [(0.9, pytest.approx(4 / 6)), (0.2, pytest.approx(4 / 8)), (0.8, 1.0)]
+    oracle = _Variant("oracle@0.5", 0.5, variant="oracle")
+    _compare_gate(oracle, types.SimpleNamespace(p_reuse={1: 0.9}, reused={1: True}), clip, 1, {1: 0})
+    assert oracle.gate_vs_iou == []  # its p_reuse is the IoU itself
+    assert _spearman(np.array([1.0, 2.0, 3.0]), np.array([0.1, 0.1, 0.5])) == pytest.approx(0.866, abs=1e-3)
+    assert math.isnan(_spearman(np.array([1.0, 2.0]), np.array([0.3, 0.3])))
+
+
+@pytest.mark.data
 def test_jf_matches_run_and_eval(bench_run, mini_davis, tiny_model, tmp_path):  # noqa: F811
     """bench's J&F at tau = 1 equals what ``reusegate run --tau 1`` writes, scored by the DAVIS evaluator."""
     report = bench_run[2]
