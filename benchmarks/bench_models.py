@@ -8,7 +8,8 @@ means), its reuse rate and J&F (the DAVIS protocol of :mod:`reusegate.evaluation
 
     python benchmarks/bench_models.py old/g_frtm_mnv2.pth reusegate/weights/g_frtm_mnv2.pth --taus 1 0
 
-``NAME.pth:PRESET`` runs a model with one of its ``.json``'s inference presets (``g_frtm_mnv2.pth:accurate``).
+``MODEL:PRESET`` runs a model with one of its ``.json``'s inference presets (``fast:full_fit``); a model is a
+``NAME.pth`` or an embedded model's name (``accurate``, ``fast``).
 """
 from __future__ import annotations
 
@@ -22,22 +23,23 @@ import torch
 from reusegate.benchmark import davis_clips, davis_object_ids
 from reusegate.evaluation.metrics import sequence_jf
 from reusegate.inference import load_model
+from reusegate.pretrained import EMBEDDED_MODELS
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _model_and_preset(spec: str) -> tuple[Path, str | None]:
-    """``NAME.pth`` or ``NAME.pth:PRESET`` -> (path, preset)."""
-    path, sep, preset = spec.rpartition(":")
-    if sep and path.endswith(".pth"):
-        return Path(path), preset
-    return Path(spec), None
+def _model_and_preset(spec: str) -> tuple[str, str | None]:
+    """``MODEL`` or ``MODEL:PRESET`` -> (model, preset); a model is a ``NAME.pth`` or an embedded model's name."""
+    model, sep, preset = spec.rpartition(":")
+    if sep and (model.endswith(".pth") or model in EMBEDDED_MODELS or model in EMBEDDED_MODELS.values()):
+        return model, preset
+    return spec, None
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("models", nargs="+", help="exported NAME.pth files (NAME.json beside each), or "
-                        "NAME.pth:PRESET for one of its inference presets")
+    parser.add_argument("models", nargs="+", help="exported NAME.pth files (NAME.json beside each) or embedded "
+                        "models (accurate, fast), each optionally as MODEL:PRESET for one of its inference presets")
     parser.add_argument("--davis", type=Path, default=ROOT.parent / "shared" / "data" / "davis2016-train")
     parser.add_argument("--sequences", type=Path, default=ROOT / "configs" / "splits" / "davis16_dev.txt")
     parser.add_argument("--frames", type=int, default=0, help="first N frames of each sequence (0 = all)")

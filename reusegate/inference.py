@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -32,16 +32,16 @@ SUMMARY = "summary.json"
 
 
 # ---------------------------------------------------------------------------------------------- model
-def load_model(path: Optional[Path], tau: Optional[float] = None, variant: str = "translate",
+def load_model(path: Union[str, Path, None], tau: Optional[float] = None, variant: str = "translate",
                tau2: float = 0.9, optimize: bool = True, preset: Optional[str] = None) -> ReuseGate:
-    """The exported model at ``path`` (NAME.pth with NAME.json beside it), or the embedded default model, ready
-    for inference; ``tau=None``: the threshold its ``.json`` recommends. ``optimize``: BatchNorm folded and
+    """The exported model at ``path`` (NAME.pth with NAME.json beside it), or the embedded model it names
+    (``fast``, ``accurate``; ``None``: the default), ready for inference; ``tau=None``: the threshold its ``.json`` recommends. ``optimize``: BatchNorm folded and
     channels-last weights (:func:`reusegate.optimize.for_inference`: the same function, faster on CPU); ``preset``:
     one of the ``.json``'s inference presets (:func:`reusegate.pretrained.load_gate`)."""
     from .optimize import for_inference
-    from .pretrained import default_model_path, load_gate
+    from .pretrained import load_gate
 
-    gate = load_gate(path if path is not None else default_model_path(), tau=tau, variant=variant, tau2=tau2,
+    gate = load_gate(path, tau=tau, variant=variant, tau2=tau2,
                      preset=preset)
     return for_inference(gate) if optimize else gate
 
@@ -55,11 +55,14 @@ def set_threads(threads: Optional[int]) -> None:
     torch.set_num_threads(threads)
 
 
-def model_name(path: Optional[Path]) -> str:
-    """How a model is named in summaries and done-markers."""
-    from .pretrained import DEFAULT_MODEL
+def model_name(path: Union[str, Path, None]) -> str:
+    """How a model is named in summaries and done-markers: ``embedded:NAME`` or the file's absolute path."""
+    from .pretrained import EMBEDDED_MODELS, model_path
 
-    return f"default:{DEFAULT_MODEL}" if path is None else str(Path(path).resolve())
+    resolved = model_path(path)
+    if resolved.stem in EMBEDDED_MODELS.values() and resolved == model_path(resolved.stem):
+        return f"embedded:{resolved.stem}"
+    return str(resolved.resolve())
 
 
 def frame_tensor(frame: np.ndarray) -> torch.Tensor:

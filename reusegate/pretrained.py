@@ -23,8 +23,8 @@ from .gate import ReuseGate
 from .registry import MODELS, build
 from .safe_load import load_weights
 
-__all__ = ["load_gate", "save_gate", "default_gate", "default_model_path", "recommended_tau", "with_preset",
-           "DEFAULT_MODEL", "FALLBACK_TAU", "PRESET_KEYS"]
+__all__ = ["load_gate", "save_gate", "default_gate", "default_model_path", "model_path", "recommended_tau",
+           "with_preset", "DEFAULT_ALIAS", "DEFAULT_MODEL", "EMBEDDED_MODELS", "FALLBACK_TAU", "PRESET_KEYS"]
 
 FORMAT_VERSION = 1
 """Version of the exported ``.json``; a reader refuses newer ones instead of misreading them."""
@@ -32,8 +32,17 @@ FORMAT_VERSION = 1
 FALLBACK_TAU = 0.7
 """The threshold of a model whose ``.json`` recommends none (exports older than ``recommended_tau``): the paper's."""
 
-DEFAULT_MODEL = "g_frtm_mnv2"
-"""The embedded default: G-FRTM on the frozen ImageNet MobileNetV2 (narrow decoder), trained on DAVIS-2016 (README)."""
+EMBEDDED_MODELS = {"accurate": "g_frtm_mnv2_h360", "fast": "g_frtm_mnv2", "ttvos": "g_ttvos_mnv2"}
+"""The models that ship in the package, by alias: G-FRTM on the frozen ImageNet MobileNetV2 (narrow decoder),
+trained on DAVIS-2016 (README "Default model") at a working height of 360 (``accurate``, the default: thin and
+fast objects survive) or 240 (``fast``: about 1.8x the frame rate for less J&F on hard video), and G-TTVOS on
+MobileNetV2 (``ttvos``, README "TTVOS"). Either the alias or the file name selects one wherever a model is
+taken."""
+
+DEFAULT_ALIAS = "accurate"
+"""Which embedded model ``default_gate()``, ``run``, ``bench``, ``test`` and ``demo`` take when none is named."""
+
+DEFAULT_MODEL = EMBEDDED_MODELS[DEFAULT_ALIAS]
 
 
 def save_gate(gate: ReuseGate, path: Union[str, Path], host: str, adapter: str,
@@ -60,13 +69,13 @@ def save_gate(gate: ReuseGate, path: Union[str, Path], host: str, adapter: str,
     return path
 
 
-def load_gate(path: Union[str, Path], tau: Optional[float] = None, variant: str = "translate",
+def load_gate(path: Union[str, Path, None], tau: Optional[float] = None, variant: str = "translate",
               preset: Optional[str] = None, **gate_kwargs: Any) -> ReuseGate:
-    """Build the exported model at ``path`` (``.pth`` with its ``.json`` beside it) with the given gate settings;
-    ``tau=None`` takes the threshold the ``.json`` recommends (:func:`recommended_tau`). ``preset`` names one of
+    """Build the exported model at ``path`` (``.pth`` with its ``.json`` beside it; or an embedded model's name,
+    :func:`model_path`) with the given gate settings; ``tau=None`` takes the threshold the ``.json`` recommends (:func:`recommended_tau`). ``preset`` names one of
     the ``.json``'s ``presets``: inference-time settings (``host_kwargs``, ``adapter``, ``recommended_tau``)
     merged over the trained ones, e.g. a target model fitted with more iterations; the weights are the same."""
-    path = Path(path)
+    path = model_path(path)
     meta_path = path.with_suffix(".json")
     for p in (path, meta_path):
         if not p.is_file():
@@ -147,7 +156,7 @@ def _recommended(meta: Dict[str, Any], meta_path: Path) -> float:
 def recommended_tau(path: Union[str, Path, None] = None, preset: Optional[str] = None) -> float:
     """The threshold an exported model's ``.json`` (or its ``preset``) recommends (the embedded default model's
     when ``path`` is ``None``); :data:`FALLBACK_TAU` when it recommends none."""
-    meta_path = Path(default_model_path() if path is None else path).with_suffix(".json")
+    meta_path = model_path(path).with_suffix(".json")
     if not meta_path.is_file():
         raise FileNotFoundError(f"{meta_path} not found: an exported model is NAME.pth plus NAME.json side by side")
     return _recommended(with_preset(_read_meta(meta_path), preset, meta_path), meta_path)
@@ -155,12 +164,40 @@ def recommended_tau(path: Union[str, Path, None] = None, preset: Optional[str] =
 
 def default_model_path() -> Path:
     """Where the embedded default model's ``.pth`` lies (its ``.json`` is beside it)."""
-    return Path(str(resources.files("reusegate") / "weights" / f"{DEFAULT_MODEL}.pth"))
+    return _embedded(DEFAULT_MODEL)
+
+
+def _embedded(name: str) -> Path:
+    return Path(str(resources.files("reusegate") / "weights" / f"{name}.pth"))
+
+
+def model_path(model: Union[str, Path, None]) -> Path:
+    """The ``.pth`` that ``model`` names: ``None`` the embedded default, an alias or file name of
+    :data:`EMBEDDED_MODELS` (``accurate``, ``fast``, ``ttvos``, ``g_frtm_mnv2``) an embedded model, anything else a path.
+
+    A bare word that is neither an embedded name nor an existing file is refused with the names there are, since
+    it is far more likely a misspelt name than a model file without its ``.pth`` suffix.
+    """
+    if model is None:
+        return default_model_path()
+    text = str(model)
+    name = EMBEDDED_MODELS.get(text, text)
+    if name in EMBEDDED_MODELS.values():
+        return _embedded(name)
+    path = Path(model)
+    if not path.suffix and len(path.parts) == 1 and not path.exists():
+        names = ", ".join(f"{alias} ({file})" for alias, file in EMBEDDED_MODELS.items())
+        raise FileNotFoundError(f"no embedded model {text!r} and no such file; the embedded models are {names}, "
+                                f"or give an exported NAME.pth")
+    return path
 
 
 def default_gate(tau: Optional[float] = None, variant: str = "translate", preset: Optional[str] = None,
-                 **gate_kwargs: Any) -> ReuseGate:
-    """The embedded default model (see :data:`DEFAULT_MODEL`) with the given gate settings; ``tau=None``: its
-    recommended threshold (0.7, README "Default model"); ``preset='accurate'``: its target models fitted with
-    upstream's full iteration counts (+0.5 J&F at tau = 1 for about 5 % more time a frame)."""
-    return load_gate(default_model_path(), tau=tau, variant=variant, preset=preset, **gate_kwargs)
+                 model: Optional[str] = None, **gate_kwargs: Any) -> ReuseGate:
+    """An embedded model (:data:`EMBEDDED_MODELS`: ``accurate``, ``fast``, ``ttvos``; ``None``: :data:`DEFAULT_ALIAS`) with
+    the given gate settings; ``tau=None``: its recommended threshold (README "Default model");
+    ``preset='full_fit'``: its target models fitted with upstream's full iteration counts (a little more J&F for
+    about 5 % more time a frame)."""
+    if model is not None and model not in EMBEDDED_MODELS and model not in EMBEDDED_MODELS.values():
+        raise ValueError(f"no embedded model {model!r}; the embedded models are {', '.join(EMBEDDED_MODELS)}")
+    return load_gate(model, tau=tau, variant=variant, preset=preset, **gate_kwargs)

@@ -1,4 +1,4 @@
-# Stage 1 of the accurate model (README "Default model"): the default model's stage-1 recipe
+# Stage 1 of the accurate model (README "Default model"): the fast model's stage-1 recipe
 # (frtm_mnv2_pretrain_davis16_cpu.py) at a working height of 360 instead of 240, trained on all 30 DAVIS-2016
 # training sequences. On issue 11's protocol (configs/cpu/protocol/hard_h360.py: the same recipe on the 24
 # sequences outside the hard split) training at 360 scored J&F 74.6 on the hard split against 69.0 at 240, at

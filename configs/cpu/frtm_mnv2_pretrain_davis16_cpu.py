@@ -1,4 +1,4 @@
-# Stage 1 of the default model (README "Default model"): the FRTM-MobileNetV2 host alone (gate=None), its
+# Stage 1 of the fast model (README "Default model"): the FRTM-MobileNetV2 host alone (gate=None), its
 # decoder trained on frozen taps of 24 DAVIS-2016 sequences, 2 CPU cores:
 #   reusegate train configs/cpu/frtm_mnv2_pretrain_davis16_cpu.py --work-dir work_dirs/frtm_mnv2_pretrain
 # Every frame after a clip's first trains the decoder (BCE), so random (unordered) frames are as good here.

@@ -1,4 +1,4 @@
-# Stage 2 of the default model (README "Default model"): the reuse gate on the pre-trained FRTM-MobileNetV2
+# Stage 2 of the fast model (README "Default model"): the reuse gate on the pre-trained FRTM-MobileNetV2
 # host, the paper's §3.4 recipe scaled to 2 CPU cores: 6-frame clips (in temporal order, at most 3 frames
 # apart, as a video reaches the gate), Adam amsgrad, the backbone and target models frozen. Two changes for a
 # schedule of 576 iterations (the paper: 260 epochs on a GPU), both measured (README "Default model"):

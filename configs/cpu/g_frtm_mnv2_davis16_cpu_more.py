@@ -1,4 +1,4 @@
-# Stage 2b of the default model: 24 more epochs of stage 2 (g_frtm_mnv2_davis16_cpu.py) from its last
+# Stage 2b of the fast model: 24 more epochs of stage 2 (g_frtm_mnv2_davis16_cpu.py) from its last
 # checkpoint, for the gate modules only (the host stays frozen). Stage 2's losses were still falling when its
 # schedule ended (loss_delta 0.031 at epoch 12, 0.021 at 24); this continues with a fresh Adam state at lr 3e-4
 # (3e-5 after epoch 16) on other clips (seed 1), so that the whole run fits a working session in two stages:

@@ -1,10 +1,11 @@
-# Stage 2 of the accurate model: the default model's stage 2 (g_frtm_mnv2_davis16_cpu.py: gate modules only,
+# Stage 2 of the accurate model: the fast model's stage 2 (g_frtm_mnv2_davis16_cpu.py: gate modules only,
 # the host frozen, DAVIS clips plus 12 procedural clips) at a working height of 360, on all 30 DAVIS-2016
-# training sequences, from the accurate stage 1. Checkpoints every 3 epochs; an interrupted run continues
-# with --resume (same command, plus --resume):
+# training sequences, from the accurate stage 1 (about 55 min on 2 cores). Checkpoints every 3 epochs; an
+# interrupted run continues with --resume (same command, plus --resume); stage 2b
+# (g_frtm_mnv2_h360_davis16_cpu_more.py) continues from its epoch_24.pth:
 #   reusegate train configs/cpu/g_frtm_mnv2_h360_davis16_cpu.py --work-dir work_dirs/g_frtm_mnv2_h360 \
 #       --trust-load-from --cfg-options load_from=work_dirs/frtm_mnv2_h360_pretrain/epoch_20.pth \
-#       --export reusegate/weights/g_frtm_mnv2_h360.pth
+#       --export work_dirs/g_frtm_mnv2_h360/g_frtm_mnv2_h360.pth
 _base_ = ['g_frtm_mnv2_davis16_cpu.py']
 adapter = dict(type='frtm', input_height=360)
 model = dict(adapter=adapter)

@@ -5,6 +5,11 @@ import argparse
 from pathlib import Path
 
 
+MODEL_HELP = ("an embedded model: 'accurate' (the default: G-FRTM trained at height 360), 'fast' (height 240: about "
+              "1.8x the frame rate, less J&F on hard video) or 'ttvos' (G-TTVOS); or an exported NAME.pth "
+              "(NAME.json beside it)")
+
+
 def add_model_and_data_arguments(parser: argparse.ArgumentParser) -> None:
     """Options ``run`` and ``bench`` share: which DAVIS sequences, the thread count and the model."""
     parser.add_argument("--sequences", type=Path, default=None,
@@ -12,8 +17,7 @@ def add_model_and_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resolution", default="480p", help="with --davis: the resolution folder (default: 480p)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch intra-op threads (default: torch's choice, one per core)")
-    parser.add_argument("--model", type=Path, default=None,
-                        help="exported model NAME.pth (NAME.json beside it); default: the embedded default model")
+    parser.add_argument("--model", default=None, help=MODEL_HELP)
     parser.add_argument("--preset", default=None,
-                        help="an inference preset of the model's .json (the default model: 'accurate', its target "
+                        help="an inference preset of the model's .json (the embedded models: 'full_fit', their target "
                              "models fitted with upstream's full iteration counts); default: as trained")

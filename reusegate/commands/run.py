@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default=None, help="with --input: the sequence name (default: the input's name)")
     add_model_and_data_arguments(parser)
     parser.add_argument("--tau", type=float, default=None, help="reuse threshold in [0, 1]; 1 = the host alone "
-                        "(default: the threshold the model's .json recommends; the embedded model: 0.6)")
+                        "(default: the threshold the model's .json recommends)")
     parser.add_argument("--variant", choices=VARIANTS, default="translate", help="gate variant (default: translate)")
     parser.add_argument("--tau2", type=float, default=0.9,
                         help="fusion variant: copy above this p_reuse (default: 0.9)")

@@ -17,6 +17,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from . import MODEL_HELP
+
 NAME = "test"
 HELP = ("score an exported model with mmengine's test loop (one process, or sharded under torchrun): writes the "
         "masks in the DAVIS layout, the J&F CSVs and summary.json to --out")
@@ -27,8 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("config", help="mmengine config with test_dataloader and test_evaluator "
                                        "(e.g. configs/test_davis2016_val.py)")
-    parser.add_argument("--model", type=Path, default=None,
-                        help="exported model NAME.pth (NAME.json beside it); default: the embedded default model")
+    parser.add_argument("--model", default=None, help=MODEL_HELP)
     parser.add_argument("--tau", type=float, default=None, help="reuse threshold (default: the model's own)")
     parser.add_argument("--out", type=Path, default=Path("out/test"), help="results folder (default: out/test)")
     parser.add_argument("--work-dir", help="where mmengine's logs go (default: <out>/logs)")
@@ -65,7 +66,7 @@ def load_test_config(config: str, out: Path, work_dir: str | None, cfg_options: 
     return cfg
 
 
-def build_test_runner(cfg: Any, model_path: Path | None, tau: float | None) -> tuple[Any, Any]:
+def build_test_runner(cfg: Any, model_path: str | Path | None, tau: float | None) -> tuple[Any, Any]:
     """A ``Runner`` that tests the exported model (built here, not from the config's ``model``), and the model."""
     from mmengine.runner import Runner
 

@@ -1,4 +1,4 @@
-# The default model's host: FRTM on the frozen ImageNet MobileNetV2 (offline wheel), working at a height of 240
+# The embedded models' host: FRTM on the frozen ImageNet MobileNetV2 (offline wheel), working at a height of 240
 # (480p halved) whatever the video's size; target models fitted on the score grid ('score_exact': the same
 # solution as upstream's full-resolution fit, ~6x cheaper on a CPU). The decoder keeps upstream's 64 channels in
 # the stride-32/16/8 stages, narrows the stride-4 stage to 32 and predicts the logit at stride 2 (head='stride2'):
