@@ -170,6 +170,7 @@ def _timing_pass(gate: ReuseGate, variants: List[_Variant], clip: BenchClip) -> 
     n = len(clip.frames)
     scores = {v.name: {oid: ([], []) for oid in ids} for v in variants}
     anchors = {v.name: dict.fromkeys(ids, 0) for v in variants}  # each object's last computed frame
+    pairs_before = {v.name: len(v.gate_vs_iou) for v in variants}
     scored = scored_frames(n)
     for t in range(1, n):
         k = t % len(variants)
@@ -192,7 +193,8 @@ def _timing_pass(gate: ReuseGate, variants: List[_Variant], clip: BenchClip) -> 
         v.j += js
         v.f += fs
         v.per_clip[clip.name] = {"jf": (float(np.mean(js)) + float(np.mean(fs))) / 2,
-                                 "ms_per_frame": float(np.mean(v.ms[-(n - 1):]))}
+                                 "ms_per_frame": float(np.mean(v.ms[-(n - 1):])),
+                                 **_gate_figures(v.gate_vs_iou[pairs_before[v.name]:])}
 
 
 def _mask_iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -227,10 +229,11 @@ def _spearman(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.corrcoef(rx, ry)[0, 1])
 
 
-def _gate_figures(v: _Variant) -> Dict[str, Any]:
-    if not v.gate_vs_iou:
+def _gate_figures(pairs: List[tuple[float, float]]) -> Dict[str, Any]:
+    """Rank correlation and mean absolute difference of (p_reuse, true IoU) pairs (None without pairs)."""
+    if not pairs:
         return {"gate_pairs": 0, "gate_iou_spearman": None, "gate_iou_mae": None}
-    p, iou = (np.asarray(a, dtype=np.float64) for a in zip(*v.gate_vs_iou))
+    p, iou = (np.asarray(a, dtype=np.float64) for a in zip(*pairs))
     return {"gate_pairs": len(p), "gate_iou_spearman": _spearman(p, iou),
             "gate_iou_mae": float(np.mean(np.abs(p - iou)))}
 
@@ -315,7 +318,7 @@ def bench(gate: ReuseGate, clips: Sequence[BenchClip], taus: Sequence[float] = D
             "amdahl_ideal": ideal,
             "amdahl_ratio": None if ideal is None else speedup / ideal,
             "flop_pass_same_decisions": (v.decisions == v.flop_decisions) if flops else None,
-            **_gate_figures(v),
+            **_gate_figures(v.gate_vs_iou),
             "per_sequence": v.per_clip,
         })
     return {

@@ -91,6 +91,9 @@ def test_gate_is_compared_with_the_true_iou_where_it_runs(bench_run):
         assert v[name]["gate_pairs"] == report["timed_frames_per_variant"]  # one object per mini sequence
         assert -1.0 <= v[name]["gate_iou_spearman"] <= 1.0 and 0.0 <= v[name]["gate_iou_mae"] <= 1.0
     assert "learnt gate against the true IoU" in printed and "tau=0.8 " in printed.split("true IoU")[1]
+    per_sequence = v["tau=0.5"]["per_sequence"]  # the pooled pairs are the sequences' pairs
+    assert sum(s["gate_pairs"] for s in per_sequence.values()) == v["tau=0.5"]["gate_pairs"]
+    assert all(s["gate_pairs"] == 0 for s in v["tau=1"]["per_sequence"].values())
 
 
 def test_gate_comparison_follows_each_objects_last_computed_frame():
