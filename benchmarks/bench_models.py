@@ -23,7 +23,7 @@ import torch
 from reusegate.benchmark import davis_clips, davis_object_ids
 from reusegate.evaluation.metrics import sequence_jf
 from reusegate.inference import load_model
-from reusegate.pretrained import EMBEDDED_MODELS
+from reusegate.pretrained import embedded_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def _model_and_preset(spec: str) -> tuple[str, str | None]:
     """``MODEL`` or ``MODEL:PRESET`` -> (model, preset); a model is a ``NAME.pth`` or an embedded model's name."""
     model, sep, preset = spec.rpartition(":")
-    if sep and (model.endswith(".pth") or model in EMBEDDED_MODELS or model in EMBEDDED_MODELS.values()):
+    if sep and (model.endswith(".pth") or embedded_name(model) is not None):
         return model, preset
     return spec, None
 

@@ -35,14 +35,14 @@ SUMMARY = "summary.json"
 def load_model(path: Union[str, Path, None], tau: Optional[float] = None, variant: str = "translate",
                tau2: float = 0.9, optimize: bool = True, preset: Optional[str] = None) -> ReuseGate:
     """The exported model at ``path`` (NAME.pth with NAME.json beside it), or the embedded model it names
-    (``fast``, ``accurate``; ``None``: the default), ready for inference; ``tau=None``: the threshold its ``.json`` recommends. ``optimize``: BatchNorm folded and
-    channels-last weights (:func:`reusegate.optimize.for_inference`: the same function, faster on CPU); ``preset``:
-    one of the ``.json``'s inference presets (:func:`reusegate.pretrained.load_gate`)."""
+    (``fast``, ``accurate``; ``None``: the default), ready for inference; ``tau=None``: the threshold its ``.json``
+    recommends. ``optimize``: BatchNorm folded and channels-last weights (:func:`reusegate.optimize.for_inference`:
+    the same function, faster on CPU); ``preset``: one of the ``.json``'s inference presets
+    (:func:`reusegate.pretrained.load_gate`)."""
     from .optimize import for_inference
     from .pretrained import load_gate
 
-    gate = load_gate(path, tau=tau, variant=variant, tau2=tau2,
-                     preset=preset)
+    gate = load_gate(path, tau=tau, variant=variant, tau2=tau2, preset=preset)
     return for_inference(gate) if optimize else gate
 
 
@@ -57,10 +57,10 @@ def set_threads(threads: Optional[int]) -> None:
 
 def model_name(path: Union[str, Path, None]) -> str:
     """How a model is named in summaries and done-markers: ``embedded:NAME`` or the file's absolute path."""
-    from .pretrained import EMBEDDED_MODELS, model_path
+    from .pretrained import embedded_name, model_path
 
     resolved = model_path(path)
-    if resolved.stem in EMBEDDED_MODELS.values() and resolved == model_path(resolved.stem):
+    if embedded_name(resolved.stem) is not None and resolved == model_path(resolved.stem):
         return f"embedded:{resolved.stem}"
     return str(resolved.resolve())
 

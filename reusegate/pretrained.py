@@ -23,7 +23,8 @@ from .gate import ReuseGate
 from .registry import MODELS, build
 from .safe_load import load_weights
 
-__all__ = ["load_gate", "save_gate", "default_gate", "default_model_path", "model_path", "recommended_tau",
+__all__ = ["load_gate", "save_gate", "default_gate", "default_model_path", "embedded_name", "model_path",
+           "recommended_tau",
            "with_preset", "DEFAULT_ALIAS", "DEFAULT_MODEL", "EMBEDDED_MODELS", "FALLBACK_TAU", "PRESET_KEYS"]
 
 FORMAT_VERSION = 1
@@ -72,9 +73,10 @@ def save_gate(gate: ReuseGate, path: Union[str, Path], host: str, adapter: str,
 def load_gate(path: Union[str, Path, None], tau: Optional[float] = None, variant: str = "translate",
               preset: Optional[str] = None, **gate_kwargs: Any) -> ReuseGate:
     """Build the exported model at ``path`` (``.pth`` with its ``.json`` beside it; or an embedded model's name,
-    :func:`model_path`) with the given gate settings; ``tau=None`` takes the threshold the ``.json`` recommends (:func:`recommended_tau`). ``preset`` names one of
-    the ``.json``'s ``presets``: inference-time settings (``host_kwargs``, ``adapter``, ``recommended_tau``)
-    merged over the trained ones, e.g. a target model fitted with more iterations; the weights are the same."""
+    :func:`model_path`) with the given gate settings; ``tau=None`` takes the threshold the ``.json`` recommends
+    (:func:`recommended_tau`). ``preset`` names one of the ``.json``'s ``presets``: inference-time settings
+    (``host_kwargs``, ``adapter``, ``recommended_tau``) merged over the trained ones, e.g. a target model fitted
+    with more iterations; the weights are the same."""
     path = model_path(path)
     meta_path = path.with_suffix(".json")
     for p in (path, meta_path):
@@ -171,33 +173,40 @@ def _embedded(name: str) -> Path:
     return Path(str(resources.files("reusegate") / "weights" / f"{name}.pth"))
 
 
+def embedded_name(model: Union[str, Path]) -> Optional[str]:
+    """The file name of the embedded model that ``model`` names (an alias or a file name of
+    :data:`EMBEDDED_MODELS`), or ``None`` when it names none."""
+    name = EMBEDDED_MODELS.get(str(model), str(model))
+    return name if name in EMBEDDED_MODELS.values() else None
+
+
 def model_path(model: Union[str, Path, None]) -> Path:
     """The ``.pth`` that ``model`` names: ``None`` the embedded default, an alias or file name of
-    :data:`EMBEDDED_MODELS` (``accurate``, ``fast``, ``ttvos``, ``g_frtm_mnv2``) an embedded model, anything else a path.
+    :data:`EMBEDDED_MODELS` (``accurate``, ``fast``, ``ttvos``, ``g_frtm_mnv2``) an embedded model, anything else
+    a path.
 
     A bare word that is neither an embedded name nor an existing file is refused with the names there are, since
     it is far more likely a misspelt name than a model file without its ``.pth`` suffix.
     """
     if model is None:
         return default_model_path()
-    text = str(model)
-    name = EMBEDDED_MODELS.get(text, text)
-    if name in EMBEDDED_MODELS.values():
+    name = embedded_name(model)
+    if name is not None:
         return _embedded(name)
     path = Path(model)
     if not path.suffix and len(path.parts) == 1 and not path.exists():
         names = ", ".join(f"{alias} ({file})" for alias, file in EMBEDDED_MODELS.items())
-        raise FileNotFoundError(f"no embedded model {text!r} and no such file; the embedded models are {names}, "
+        raise FileNotFoundError(f"no embedded model {str(model)!r} and no such file; the embedded models are {names}, "
                                 f"or give an exported NAME.pth")
     return path
 
 
 def default_gate(tau: Optional[float] = None, variant: str = "translate", preset: Optional[str] = None,
                  model: Optional[str] = None, **gate_kwargs: Any) -> ReuseGate:
-    """An embedded model (:data:`EMBEDDED_MODELS`: ``accurate``, ``fast``, ``ttvos``; ``None``: :data:`DEFAULT_ALIAS`) with
-    the given gate settings; ``tau=None``: its recommended threshold (README "Default model");
-    ``preset='full_fit'``: its target models fitted with upstream's full iteration counts (a little more J&F for
-    about 5 % more time a frame)."""
-    if model is not None and model not in EMBEDDED_MODELS and model not in EMBEDDED_MODELS.values():
+    """An embedded model (:data:`EMBEDDED_MODELS`: ``accurate``, ``fast``, ``ttvos``; ``None``:
+    :data:`DEFAULT_ALIAS`) with the given gate settings; ``tau=None``: its recommended threshold (README "Default
+    model"); ``preset='full_fit'``: its target models fitted with upstream's full iteration counts (a little more
+    J&F for about 5 % more time a frame)."""
+    if model is not None and embedded_name(model) is None:
         raise ValueError(f"no embedded model {model!r}; the embedded models are {', '.join(EMBEDDED_MODELS)}")
     return load_gate(model, tau=tau, variant=variant, preset=preset, **gate_kwargs)

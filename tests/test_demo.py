@@ -113,7 +113,8 @@ def test_demo_command_sets_threads_and_rejects_zero(capsys, monkeypatch):
 @pytest.mark.data
 def test_fast_model_on_a_held_out_davis_sequence(davis_root):
     """bear is in the development split (configs/splits/davis16_dev.txt), which the fast model never trained on
-    (the accurate one trained on all 30 sequences): on its first 20 frames the fast model reaches at tau = 1 about the J&F measured for it (90.1 over the whole sequence).
+    (the accurate one trained on all 30 sequences): on its first 20 frames the fast model reaches at tau = 1 about
+    the J&F measured for it (90.1 over the whole sequence).
     At the recommended tau = 0.7 bear is the sequence that loses most (over the whole development split the
     loss is 0.8): a drop beyond 8 points is a regression."""
     seq = DavisReader(davis_root, year=2016, sequences=["bear"]).sequence("bear")

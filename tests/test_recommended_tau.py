@@ -126,9 +126,13 @@ def test_the_shipped_model_has_a_full_fit_preset():
 
 
 def test_embedded_models_are_chosen_by_alias_or_file_name(tmp_path):
-    """``--model accurate|fast|ttvos`` (or the file names) select the shipped models; a misspelt name says what exists."""
+    """``--model accurate|fast|ttvos`` (or the file names) select the shipped models; a misspelt name says what
+    exists."""
     from reusegate.inference import model_name
-    from reusegate.pretrained import DEFAULT_ALIAS, DEFAULT_MODEL, EMBEDDED_MODELS, model_path
+    from reusegate.pretrained import DEFAULT_ALIAS, DEFAULT_MODEL, EMBEDDED_MODELS, embedded_name, model_path
+
+    assert embedded_name("fast") == embedded_name("g_frtm_mnv2") == "g_frtm_mnv2"
+    assert embedded_name("fast.pth") is None and embedded_name(Path("accurate")) == EMBEDDED_MODELS["accurate"]
 
     assert set(EMBEDDED_MODELS) == {"accurate", "fast", "ttvos"} and EMBEDDED_MODELS[DEFAULT_ALIAS] == DEFAULT_MODEL
     assert model_path(None) == model_path(DEFAULT_ALIAS) == model_path(DEFAULT_MODEL) == default_model_path()
