@@ -74,6 +74,9 @@ class ReuseGate(nn.Module):
             baseline, ``Loss_Ngate``).
         target_rate: the reuse rate ``'ngate'`` pushes towards.
         train_tau: threshold of the hard gate in training (paper: 0.5).
+        gate_input: what the reuse decision reads, one of :data:`~reusegate.modules.GATE_INPUTS`: the paper's
+            template-matching gate (``'template'``, the default and upstream's layout) or the
+            :class:`~reusegate.modules.ChangeGate` (``'change'``), which ranks unseen video by its change.
     """
 
     def __init__(
@@ -89,6 +92,7 @@ class ReuseGate(nn.Module):
         gate_loss: str = "gp",
         target_rate: float = 0.5,
         train_tau: float = 0.5,
+        gate_input: str = "template",
     ) -> None:
         super().__init__()
         for name, value in (("tau", tau), ("tau2", tau2), ("train_tau", train_tau), ("target_rate", target_rate)):
@@ -104,7 +108,7 @@ class ReuseGate(nn.Module):
             raise ValueError(f"ep_t must be > 0, got {ep_t}")
         self.host = model
         self.adapter = resolve_adapter(model, adapter)
-        self.gate_modules = GateModules(self.adapter.taps)  # everything the paper adds to the host
+        self.gate_modules = GateModules(self.adapter.taps, gate_input=gate_input)  # all that the gate adds
         self.tau, self.variant, self.tau2 = float(tau), variant, float(tau2)
         self.m1, self.m2, self.ep_t = float(m1), float(m2), float(ep_t)
         self.gate_loss, self.target_rate, self.train_tau = gate_loss, float(target_rate), float(train_tau)

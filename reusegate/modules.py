@@ -7,6 +7,7 @@ G-FRTM code so that its checkpoints map onto these modules by renaming prefixes 
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -18,6 +19,8 @@ __all__ = [
     "TemplateGenerator",
     "TemplateMatcher",
     "GateHead",
+    "ChangeGate",
+    "GATE_INPUTS",
     "DeltaGenerator",
     "ResidualRefinementBlock",
     "RefineTranslator",
@@ -89,6 +92,46 @@ class GateHead(nn.Sequential):
         return super().forward(x).flatten()
 
 
+class ChangeGate(nn.Module):
+    """Reuse logit from how much the object changed since its last computed frame, against the whole frame.
+
+    Three numbers per object, from the match feature of the current frame and of the last computed frame: the
+    mean cosine similarity under the last computed score (the object's region), the same over the whole frame,
+    and the log of the region's share of the frame. A logistic unit turns them into ``p_reuse``. With four
+    parameters it cannot learn a sequence's look, only change: on video it never saw, its p ranks frames by
+    their true IoU to the last computed frame (README "The change gate"), where the paper's ``GateHead`` on
+    ``D_t`` learnt the training sequences' look. A camera that follows the object changes the scene while the
+    object's region stays alike, so the scene's similarity enters with a negative weight; the same shift costs
+    a small object more IoU than a large one, hence its size.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(3, 1)
+        with torch.no_grad():  # a prior (a logistic fit to DAVIS-2016 cues) that the training refines
+            self.linear.weight.copy_(torch.tensor([[3.2, -1.6, 0.6]]))
+            self.linear.bias.fill_(1.4)
+
+    @staticmethod
+    def cues(feature: Tensor, anchor: Tensor, region: Tensor) -> Tensor:
+        """``[B, 3]``: cosine similarity of ``feature`` and ``anchor`` averaged under ``region`` (weights in
+        [0, 1]; an empty region gives 0, so the object computes) and over the whole map, and
+        ``log(share of the map under region + 1e-3)``."""
+        cos = F.cosine_similarity(feature, anchor, dim=1, eps=1e-6)
+        w = region.clamp(0, 1)[:, 0]
+        obj = (w * cos).sum((1, 2)) / w.sum((1, 2)).clamp_min(1e-6)
+        return torch.stack([obj, cos.mean((1, 2)), torch.log(w.mean((1, 2)) + 1e-3)], dim=1)
+
+    def forward(self, feature: Tensor, anchor: Tensor, region: Tensor) -> Tensor:
+        """Return the reuse logit, shape ``[B]``."""
+        return self.linear(self.cues(feature, anchor, region)).flatten()
+
+
+GATE_INPUTS = ("template", "change")
+"""What the reuse decision reads: ``'template'`` (the paper: ``GateHead`` on the template matcher's ``D_t``)
+or ``'change'`` (:class:`ChangeGate`; ``D_t`` then runs only on frames that reuse)."""
+
+
 class DeltaGenerator(nn.Conv2d):
     """One strided 3x3 conv from ``D_t`` (match stride) to ``delta`` (score stride): ``S_hat = S(t-n) + delta``."""
 
@@ -142,33 +185,67 @@ class RefineTranslator(nn.Module):
         return self.post(self.conv_multi(torch.cat([refined, delta], dim=1)))
 
 
+def _anchor(anchor: Optional[Tensor]) -> Tensor:
+    if anchor is None:
+        raise ValueError("the change gate needs the match feature of the object's last computed frame (anchor)")
+    return anchor
+
+
 class GateModules(nn.Module):
     """All modules the reuse gate adds, sized from the host's taps (about 0.48 M parameters for FRTM-RN18).
 
     Args:
         taps: the host's tap spec.
         template_channels: key/value/output width of the template modules (upstream: 64).
+        gate_input: one of :data:`GATE_INPUTS`; ``'template'`` builds the paper's ``gate`` (upstream keys),
+            ``'change'`` a :class:`ChangeGate` named ``change_gate`` instead.
     """
 
-    def __init__(self, taps: TapSpec, template_channels: int = 64) -> None:
+    def __init__(self, taps: TapSpec, template_channels: int = 64, gate_input: str = "template") -> None:
         super().__init__()
         if taps.score_stride % taps.match_stride:
             raise ValueError(
                 f"score stride {taps.score_stride} must be a multiple of match stride {taps.match_stride}"
             )
+        if gate_input not in GATE_INPUTS:
+            raise ValueError(f"gate_input must be one of {GATE_INPUTS}, got {gate_input!r}")
         self.taps = taps
+        self.gate_input = gate_input
         in_channels = taps.match_channels + 1
         self.template_generator = TemplateGenerator(in_channels, template_channels)
         self.template_matcher = TemplateMatcher(in_channels, template_channels)
-        self.gate = GateHead(template_channels)
+        if gate_input == "template":
+            self.gate = GateHead(template_channels)
+        else:
+            self.change_gate = ChangeGate()
         self.delta_generator = DeltaGenerator(template_channels, taps.score_stride // taps.match_stride)
         self.refine_translator = RefineTranslator(taps.refined_channels)
 
-    def match(self, feature: Tensor, prev_score: Tensor, template: Tensor) -> tuple[Tensor, Tensor]:
-        """Return ``(D_t, p_reuse)`` for the current match feature and the last computed score."""
-        up = F.interpolate(prev_score, size=feature.shape[-2:], mode="bilinear", align_corners=False)
+    @staticmethod
+    def _up(prev_score: Tensor, feature: Tensor) -> Tensor:
+        return F.interpolate(prev_score, size=feature.shape[-2:], mode="bilinear", align_corners=False)
+
+    def match(self, feature: Tensor, prev_score: Tensor, template: Tensor,
+              anchor: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
+        """Return ``(D_t, p_reuse)`` for the current match feature and the last computed score; the change
+        gate also needs ``anchor``, the match feature of the last computed frame."""
+        up = self._up(prev_score, feature)
         d = self.template_matcher(feature, up, template)
-        return d, torch.sigmoid(self.gate(d))
+        if self.gate_input == "template":
+            return d, torch.sigmoid(self.gate(d))
+        return d, torch.sigmoid(self.change_gate(feature, _anchor(anchor), up))
+
+    def decide(self, feature: Tensor, prev_score: Tensor, template: Tensor,
+               anchor: Optional[Tensor] = None) -> tuple[Optional[Tensor], Tensor]:
+        """``(D_t or None, p_reuse)`` for inference: the change gate decides without the template matcher,
+        whose ``D_t`` then runs only for frames that reuse (:meth:`matched`)."""
+        if self.gate_input == "template":
+            return self.match(feature, prev_score, template)
+        return None, torch.sigmoid(self.change_gate(feature, _anchor(anchor), self._up(prev_score, feature)))
+
+    def matched(self, feature: Tensor, prev_score: Tensor, template: Tensor) -> Tensor:
+        """``D_t`` alone: what ``delta`` and the refine-translator read on a reused frame."""
+        return self.template_matcher(feature, self._up(prev_score, feature), template)
 
     def delta(self, d: Tensor, like: Tensor) -> Tensor:
         """``delta`` from ``D_t``, resized to the score map ``like`` when the strided conv lands off-grid."""

@@ -24,7 +24,7 @@ STAGES: Tuple[Tuple[str, str, Tuple[str, ...]], ...] = (
     ("preprocess", "adapter", ("preprocess",)),
     ("shallow backbone", "adapter", ("shallow",)),
     ("match feature", "adapter", ("match_feature",)),
-    ("template matching + gate", "modules", ("match",)),
+    ("template matching + gate", "modules", ("match", "decide", "matched")),
     ("deep backbone", "adapter", ("deep",)),
     ("score", "adapter", ("score",)),
     ("online update (amortised)", "adapter", ("learn", "advance")),

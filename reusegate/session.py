@@ -65,6 +65,7 @@ class _Object:
     score: Optional[Tensor] = None  # S(t-n): last computed frame's coarse score
     refined: Optional[Tensor] = None  # R(t-n): last computed frame's refined feature
     template: Optional[Tensor] = None
+    anchor_match: Optional[Tensor] = None  # match feature of the last computed frame (change gate)
     anchor_gt: Optional[Tensor] = None  # oracle: GT of the last computed frame
     last_prob: Optional[Tensor] = None  # previous frame's probability (copy variant)
     frames: int = 0  # frames tracked after the start frame
@@ -285,7 +286,9 @@ class Session(_VideoSession):
             mode[oid] = "compute"
             if not self._gated:
                 continue
-            matched[oid], p = modules.match(match, obj.score, obj.template)
+            d, p = modules.decide(match, obj.score, obj.template, obj.anchor_match)
+            if d is not None:
+                matched[oid] = d
             p_reuse[oid] = float(p)
             if g.variant == "oracle":
                 p_reuse[oid] = float(batch_iou((gt_small == oid)[None].float(), obj.anchor_gt[None]))
@@ -307,7 +310,7 @@ class Session(_VideoSession):
             if mode[oid] == "compute":
                 score, refined = compute_path(a, obj.state, feats)
                 logits = decode_shallow(a, obj.state, feats, score, refined)
-                obj.score, obj.refined = score, refined
+                obj.score, obj.refined, obj.anchor_match = score, refined, match
                 if gt_small is not None:
                     obj.anchor_gt = (gt_small == oid).float()
             else:
@@ -315,7 +318,8 @@ class Session(_VideoSession):
                 if mode[oid] == "copy":
                     probs[oid] = obj.last_prob
                     continue
-                _, score, refined = translate_path(modules, matched[oid], obj.score, obj.refined)
+                d = matched[oid] if oid in matched else modules.matched(match, obj.score, obj.template)
+                _, score, refined = translate_path(modules, d, obj.score, obj.refined)
                 logits = decode_shallow(a, obj.state, feats, score, refined)
             probs[oid] = torch.sigmoid(logits)
         for oid, mask in new.items():
@@ -323,7 +327,7 @@ class Session(_VideoSession):
             obj = self.objects[oid] = _Object(state=a.start_object(feats, mask))
             if self._gated:
                 obj.score, obj.refined, obj.template = start_caches(a, modules, obj.state, feats, match, mask)
-                obj.anchor_gt = mask[0, 0]
+                obj.anchor_gt, obj.anchor_match = mask[0, 0], match
             probs[oid] = mask
 
         # 4. merge; online learning on computed frames only

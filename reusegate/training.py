@@ -74,14 +74,15 @@ def gated_loss(gate: "ReuseGate", clip: Clip, masks: Tensor, epoch: float = 0) -
         raise ValueError("a training clip needs at least 2 frames (a reference frame and one more)")
 
     state = a.start_object(frames[0], masks[:, 0])
-    prev_score, prev_refined, template = start_caches(a, gm, state, frames[0], a.match_feature(frames[0]),
-                                                      masks[:, 0])
+    prev_match = a.match_feature(frames[0])
+    prev_score, prev_refined, template = start_caches(a, gm, state, frames[0], prev_match, masks[:, 0])
     anchor = masks[:, 0]
 
     seg, dl, gl, rates, gates = [], [], [], [], []
     for t in range(1, len(frames)):
         feats, gt = frames[t], masks[:, t]
-        matched, p = gm.match(a.match_feature(feats), prev_score, template)
+        match = a.match_feature(feats)
+        matched, p = gm.match(match, prev_score, template, prev_match)
         hard = (p > gate.train_tau).float()
         g = (hard + p - p.detach()).view(-1, 1, 1, 1)  # straight-through: hard forward, soft gradient
         delta, reused_score, translated = translate_path(gm, matched, prev_score, prev_refined)
@@ -101,6 +102,7 @@ def gated_loss(gate: "ReuseGate", clip: Clip, masks: Tensor, epoch: float = 0) -
         prev_score = torch.where(computed, score, prev_score)
         prev_refined = torch.where(computed, refined, prev_refined)
         anchor = torch.where(computed, gt, anchor)
+        prev_match = torch.where(computed, match, prev_match)
 
     gate_loss = torch.stack(gl).mean() if gl else losses.target_rate_loss(torch.cat(gates), gate.target_rate)
     return {

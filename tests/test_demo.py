@@ -128,24 +128,26 @@ def test_fast_model_on_a_held_out_davis_sequence(davis_root):
     assert jf[1.0] > 0.85 and jf[0.7] > jf[1.0] - 0.08, jf
 
 
-@pytest.mark.parametrize("alias, least", [("fast", 0.30), ("accurate", 0.10)])
-def test_shipped_models_reuse_on_the_demo_clip(alias, least):
+@pytest.mark.parametrize("alias, taus, least", [("fast", (None,), 0.30), ("accurate", (0.85, 0.8), 0.25)])
+def test_shipped_models_reuse_on_the_demo_clip(alias, taus, least):
     """The demo must show the method: at its recommended tau the demo's model (fast) reuses at least 30 % of the
-    demo clip's object-frames with J&F within 1.0 of tau = 1 (measured: 68.8 %, J&F 96.8 against 95.7); the
-    accurate model reuses less of it (measured: 31.2 %, J&F 95.7 against 93.2). Their gates were trained on
-    procedural clips of other seeds as well as on DAVIS; trained on DAVIS alone the gate reused nothing here."""
+    demo clip's object-frames with J&F within 1.0 of tau = 1 (measured: 68.8 %, J&F 96.8 against 95.7). The
+    accurate model's change gate, shut at its cautious recommended 0.9 here, opens below it: measured 31.2 % at
+    tau = 0.85 and 52.1 % at 0.8, J&F 96.4 and 98.1 against 93.2. The gates were trained on procedural clips of
+    other seeds as well as on DAVIS; trained on DAVIS alone the paper's gate reused nothing here."""
     clip = demo_clip()
     frames = [torch.from_numpy(f).permute(2, 0, 1) for f in clip.frames]
     first = torch.from_numpy(clip.labels[0].astype(np.int64))
     gate = default_gate(model=alias)
+    taus = [gate.tau if t is None else t for t in taus]
     jf, reuse = {}, {}
-    for tau in (1.0, gate.tau):
+    for tau in (1.0, *taus):
         gate.tau = tau
         results = gate.run(frames, first)
         jf[tau] = clip_jf([r.labels.numpy() for r in results], clip.labels)
         reuse[tau] = np.mean([r.reused[1] for r in results[1:]])
-    assert reuse[1.0] == 0.0 and reuse[gate.tau] >= least, reuse
-    assert jf[gate.tau] >= jf[1.0] - 0.010, jf
+    assert reuse[1.0] == 0.0 and all(reuse[t] >= least for t in taus), reuse
+    assert all(jf[t] >= jf[1.0] - 0.010 for t in taus), jf
 
 
 def _fake_results(clip, reused_from: int) -> list:

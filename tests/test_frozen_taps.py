@@ -172,15 +172,17 @@ def test_freeze_host_trains_the_gate_modules_only():
         ReuseGateVOS(host=ReferenceHost(width=8), adapter="reference", gate=None, freeze_host=True)
 
 
-@pytest.mark.parametrize("alias, stage1_config, stage2_configs", [
-    ("fast", "frtm_mnv2_pretrain_davis16_cpu.py", ("g_frtm_mnv2_davis16_cpu.py", "g_frtm_mnv2_davis16_cpu_more.py")),
+@pytest.mark.parametrize("alias, stage1_config, stage2_configs, stage2c_config", [
+    ("fast", "frtm_mnv2_pretrain_davis16_cpu.py", ("g_frtm_mnv2_davis16_cpu.py", "g_frtm_mnv2_davis16_cpu_more.py"),
+     None),
     ("accurate", "frtm_mnv2_h360_pretrain_davis16_cpu.py",
-     ("g_frtm_mnv2_h360_davis16_cpu.py", "g_frtm_mnv2_h360_davis16_cpu_more.py")),
+     ("g_frtm_mnv2_h360_davis16_cpu.py", "g_frtm_mnv2_h360_davis16_cpu_more.py"), "g_frtm_mnv2_h360_change_gate_cpu.py"),
 ])
-def test_embedded_model_configs_match_the_shipped_model(alias, stage1_config, stage2_configs):
+def test_embedded_model_configs_match_the_shipped_model(alias, stage1_config, stage2_configs, stage2c_config):
     """The recipe in configs/ is what produced each shipped model: same host, adapter and gate settings, and
-    each stage's dataset caches the taps of the very host it trains; stage 2b only continues stage 2. The fast
-    model holds the development split out; the accurate one trains on all 30 sequences (issue 11)."""
+    each stage's dataset caches the taps of the very host it trains; stage 2b only continues stage 2, and a
+    stage 2c only swaps in the change gate and trains it alone. The fast model holds the development split out;
+    the accurate one trains on all 30 sequences (issue 11)."""
     from pathlib import Path
 
     from mmengine.config import Config
@@ -191,14 +193,22 @@ def test_embedded_model_configs_match_the_shipped_model(alias, stage1_config, st
     meta = json.loads(model_path(alias).with_suffix(".json").read_text())
     stage1 = Config.fromfile(str(configs / stage1_config))
     stage2, stage2b = (Config.fromfile(str(configs / name)) for name in stage2_configs)
+    last = Config.fromfile(str(configs / stage2c_config)) if stage2c_config else stage2b
     host = stage2.model.host.to_dict()
     assert host.pop("type") == meta["host"] and host == meta["host_kwargs"]
     assert stage2.model.adapter.to_dict() == meta["adapter"]
-    assert {k: float(stage2.model.gate[k]) for k in ("m1", "m2", "ep_t")} == meta["gate"]
-    assert float(stage2.model.gate.tau) == meta["recommended_tau"]  # what --export records
+    assert {k: float(stage2.model.gate[k]) for k in ("m1", "m2", "ep_t")} == {
+        k: v for k, v in meta["gate"].items() if k != "gate_input"}
+    assert meta["gate"].get("gate_input", "template") == last.model.gate.get("gate_input", "template")
+    assert float(last.model.gate.tau) == meta["recommended_tau"]  # what --export records
     assert stage2b.model.to_dict() == stage2.model.to_dict()
     assert stage2b.train_dataloader.dataset.to_dict() == stage2.train_dataloader.dataset.to_dict()
     assert stage2b.randomness.seed != stage2.randomness.seed  # other clips than stage 2's
+    if stage2c_config:
+        assert list(last.model.train_only) == ["gate_modules.change_gate"]
+        changed = {k for k in set(last.model) | set(stage2.model) if last.model.get(k) != stage2.model.get(k)}
+        assert changed == {"gate", "train_only"}
+        assert last.train_dataloader.dataset.to_dict() == stage2.train_dataloader.dataset.to_dict()
     davis, procedural = stage2.train_dataloader.dataset.datasets  # stage 2 adds procedural clips (the demo's kind)
     assert procedural.type == "ProceduralFrozenClipDataset" and procedural.seed > 2021  # never the demo's seed
     for cfg, dataset in ((stage1, stage1.train_dataloader.dataset), (stage2, davis), (stage2, procedural)):

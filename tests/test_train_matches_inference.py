@@ -74,8 +74,8 @@ def _script_gate(gate: ReuseGate) -> Callable[[], int]:
     """Make the gate's probability follow :data:`P_REUSE` call by call, once per pass (session, then loss)."""
     original, calls = gate.gate_modules.match, [0]
 
-    def match(feature, prev_score, template):
-        d, p = original(feature, prev_score, template)
+    def match(feature, prev_score, template, anchor=None):
+        d, p = original(feature, prev_score, template, anchor)
         calls[0] += 1
         return d, torch.full_like(p, P_REUSE[(calls[0] - 1) % len(P_REUSE)])
 

@@ -94,6 +94,9 @@ class ReuseGateVOS(BaseModel):
             layers stay in eval mode, so the computed path (``tau = 1``) stays exactly the pre-trained host.
             The paper fine-tunes the whole refiner with the gate; on a short CPU schedule that fine-tuning,
             mostly on blended reuse frames, cost the computed path accuracy (README "Default model").
+        train_only: names of sub-modules of the network (e.g. ``['gate_modules.change_gate']``) that alone
+            train; every other parameter is frozen and every other module stays in eval mode, so a new gate
+            head trains on top of a finished model without moving anything else.
         data_preprocessor, init_cfg: as for any ``BaseModel``.
     """
 
@@ -104,6 +107,7 @@ class ReuseGateVOS(BaseModel):
         gate: Optional[Mapping[str, Any]] = MappingProxyType({}),
         count_flops: bool = False,
         freeze_host: bool = False,
+        train_only: Optional[Sequence[str]] = None,
         data_preprocessor: Optional[Mapping[str, Any]] = None,
         init_cfg: Optional[Mapping[str, Any]] = None,
     ) -> None:
@@ -120,13 +124,28 @@ class ReuseGateVOS(BaseModel):
             if gate is None:
                 raise ValueError("freeze_host=True leaves nothing to train without the gate modules (gate=None)")
             host.requires_grad_(False)
+        self.train_only = tuple(train_only or ())
+        if self.train_only:
+            names = dict(self.net.named_modules())
+            unknown = [n for n in self.train_only if n not in names]
+            if unknown:
+                raise ValueError(f"train_only names {unknown} are not sub-modules of the network; e.g. "
+                                 f"{sorted(n for n in names if n.count('.') == 1)[:8]}")
+            self.net.requires_grad_(False)
+            for name in self.train_only:
+                names[name].requires_grad_(True)
         self.epoch: float = 0.0
 
     def train(self, mode: bool = True) -> "ReuseGateVOS":
-        """As ``nn.Module.train``; a frozen host stays in eval mode (its BatchNorm statistics do not drift)."""
+        """As ``nn.Module.train``; a frozen host (or all but ``train_only``) stays in eval mode: its BatchNorm
+        statistics do not drift."""
         super().train(mode)
         if self.freeze_host:
             self.net.host.eval()
+        if self.train_only:
+            self.net.eval()
+            for name in self.train_only:
+                self.net.get_submodule(name).train(mode)
         return self
 
     @property

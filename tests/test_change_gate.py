@@ -1,0 +1,130 @@
+"""The change gate (``gate_input='change'``): its cues, lazy template matching in sessions, training and export."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from reusegate.integrations.mmengine import ReuseGateVOS
+from reusegate.adapters.reference import ReferenceAdapter, ReferenceHost
+from reusegate.gate import HostRunner, ReuseGate
+from reusegate.modules import ChangeGate, GateModules
+from reusegate.pretrained import load_gate, save_gate
+from test_gate import moving_clip, run
+
+
+def test_cues_compare_the_object_region_and_the_whole_frame():
+    g = torch.Generator().manual_seed(0)
+    anchor = torch.rand(1, 8, 6, 10, generator=g)
+    region = torch.zeros(1, 1, 6, 10)
+    region[..., :3, :5] = 1.0
+    same = ChangeGate.cues(anchor, anchor, region)
+    assert torch.allclose(same[:, :2], torch.ones(1, 2), atol=1e-6)
+    assert float(same[0, 2]) == pytest.approx(math.log(0.25 + 1e-3))  # 15 of 60 cells
+    changed = anchor.clone()
+    changed[..., 3:, :] = torch.rand(1, 8, 3, 10, generator=g)  # the scene changes, the object's region does not
+    obj, scene, _ = ChangeGate.cues(changed, anchor, region)[0]
+    assert obj == pytest.approx(1.0, abs=1e-6) and scene < 0.99
+    moved = anchor.clone()
+    moved[..., :3, :5] = torch.rand(1, 8, 3, 5, generator=g)  # now the object's region changes
+    obj_moved = ChangeGate.cues(moved, anchor, region)[0, 0]
+    assert obj_moved < 0.99
+    empty = ChangeGate.cues(changed, anchor, torch.zeros_like(region))
+    assert float(empty[0, 0]) == 0.0  # no region: nothing to compare, so the object computes
+    assert float(empty[0, 2]) == pytest.approx(math.log(1e-3))
+
+
+def test_change_gate_reuses_more_where_less_changes():
+    gate = ReuseGate(ReferenceHost(), ReferenceAdapter, tau=0.0, gate_input="change")
+    frames, labels = moving_clip(4)
+    still = [frames[0]] * 4
+    p_still = [r.p_reuse[1] for r in run(gate.session(), still, labels[0])[1:]]
+    p_moving = [r.p_reuse[1] for r in run(gate.session(), frames, labels[0])[1:]]
+    assert min(p_still) > max(p_moving)
+
+
+def test_change_gate_runs_template_matching_only_on_reused_frames():
+    frames, labels = moving_clip(6)
+    host = ReferenceHost()
+    gate = ReuseGate(host, ReferenceAdapter, tau=0.5, gate_input="change")
+    calls = []
+    gate.gate_modules.template_matcher.register_forward_hook(lambda *_: calls.append(1))
+    with torch.no_grad():
+        gate.gate_modules.change_gate.linear.bias.fill_(-20.0)  # p ~ 0: every frame computes
+    results = run(gate.session(), frames, labels[0])
+    assert not any(any(r.reused.values()) for r in results) and calls == []
+    bare = run(HostRunner(ReferenceAdapter(host)), frames, labels[0])
+    for b, r in zip(bare, results):  # computing every frame is the host, whatever the gate read
+        assert torch.equal(b.labels, r.labels)
+    with torch.no_grad():
+        gate.gate_modules.change_gate.linear.bias.fill_(20.0)  # p ~ 1: every frame reuses
+    results = run(gate.session(), frames, labels[0])
+    assert all(all(r.reused.values()) for r in results[1:])
+    assert len(calls) == 3 * 5  # D_t once per object and reused frame
+
+
+def test_change_gate_anchor_follows_the_last_computed_frame():
+    frames, labels = moving_clip(4)
+    gate = ReuseGate(ReferenceHost(), ReferenceAdapter, tau=0.5, gate_input="change")
+    with torch.no_grad():
+        gate.gate_modules.change_gate.linear.bias.fill_(20.0)
+    session = gate.session()
+    session.step(frames[0], labels[0])
+    start = session.objects[1].anchor_match
+    session.step(frames[1])
+    assert session.objects[1].anchor_match is start  # a reused frame keeps the anchor
+    with torch.no_grad():
+        gate.gate_modules.change_gate.linear.bias.fill_(-20.0)
+    session.step(frames[2])
+    assert not torch.equal(session.objects[1].anchor_match, start)
+
+
+def _clip(seed: int = 0):
+    frames, labels = moving_clip(4, seed)
+    clip = torch.stack(frames).float().div(255)[None]
+    masks = torch.stack([(lab == 1).float() for lab in labels])[None, :, None]
+    return clip, masks
+
+
+def test_train_only_trains_the_change_gate_and_nothing_else():
+    host = ReferenceHost(width=8, refined_channels=16, input_scale=0.5)
+    model = ReuseGateVOS(host=host, adapter="reference", gate=dict(m1=0.0, gate_input="change"),
+                         train_only=["gate_modules.change_gate"])
+    model.train()
+    assert model.net.gate_modules.change_gate.training and not model.net.gate_modules.refine_translator.training
+    assert not model.net.host.training
+    before = {k: v.clone() for k, v in model.net.state_dict().items()}
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-1)
+    clip, masks = _clip()
+    for _ in range(2):
+        opt.zero_grad()
+        out = model.net.loss(clip, masks)
+        sum(v for k, v in out.items() if k.startswith("loss")).backward()
+        opt.step()
+    changed = {k for k, v in before.items() if not torch.equal(v, model.net.state_dict()[k])}
+    assert changed == {"gate_modules.change_gate.linear.weight", "gate_modules.change_gate.linear.bias"}
+    with pytest.raises(ValueError, match="not sub-modules"):
+        ReuseGateVOS(host=ReferenceHost(width=8), adapter="reference", gate=dict(gate_input="change"),
+                     train_only=["gate_modules.gate"])
+
+
+def test_export_records_the_gate_input(tmp_path):
+    gate = ReuseGate(ReferenceHost(), ReferenceAdapter, gate_input="change")
+    with torch.no_grad():
+        gate.gate_modules.change_gate.linear.weight.copy_(torch.tensor([[3.0, -1.0, 0.5]]))
+    path = save_gate(gate, tmp_path / "m.pth", host="reference", adapter="reference")
+    assert json.loads(path.with_suffix(".json").read_text())["gate"]["gate_input"] == "change"
+    loaded = load_gate(path)
+    assert loaded.gate_modules.gate_input == "change" and not hasattr(loaded.gate_modules, "gate")
+    assert torch.equal(loaded.gate_modules.change_gate.linear.weight, torch.tensor([[3.0, -1.0, 0.5]]))
+
+
+def test_unknown_gate_input_is_refused():
+    with pytest.raises(ValueError, match="gate_input must be one of"):
+        GateModules(ReferenceAdapter(ReferenceHost()).taps, gate_input="learnt")
+    gm = GateModules(ReferenceAdapter(ReferenceHost()).taps, gate_input="change")
+    feature = torch.rand(1, gm.taps.match_channels, 6, 10)
+    with pytest.raises(ValueError, match="anchor"):
+        gm.decide(feature, torch.zeros(1, 1, 3, 5), torch.zeros(1, 64, 64))
