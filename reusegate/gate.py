@@ -26,13 +26,19 @@ from .registry import ADAPTERS, lookup
 from .session import FrameLike, FrameResult, HostRunner, Session
 from .training import Clip, clip_frames, gated_loss, merged_probability
 
-__all__ = ["ReuseGate", "Session", "HostRunner", "FrameResult", "VARIANTS", "Clip", "clip_frames", "decode_deep",
+__all__ = ["ReuseGate", "Session", "HostRunner", "FrameResult", "VARIANTS", "REUSE_PATHS", "Clip", "clip_frames", "decode_deep",
            "decode_shallow", "merged_probability", "resolve_adapter"]
 
 VARIANTS = ("translate", "copy", "fusion", "oracle")
 """Paper §4.2: ``translate`` is the method; ``copy`` reuses the previous mask; ``fusion`` copies above a
 second threshold ``tau2`` and translates between ``tau`` and ``tau2``; ``oracle`` gates on the ground-truth
 IoU with the last computed frame (analysis only)."""
+
+REUSE_PATHS = ("translate", "hold")
+"""What a reused frame's shallow decoder reads: ``translate`` (the paper: ``S(t-n) + delta`` and the
+refine-translator's ``R``) or ``hold`` (``S(t-n)`` and ``R(t-n)`` as they are, with the current frame's shallow
+features; no template matching, delta or translator runs). With a gate that reuses only frames close to the
+last computed one, ``hold`` is both cheaper and more accurate on unseen video (README "The change gate")."""
 
 
 def resolve_adapter(model: nn.Module, adapter: Union[str, Mapping[str, Any], type, HostAdapter]) -> HostAdapter:
@@ -74,6 +80,8 @@ class ReuseGate(nn.Module):
             baseline, ``Loss_Ngate``).
         target_rate: the reuse rate ``'ngate'`` pushes towards.
         train_tau: threshold of the hard gate in training (paper: 0.5).
+        reuse_path: one of :data:`REUSE_PATHS` (the ``translate``, ``fusion`` and ``oracle`` variants' reused
+            frames; training blends the same path).
         gate_input: what the reuse decision reads, one of :data:`~reusegate.modules.GATE_INPUTS`: the paper's
             template-matching gate (``'template'``, the default and upstream's layout) or the
             :class:`~reusegate.modules.ChangeGate` (``'change'``), which ranks unseen video by its change.
@@ -92,6 +100,7 @@ class ReuseGate(nn.Module):
         gate_loss: str = "gp",
         target_rate: float = 0.5,
         train_tau: float = 0.5,
+        reuse_path: str = "translate",
         gate_input: str = "template",
     ) -> None:
         super().__init__()
@@ -102,6 +111,8 @@ class ReuseGate(nn.Module):
             raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
         if variant == "fusion" and not tau2 > tau:
             raise ValueError(f"the fusion variant needs tau2 > tau, got tau={tau}, tau2={tau2}")
+        if reuse_path not in REUSE_PATHS:
+            raise ValueError(f"reuse_path must be one of {REUSE_PATHS}, got {reuse_path!r}")
         if gate_loss not in ("gp", "ngate"):
             raise ValueError(f"gate_loss must be 'gp' (paper eq. 5) or 'ngate' (target rate), got {gate_loss!r}")
         if ep_t <= 0:
@@ -112,6 +123,7 @@ class ReuseGate(nn.Module):
         self.tau, self.variant, self.tau2 = float(tau), variant, float(tau2)
         self.m1, self.m2, self.ep_t = float(m1), float(m2), float(ep_t)
         self.gate_loss, self.target_rate, self.train_tau = gate_loss, float(target_rate), float(train_tau)
+        self.reuse_path = reuse_path
 
     def session(self, count_flops: bool = False) -> Session:
         """Start a new video. Switches the wrapper to eval mode (BN running statistics)."""

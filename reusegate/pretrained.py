@@ -58,7 +58,8 @@ def save_gate(gate: ReuseGate, path: Union[str, Path], host: str, adapter: str,
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     rebuilt = [f"host.{p}" for p in getattr(gate.host, "rebuilt_prefixes", ())]
-    settings = {"m1": gate.m1, "m2": gate.m2, "ep_t": gate.ep_t, "gate_input": gate.gate_modules.gate_input}
+    settings = {"m1": gate.m1, "m2": gate.m2, "ep_t": gate.ep_t, "gate_input": gate.gate_modules.gate_input,
+                "reuse_path": gate.reuse_path}
     meta = {"format": FORMAT_VERSION, "host": host, "adapter": adapter, "host_kwargs": host_kwargs or {},
             "gate": settings, "rebuilt_prefixes": rebuilt,
             "recommended_tau": _check_tau(gate.tau if recommended is None else recommended, "the recommended tau"),

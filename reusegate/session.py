@@ -318,8 +318,11 @@ class Session(_VideoSession):
                 if mode[oid] == "copy":
                     probs[oid] = obj.last_prob
                     continue
-                d = matched[oid] if oid in matched else modules.matched(match, obj.score, obj.template)
-                _, score, refined = translate_path(modules, d, obj.score, obj.refined)
+                if g.reuse_path == "hold":
+                    score, refined = obj.score, obj.refined
+                else:
+                    d = matched[oid] if oid in matched else modules.matched(match, obj.score, obj.template)
+                    _, score, refined = translate_path(modules, d, obj.score, obj.refined)
                 logits = decode_shallow(a, obj.state, feats, score, refined)
             probs[oid] = torch.sigmoid(logits)
         for oid, mask in new.items():

@@ -86,6 +86,8 @@ def gated_loss(gate: "ReuseGate", clip: Clip, masks: Tensor, epoch: float = 0) -
         hard = (p > gate.train_tau).float()
         g = (hard + p - p.detach()).view(-1, 1, 1, 1)  # straight-through: hard forward, soft gradient
         delta, reused_score, translated = translate_path(gm, matched, prev_score, prev_refined)
+        if gate.reuse_path == "hold":  # delta still trains (eq. 3); the reused frame reads the caches as they are
+            reused_score, translated = prev_score, prev_refined
         score, refined = compute_path(a, state, feats)
         logits = decode_shallow(a, state, feats, g * reused_score + (1 - g) * score,
                                 g * translated + (1 - g) * refined)

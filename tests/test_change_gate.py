@@ -1,4 +1,5 @@
-"""The change gate (``gate_input='change'``): its cues, lazy template matching in sessions, training and export."""
+"""The change gate (``gate_input='change'``) and the ``hold`` reuse path: cues, lazy template matching, training,
+export."""
 from __future__ import annotations
 
 import json
@@ -65,6 +66,29 @@ def test_change_gate_runs_template_matching_only_on_reused_frames():
     assert len(calls) == 3 * 5  # D_t once per object and reused frame
 
 
+def test_hold_reuses_the_caches_without_any_gate_module_but_the_change_gate():
+    frames, labels = moving_clip(5)
+    gate = ReuseGate(ReferenceHost(), ReferenceAdapter, tau=0.5, gate_input="change", reuse_path="hold")
+    ran = []
+    for name in ("template_matcher", "delta_generator", "refine_translator"):
+        getattr(gate.gate_modules, name).register_forward_hook(lambda *_, n=name: ran.append(n))
+    with torch.no_grad():
+        gate.gate_modules.change_gate.linear.bias.fill_(20.0)
+    seen = []
+    original = gate.adapter.refine_shallow
+    gate.adapter.refine_shallow = lambda feats, score, refined: seen.append((score, refined)) or original(
+        feats, score, refined)
+    session = gate.session()
+    session.step(frames[0], labels[0])
+    cached = {oid: (o.score, o.refined) for oid, o in session.objects.items()}
+    for frame in frames[1:]:
+        assert all(session.step(frame).reused.values())
+    assert ran == []  # neither D_t, delta nor the translator: only the change gate and the shallow decoder
+    assert all(any(s is c[0] and r is c[1] for c in cached.values()) for s, r in seen)
+    with pytest.raises(ValueError, match="reuse_path must be one of"):
+        ReuseGate(ReferenceHost(), ReferenceAdapter, reuse_path="copy")
+
+
 def test_change_gate_anchor_follows_the_last_computed_frame():
     frames, labels = moving_clip(4)
     gate = ReuseGate(ReferenceHost(), ReferenceAdapter, tau=0.5, gate_input="change")
@@ -114,10 +138,13 @@ def test_export_records_the_gate_input(tmp_path):
     gate = ReuseGate(ReferenceHost(), ReferenceAdapter, gate_input="change")
     with torch.no_grad():
         gate.gate_modules.change_gate.linear.weight.copy_(torch.tensor([[3.0, -1.0, 0.5]]))
+    gate.reuse_path = "hold"
     path = save_gate(gate, tmp_path / "m.pth", host="reference", adapter="reference")
-    assert json.loads(path.with_suffix(".json").read_text())["gate"]["gate_input"] == "change"
+    settings = json.loads(path.with_suffix(".json").read_text())["gate"]
+    assert settings["gate_input"] == "change" and settings["reuse_path"] == "hold"
     loaded = load_gate(path)
     assert loaded.gate_modules.gate_input == "change" and not hasattr(loaded.gate_modules, "gate")
+    assert loaded.reuse_path == "hold"
     assert torch.equal(loaded.gate_modules.change_gate.linear.weight, torch.tensor([[3.0, -1.0, 0.5]]))
 
 

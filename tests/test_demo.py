@@ -114,40 +114,41 @@ def test_demo_command_sets_threads_and_rejects_zero(capsys, monkeypatch):
 def test_fast_model_on_a_held_out_davis_sequence(davis_root):
     """bear is in the development split (configs/splits/davis16_dev.txt), which the fast model never trained on
     (the accurate one trained on all 30 sequences): on its first 20 frames the fast model reaches at tau = 1 about
-    the J&F measured for it (90.1 over the whole sequence).
-    At the recommended tau = 0.7 bear is the sequence that loses most (over the whole development split the
-    loss is 0.8): a drop beyond 8 points is a regression."""
+    the J&F measured for it (90.1 over the whole sequence). At the recommended tau its change gate reuses the slow
+    bear's frames and holds J&F (over the whole development split: -0.7 at 54 % reuse); a drop beyond 4 points,
+    or no reuse at all, is a regression."""
     seq = DavisReader(davis_root, year=2016, sequences=["bear"]).sequence("bear")
     frames = [torch.from_numpy(np.array(seq.load_frame(i))).permute(2, 0, 1) for i in range(20)]
     gt = np.stack([seq.load_mask(i) for i in range(20)])
-    jf = {}
-    for tau in (1.0, 0.7):
-        results = default_gate(tau=tau, model="fast").run(frames, torch.from_numpy(gt[0].astype(np.int64)))
+    gate = default_gate(model="fast")
+    jf, reuse = {}, {}
+    for tau in (1.0, gate.tau):
+        gate.tau = tau
+        results = gate.run(frames, torch.from_numpy(gt[0].astype(np.int64)))
         jf[tau] = clip_jf([r.labels.numpy() for r in results], gt)
+        reuse[tau] = np.mean([r.reused[1] for r in results[1:]])
     assert all(0.0 <= r.p_reuse[1] <= 1.0 for r in results[1:])  # the gate ran on every later frame
-    assert jf[1.0] > 0.85 and jf[0.7] > jf[1.0] - 0.08, jf
+    assert jf[1.0] > 0.85 and jf[gate.tau] > jf[1.0] - 0.04 and reuse[gate.tau] > 0.2, (jf, reuse)
 
 
-@pytest.mark.parametrize("alias, taus, least", [("fast", (None,), 0.30), ("accurate", (0.85, 0.8), 0.25)])
-def test_shipped_models_reuse_on_the_demo_clip(alias, taus, least):
-    """The demo must show the method: at its recommended tau the demo's model (fast) reuses at least 30 % of the
-    demo clip's object-frames with J&F within 1.0 of tau = 1 (measured: 68.8 %, J&F 96.8 against 95.7). The
-    accurate model's change gate, shut at its cautious recommended 0.9 here, opens below it: measured 31.2 % at
-    tau = 0.85 and 52.1 % at 0.8, J&F 96.4 and 98.1 against 93.2. The gates were trained on procedural clips of
-    other seeds as well as on DAVIS; trained on DAVIS alone the paper's gate reused nothing here."""
+@pytest.mark.parametrize("alias", ["fast", "accurate"])
+def test_shipped_models_reuse_on_the_demo_clip(alias):
+    """The demo must show the method: at its recommended tau each embedded model reuses at least 30 % of the demo
+    clip's object-frames with J&F within 1.0 of tau = 1 (measured at tau = 0.75: fast 50.0 %, J&F 95.8 against
+    95.7; accurate 54.2 %, 95.6 against 93.2). Their gates were trained on procedural clips of other seeds as well
+    as on DAVIS; trained on DAVIS alone the paper's gate reused nothing here."""
     clip = demo_clip()
     frames = [torch.from_numpy(f).permute(2, 0, 1) for f in clip.frames]
     first = torch.from_numpy(clip.labels[0].astype(np.int64))
     gate = default_gate(model=alias)
-    taus = [gate.tau if t is None else t for t in taus]
     jf, reuse = {}, {}
-    for tau in (1.0, *taus):
+    for tau in (1.0, gate.tau):
         gate.tau = tau
         results = gate.run(frames, first)
         jf[tau] = clip_jf([r.labels.numpy() for r in results], clip.labels)
         reuse[tau] = np.mean([r.reused[1] for r in results[1:]])
-    assert reuse[1.0] == 0.0 and all(reuse[t] >= least for t in taus), reuse
-    assert all(jf[t] >= jf[1.0] - 0.010 for t in taus), jf
+    assert reuse[1.0] == 0.0 and reuse[gate.tau] >= 0.30, reuse
+    assert jf[gate.tau] >= jf[1.0] - 0.010, jf
 
 
 def _fake_results(clip, reused_from: int) -> list:

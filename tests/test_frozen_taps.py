@@ -174,7 +174,7 @@ def test_freeze_host_trains_the_gate_modules_only():
 
 @pytest.mark.parametrize("alias, stage1_config, stage2_configs, stage2c_config", [
     ("fast", "frtm_mnv2_pretrain_davis16_cpu.py", ("g_frtm_mnv2_davis16_cpu.py", "g_frtm_mnv2_davis16_cpu_more.py"),
-     None),
+     "g_frtm_mnv2_change_gate_cpu.py"),
     ("accurate", "frtm_mnv2_h360_pretrain_davis16_cpu.py",
      ("g_frtm_mnv2_h360_davis16_cpu.py", "g_frtm_mnv2_h360_davis16_cpu_more.py"), "g_frtm_mnv2_h360_change_gate_cpu.py"),
 ])
@@ -198,8 +198,10 @@ def test_embedded_model_configs_match_the_shipped_model(alias, stage1_config, st
     assert host.pop("type") == meta["host"] and host == meta["host_kwargs"]
     assert stage2.model.adapter.to_dict() == meta["adapter"]
     assert {k: float(stage2.model.gate[k]) for k in ("m1", "m2", "ep_t")} == {
-        k: v for k, v in meta["gate"].items() if k != "gate_input"}
-    assert meta["gate"].get("gate_input", "template") == last.model.gate.get("gate_input", "template")
+        k: v for k, v in meta["gate"].items() if k not in ("gate_input", "reuse_path")}
+    for key in ("gate_input", "reuse_path"):  # the paper's choices where neither names one
+        assert meta["gate"].get(key, "template" if key == "gate_input" else "translate") == last.model.gate.get(
+            key, "template" if key == "gate_input" else "translate")
     assert float(last.model.gate.tau) == meta["recommended_tau"]  # what --export records
     assert stage2b.model.to_dict() == stage2.model.to_dict()
     assert stage2b.train_dataloader.dataset.to_dict() == stage2.train_dataloader.dataset.to_dict()

@@ -91,12 +91,12 @@ def _assert_close(got: List[torch.Tensor], want: List[torch.Tensor]) -> None:
         assert err <= RTOL * scale, f"frame {t}: max|train - session| = {err:.3g} (scale {scale:.3g})"
 
 
-@pytest.mark.parametrize("host", sorted(_hosts()))
-def test_loss_feeds_the_host_the_scores_a_session_gives_it(host):
+@pytest.mark.parametrize("host, reuse_path", [(h, "translate") for h in sorted(_hosts())] + [("frtm", "hold")])
+def test_loss_feeds_the_host_the_scores_a_session_gives_it(host, reuse_path):
     torch.manual_seed(0)
     model, adapter = _hosts()[host]()
     frames, labels = _clip()
-    gate = ReuseGate(model, adapter, tau=0.5, train_tau=0.5).eval()  # eval: the same BN statistics for both
+    gate = ReuseGate(model, adapter, tau=0.5, train_tau=0.5, reuse_path=reuse_path).eval()  # eval: same BN stats
     seen = _record_scores(gate.adapter)
     calls = _script_gate(gate)
 
@@ -112,6 +112,8 @@ def test_loss_feeds_the_host_the_scores_a_session_gives_it(host):
     _assert_close(seen, want)
     # the run-time scores really follow the estimates: frame 5 is not guided the way frame 2 was
     assert not torch.allclose(want[4], want[1])
+    # hold: reused frame 3 decodes with computed frame 2's score as it is; translate adds delta to it
+    assert torch.equal(want[2], want[1]) == (reuse_path == "hold")
 
 
 @pytest.mark.parametrize("host", sorted(_hosts()))

@@ -6,8 +6,8 @@ from pathlib import Path
 
 NAME = "demo"
 DEMO_MODEL = "fast"
-"""The demo shows the method: the fast model's gate was measured to reuse 69 % of the clip (its slow and still
-stretches), the accurate default's 31 %, not all of them the right frames (README "Default model")."""
+"""The demo's model: both embedded models reuse about half of the clip at their recommended tau (fast 50 %, J&F
+95.8 against 95.7; accurate 54 %, 95.6 against 93.2); the fast one does it in about half the time."""
 HELP = "run the fast embedded model with and without the gate on the embedded clip; write masks, GIF and plot"
 
 
@@ -16,8 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tau", type=float, default=None,
                         help="reuse threshold in [0, 1] (default: the model's recommended value)")
     parser.add_argument("--model", default=DEMO_MODEL, choices=("accurate", "fast", "ttvos"),
-                        help="which embedded model (default: fast, whose gate opens on the clip's still and slow "
-                             "stretches; the accurate model's gate reuses a third of it, README \"Default model\")")
+                        help="which embedded model (default: fast, the quicker to run; the accurate model's gate "
+                             "opens on the clip too, README \"Default model\")")
     parser.add_argument("--preset", default=None, help="an inference preset of the model (e.g. full_fit)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch intra-op threads (default: torch's choice, one per core; fewer can be faster "
