@@ -13,6 +13,7 @@ from reusegate.adapters.reference import ReferenceAdapter, ReferenceHost
 from reusegate.gate import HostRunner, ReuseGate
 from reusegate.modules import ChangeGate, GateModules
 from reusegate.pretrained import load_gate, save_gate
+from test_frozen_taps import train_steps
 from test_gate import moving_clip, run
 
 
@@ -105,13 +106,6 @@ def test_change_gate_anchor_follows_the_last_computed_frame():
     assert not torch.equal(session.objects[1].anchor_match, start)
 
 
-def _clip(seed: int = 0):
-    frames, labels = moving_clip(4, seed)
-    clip = torch.stack(frames).float().div(255)[None]
-    masks = torch.stack([(lab == 1).float() for lab in labels])[None, :, None]
-    return clip, masks
-
-
 def test_train_only_trains_the_change_gate_and_nothing_else():
     host = ReferenceHost(width=8, refined_channels=16, input_scale=0.5)
     model = ReuseGateVOS(host=host, adapter="reference", gate=dict(m1=0.0, gate_input="change"),
@@ -120,13 +114,7 @@ def test_train_only_trains_the_change_gate_and_nothing_else():
     assert model.net.gate_modules.change_gate.training and not model.net.gate_modules.refine_translator.training
     assert not model.net.host.training
     before = {k: v.clone() for k, v in model.net.state_dict().items()}
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-1)
-    clip, masks = _clip()
-    for _ in range(2):
-        opt.zero_grad()
-        out = model.net.loss(clip, masks)
-        sum(v for k, v in out.items() if k.startswith("loss")).backward()
-        opt.step()
+    train_steps(model, lr=1e-1)
     changed = {k for k, v in before.items() if not torch.equal(v, model.net.state_dict()[k])}
     assert changed == {"gate_modules.change_gate.linear.weight", "gate_modules.change_gate.linear.bias"}
     with pytest.raises(ValueError, match="not sub-modules"):

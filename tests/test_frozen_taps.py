@@ -34,6 +34,17 @@ def _clip(b: int = 2, t: int = 4, h: int = 64, w: int = 96):
     return clip, masks
 
 
+def train_steps(model: ReuseGateVOS, lr: float, steps: int = 2) -> None:
+    """A few Adam steps of the gated loss on :func:`_clip`, over the parameters that train."""
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    clip, masks = _clip()
+    for _ in range(steps):
+        opt.zero_grad()
+        out = model.net.loss(clip, masks)
+        sum(v for k, v in out.items() if k.startswith("loss")).backward()
+        opt.step()
+
+
 def _stacked(frames):
     return {k: torch.stack([f[k] for f in frames], dim=1) for k in frames[0]}
 
@@ -159,13 +170,7 @@ def test_freeze_host_trains_the_gate_modules_only():
     assert model.training and not model.net.host.training and model.net.gate_modules.training
     host_before = {k: v.clone() for k, v in model.net.host.state_dict().items()}
     gate_before = {k: v.clone() for k, v in model.net.gate_modules.state_dict().items()}
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    clip, masks = _clip()
-    for _ in range(2):
-        opt.zero_grad()
-        out = model.net.loss(clip, masks)
-        sum(v for k, v in out.items() if k.startswith("loss")).backward()
-        opt.step()
+    train_steps(model, lr=1e-2)
     assert all(torch.equal(v, model.net.host.state_dict()[k]) for k, v in host_before.items())
     assert any(not torch.equal(v, model.net.gate_modules.state_dict()[k]) for k, v in gate_before.items())
     with pytest.raises(ValueError, match="nothing to train"):
