@@ -59,7 +59,8 @@ def test_davis_layout_summary_and_scores(mini_davis, tiny_model, tmp_path, capsy
         assert not list((out / seq).glob("*.tmp"))
     summary = json.loads((out / inference.SUMMARY).read_text())
     assert summary["complete"] and summary["resumed"] == []
-    assert summary["settings"] == {"model": str(tiny_model.resolve()), "tau": 0.5, "variant": "translate"}
+    assert summary["settings"] == {"model": str(tiny_model.resolve()), "tau": 0.5, "variant": "translate",
+                                   "gate_input": "template", "reuse_path": "translate"}
     assert list(summary["sequences"]) == list(MINI_SEQUENCES)
     for s in summary["sequences"].values():
         assert s["frames"] == MINI_FRAMES and 0.0 <= s["reuse_rate"] <= 1.0 and s["fps"] > 0

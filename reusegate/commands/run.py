@@ -76,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--shard splits a list of sequences; --input is one video")
     sequences = _sequences(args)
     gate = load_model(args.model, tau=args.tau, variant=args.variant, tau2=args.tau2, preset=args.preset)
-    settings = {"model": model_name(args.model), "tau": gate.tau, "variant": args.variant}
+    settings = {"model": model_name(args.model), "tau": gate.tau, "variant": args.variant,
+                "gate_input": gate.gate_modules.gate_input, "reuse_path": gate.reuse_path}
     if args.preset is not None:
         settings["preset"] = args.preset
     if args.variant == "fusion":

@@ -101,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         from ..inference import model_name
 
         summary = {"model": model_name(args.model), "tau": gate.tau, "variant": gate.variant,
+                   "gate_input": gate.gate_modules.gate_input, "reuse_path": gate.reuse_path,
                    "processes": runner.world_size, "metrics": {k: float(v) for k, v in metrics.items()}}
         atomic_write_text(args.out / "summary.json", json.dumps(summary, indent=2))
         for key, value in metrics.items():
