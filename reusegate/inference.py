@@ -65,6 +65,13 @@ def model_name(path: Union[str, Path, None]) -> str:
     return str(resolved.resolve())
 
 
+def gate_settings(model: Union[str, Path, None], gate: ReuseGate) -> Dict[str, Any]:
+    """What a run's results depend on besides the frames, for summaries and done-markers: the model's name and
+    the gate's threshold, variant, gate input and reuse path (the last two come from the model's ``.json``)."""
+    return {"model": model_name(model), "tau": gate.tau, "variant": gate.variant,
+            "gate_input": gate.gate_modules.gate_input, "reuse_path": gate.reuse_path}
+
+
 def frame_tensor(frame: np.ndarray) -> torch.Tensor:
     """``[3, H, W]`` uint8 view of an ``H x W x 3`` frame (copied only when the array is read-only, as PIL's are)."""
     return torch.from_numpy(np.require(frame, requirements=["C", "W"])).permute(2, 0, 1)

@@ -185,12 +185,6 @@ class RefineTranslator(nn.Module):
         return self.post(self.conv_multi(torch.cat([refined, delta], dim=1)))
 
 
-def _anchor(anchor: Optional[Tensor]) -> Tensor:
-    if anchor is None:
-        raise ValueError("the change gate needs the match feature of the object's last computed frame (anchor)")
-    return anchor
-
-
 class GateModules(nn.Module):
     """All modules the reuse gate adds, sized from the host's taps (about 0.48 M parameters for FRTM-RN18).
 
@@ -225,6 +219,12 @@ class GateModules(nn.Module):
     def _up(prev_score: Tensor, feature: Tensor) -> Tensor:
         return F.interpolate(prev_score, size=feature.shape[-2:], mode="bilinear", align_corners=False)
 
+    def _change_p(self, feature: Tensor, anchor: Optional[Tensor], up: Tensor) -> Tensor:
+        """The change gate's ``p_reuse`` (``up``: the last computed score at the match feature's size)."""
+        if anchor is None:
+            raise ValueError("the change gate needs the match feature of the object's last computed frame (anchor)")
+        return torch.sigmoid(self.change_gate(feature, anchor, up))
+
     def match(self, feature: Tensor, prev_score: Tensor, template: Tensor,
               anchor: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
         """Return ``(D_t, p_reuse)`` for the current match feature and the last computed score; the change
@@ -233,7 +233,7 @@ class GateModules(nn.Module):
         d = self.template_matcher(feature, up, template)
         if self.gate_input == "template":
             return d, torch.sigmoid(self.gate(d))
-        return d, torch.sigmoid(self.change_gate(feature, _anchor(anchor), up))
+        return d, self._change_p(feature, anchor, up)
 
     def decide(self, feature: Tensor, prev_score: Tensor, template: Tensor,
                anchor: Optional[Tensor] = None) -> tuple[Optional[Tensor], Tensor]:
@@ -241,7 +241,7 @@ class GateModules(nn.Module):
         whose ``D_t`` then runs only for frames that reuse (:meth:`matched`)."""
         if self.gate_input == "template":
             return self.match(feature, prev_score, template)
-        return None, torch.sigmoid(self.change_gate(feature, _anchor(anchor), self._up(prev_score, feature)))
+        return None, self._change_p(feature, anchor, self._up(prev_score, feature))
 
     def matched(self, feature: Tensor, prev_score: Tensor, template: Tensor) -> Tensor:
         """``D_t`` alone: what ``delta`` and the refine-translator read on a reused frame."""

@@ -66,7 +66,7 @@ def _youtube_reader(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..inference import SUMMARY, load_model, model_name, parse_shard, run_sequences, set_threads
+    from ..inference import SUMMARY, gate_settings, load_model, parse_shard, run_sequences, set_threads
 
     set_threads(args.threads)
     shard = parse_shard(args.shard)
@@ -76,8 +76,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--shard splits a list of sequences; --input is one video")
     sequences = _sequences(args)
     gate = load_model(args.model, tau=args.tau, variant=args.variant, tau2=args.tau2, preset=args.preset)
-    settings = {"model": model_name(args.model), "tau": gate.tau, "variant": args.variant,
-                "gate_input": gate.gate_modules.gate_input, "reuse_path": gate.reuse_path}
+    settings = gate_settings(args.model, gate)
     if args.preset is not None:
         settings["preset"] = args.preset
     if args.variant == "fusion":

@@ -98,11 +98,9 @@ def run(args: argparse.Namespace) -> int:
     runner, gate = build_test_runner(cfg, args.model, args.tau)
     metrics = runner.test()
     if runner.rank == 0:
-        from ..inference import model_name
+        from ..inference import gate_settings
 
-        summary = {"model": model_name(args.model), "tau": gate.tau, "variant": gate.variant,
-                   "gate_input": gate.gate_modules.gate_input, "reuse_path": gate.reuse_path,
-                   "processes": runner.world_size, "metrics": {k: float(v) for k, v in metrics.items()}}
+        summary = {**gate_settings(args.model, gate), "processes": runner.world_size, "metrics": {k: float(v) for k, v in metrics.items()}}
         atomic_write_text(args.out / "summary.json", json.dumps(summary, indent=2))
         for key, value in metrics.items():
             print(f"{key:<24} {value:.4f}")
