@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from conftest import MINI_SEQUENCES
@@ -76,3 +77,35 @@ def test_a_config_without_test_data_is_one_clear_error(tmp_path, capsys):
     assert main(["test", str(config), "--out", str(tmp_path / "out")]) == 2
     assert "defines no test_dataloader or test_evaluator" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.data
+def test_no_runner_holds_the_process_group_when_it_is_destroyed(mini_davis, tiny_model, tmp_path, monkeypatch):
+    """A DDP wrapper still alive at ``destroy_process_group`` frees the gloo group during interpreter shutdown,
+    where a gloo thread can abort the process (``terminate called without an active exception``)."""
+    import gc
+
+    import torch.distributed as dist
+    from mmengine.model import MMDistributedDataParallel
+
+    for name, value in dict(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", LOCAL_WORLD_SIZE="1").items():
+        monkeypatch.setenv(name, value)
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # else mmengine sets them to 1 for the rest of the session
+        monkeypatch.setenv(name, os.environ.get(name, str(torch.get_num_threads())))
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    alive: list[int] = []
+    destroy = dist.destroy_process_group
+
+    def counting_destroy(*args, **kwargs):
+        alive.append(sum(isinstance(o, MMDistributedDataParallel) for o in gc.get_objects()))
+        destroy(*args, **kwargs)
+
+    monkeypatch.setattr(dist, "destroy_process_group", counting_destroy)
+    try:
+        assert main(["test", str(CONFIG), "--model", str(tiny_model), "--launcher", "pytorch", "--out",
+                     str(tmp_path / "out"), "--no-progress", *_options(mini_davis)]) == 0
+    finally:
+        if dist.is_initialized():
+            destroy()
+    assert alive == [0]
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["processes"] == 1

@@ -89,8 +89,16 @@ def build_test_runner(cfg: Any, model_path: str | Path | None, tau: float | None
 
 
 def run(args: argparse.Namespace) -> int:
+    from .train import _finish_distributed
+
+    _test(args)  # the runner is dropped when this returns, before the process group goes
+    _finish_distributed()
+    return 0
+
+
+def _test(args: argparse.Namespace) -> None:
     from ..data.writer import atomic_write_text, check_writable
-    from .train import _finish_distributed, parse_cfg_options
+    from .train import parse_cfg_options
 
     check_writable(args.out)  # masks, CSVs and summary go there: fail before the model and data load
     cfg = load_test_config(args.config, args.out, args.work_dir, parse_cfg_options(args.cfg_options),
@@ -106,5 +114,3 @@ def run(args: argparse.Namespace) -> int:
             print(f"{key:<24} {value:.4f}")
         print(f"{runner.world_size} process(es); wrote {args.out}/<sequence>/*.png, the J&F CSVs and "
               f"{args.out / 'summary.json'}")
-    _finish_distributed()
-    return 0
