@@ -34,11 +34,13 @@ VARIANTS = ("translate", "copy", "fusion", "oracle")
 second threshold ``tau2`` and translates between ``tau`` and ``tau2``; ``oracle`` gates on the ground-truth
 IoU with the last computed frame (analysis only)."""
 
-REUSE_PATHS = ("translate", "hold")
+REUSE_PATHS = ("translate", "hold", "shift")
 """What a reused frame's shallow decoder reads: ``translate`` (the paper: ``S(t-n) + delta`` and the
-refine-translator's ``R``) or ``hold`` (``S(t-n)`` and ``R(t-n)`` as they are, with the current frame's shallow
-features; no template matching, delta or translator runs). With a gate that reuses only frames close to the
-last computed one, ``hold`` is both cheaper and more accurate on unseen video (README "The change gate")."""
+refine-translator's ``R``), ``hold`` (``S(t-n)`` and ``R(t-n)`` as they are, with the current frame's shallow
+features; no template matching, delta or translator runs) or ``shift`` (``hold`` with both caches moved by the
+object's displacement since its last computed frame, :func:`~reusegate.modules.estimate_motion`; the gate's
+decision does not change). With a gate that reuses only frames close to the last computed
+one, ``hold`` is both cheaper and more accurate on unseen video than ``translate`` (README "The change gate")."""
 
 
 def resolve_adapter(model: nn.Module, adapter: Union[str, Mapping[str, Any], type, HostAdapter]) -> HostAdapter:
@@ -84,7 +86,8 @@ class ReuseGate(nn.Module):
             frames; training blends the same path).
         gate_input: what the reuse decision reads, one of :data:`~reusegate.modules.GATE_INPUTS`: the paper's
             template-matching gate (``'template'``, the default and upstream's layout) or the
-            :class:`~reusegate.modules.ChangeGate` (``'change'``), which ranks unseen video by its change.
+            :class:`~reusegate.modules.ChangeGate` (``'change'``), which ranks unseen video by its change, under
+            the last computed score or, with ``'change_mask'``, under the last computed output mask.
     """
 
     def __init__(

@@ -33,16 +33,19 @@ SUMMARY = "summary.json"
 
 # ---------------------------------------------------------------------------------------------- model
 def load_model(path: Union[str, Path, None], tau: Optional[float] = None, variant: str = "translate",
-               tau2: float = 0.9, optimize: bool = True, preset: Optional[str] = None) -> ReuseGate:
+               tau2: float = 0.9, optimize: bool = True, preset: Optional[str] = None,
+               reuse_path: Optional[str] = None) -> ReuseGate:
     """The exported model at ``path`` (NAME.pth with NAME.json beside it), or the embedded model it names
     (``fast``, ``accurate``; ``None``: the default), ready for inference; ``tau=None``: the threshold its ``.json``
     recommends. ``optimize``: BatchNorm folded and channels-last weights (:func:`reusegate.optimize.for_inference`:
     the same function, faster on CPU); ``preset``: one of the ``.json``'s inference presets
-    (:func:`reusegate.pretrained.load_gate`)."""
+    (:func:`reusegate.pretrained.load_gate`); ``reuse_path``: overrides the ``.json``'s
+    (:data:`reusegate.gate.REUSE_PATHS`; it changes no weights)."""
     from .optimize import for_inference
     from .pretrained import load_gate
 
-    gate = load_gate(path, tau=tau, variant=variant, tau2=tau2, preset=preset)
+    gate = load_gate(path, tau=tau, variant=variant, tau2=tau2, preset=preset,
+                     **({} if reuse_path is None else {"reuse_path": reuse_path}))
     return for_inference(gate) if optimize else gate
 
 

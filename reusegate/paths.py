@@ -5,20 +5,23 @@
 * :func:`compute_path`: the host's score and deep decoder (a computed frame);
 * :func:`translate_path`: ``delta`` from the matched template, ``S = S(t-n) + delta`` and the refine-translator
   on ``R(t-n)`` (a reused frame);
+* :func:`hold_path`: ``S(t-n)`` and ``R(t-n)`` as they are, or moved by the object's estimated shift (a reused
+  frame on the ``hold`` and ``shift`` reuse paths);
 * :func:`decode_deep` / :func:`decode_shallow`: the adapter's decoder halves, with the object's state for hosts
   whose decoder reads it.
 """
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import torch.nn.functional as F
 from torch import Tensor
 
 from .host import HostAdapter
-from .modules import GateModules
+from .modules import GateModules, shift_map
 
-__all__ = ["resize", "decode_deep", "decode_shallow", "start_caches", "compute_path", "translate_path"]
+__all__ = ["resize", "decode_deep", "decode_shallow", "start_caches", "compute_path", "translate_path",
+           "hold_path"]
 
 
 def resize(x: Tensor, size: tuple[int, int], mode: str) -> Tensor:
@@ -64,3 +67,12 @@ def translate_path(modules: GateModules, matched: Tensor, prev_score: Tensor,
     """``(delta, S(t-n) + delta, translated R)`` of a reused frame, from the template matcher's output."""
     delta = modules.delta(matched, prev_score)
     return delta, prev_score + delta, modules.refine_translator(prev_refined, delta)
+
+
+def hold_path(prev_score: Tensor, prev_refined: Tensor, shift: Optional[Tensor],
+              cells: tuple[int, int]) -> tuple[Tensor, Tensor]:
+    """``(S, R)`` of a reused frame that holds the caches: as they are (``shift=None``), or moved by ``shift``
+    (``[B, 2]`` in cells of the ``cells``-sized match feature, :func:`~reusegate.modules.estimate_motion`)."""
+    if shift is None:
+        return prev_score, prev_refined
+    return shift_map(prev_score, shift, cells), shift_map(prev_refined, shift, cells)

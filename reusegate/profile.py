@@ -25,6 +25,7 @@ STAGES: Tuple[Tuple[str, str, Tuple[str, ...]], ...] = (
     ("shallow backbone", "adapter", ("shallow",)),
     ("match feature", "adapter", ("match_feature",)),
     ("template matching + gate", "modules", ("match", "decide", "matched")),
+    ("motion estimate", "modules", ("motion",)),
     ("deep backbone", "adapter", ("deep",)),
     ("score", "adapter", ("score",)),
     ("online update (amortised)", "adapter", ("learn", "advance")),

@@ -25,7 +25,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .evaluation.metrics import batch_iou
 from .host import HostAdapter
-from .paths import compute_path, decode_shallow, resize, start_caches, translate_path
+from .paths import compute_path, decode_shallow, hold_path, resize, start_caches, translate_path
 
 if TYPE_CHECKING:
     from .gate import ReuseGate
@@ -66,6 +66,7 @@ class _Object:
     refined: Optional[Tensor] = None  # R(t-n): last computed frame's refined feature
     template: Optional[Tensor] = None
     anchor_match: Optional[Tensor] = None  # match feature of the last computed frame (change gate)
+    anchor_mask: Optional[Tensor] = None  # merged probability on the last computed frame (change_mask gate)
     anchor_gt: Optional[Tensor] = None  # oracle: GT of the last computed frame
     last_prob: Optional[Tensor] = None  # previous frame's probability (copy variant)
     frames: int = 0  # frames tracked after the start frame
@@ -286,7 +287,7 @@ class Session(_VideoSession):
             mode[oid] = "compute"
             if not self._gated:
                 continue
-            d, p = modules.decide(match, obj.score, obj.template, obj.anchor_match)
+            d, p = modules.decide(match, obj.score, obj.template, obj.anchor_match, obj.anchor_mask)
             if d is not None:
                 matched[oid] = d
             p_reuse[oid] = float(p)
@@ -318,8 +319,10 @@ class Session(_VideoSession):
                 if mode[oid] == "copy":
                     probs[oid] = obj.last_prob
                     continue
-                if g.reuse_path == "hold":
-                    score, refined = obj.score, obj.refined
+                if g.reuse_path in ("hold", "shift"):
+                    shift = (modules.motion(match, obj.anchor_match, obj.score, obj.anchor_mask)
+                             if g.reuse_path == "shift" else None)
+                    score, refined = hold_path(obj.score, obj.refined, shift, tuple(match.shape[-2:]))
                 else:
                     d = matched[oid] if oid in matched else modules.matched(match, obj.score, obj.template)
                     _, score, refined = translate_path(modules, d, obj.score, obj.refined)
@@ -330,7 +333,7 @@ class Session(_VideoSession):
             obj = self.objects[oid] = _Object(state=a.start_object(feats, mask))
             if self._gated:
                 obj.score, obj.refined, obj.template = start_caches(a, modules, obj.state, feats, match, mask)
-                obj.anchor_gt, obj.anchor_match = mask[0, 0], match
+                obj.anchor_gt, obj.anchor_match, obj.anchor_mask = mask[0, 0], match, mask
             probs[oid] = mask
 
         # 4. merge; online learning on computed frames only
@@ -339,6 +342,7 @@ class Session(_VideoSession):
             obj.last_prob = probs[oid]
             if oid in mode:  # not on its start frame
                 if mode[oid] == "compute":
+                    obj.anchor_mask = slots[oid]
                     a.learn(obj.state, feats, slots[oid])
                 a.advance(obj.state, feats, slots[oid], _COMPUTED if mode[oid] == "compute" else _REUSED)
         merged, labels = self._output(merged, labels)

@@ -15,7 +15,7 @@ from torch import Tensor
 from . import losses
 from .evaluation.metrics import batch_iou
 from .host import HostAdapter
-from .paths import compute_path, decode_shallow, resize, start_caches, translate_path
+from .paths import compute_path, decode_shallow, hold_path, resize, start_caches, translate_path
 
 if TYPE_CHECKING:
     from .gate import ReuseGate
@@ -76,18 +76,19 @@ def gated_loss(gate: "ReuseGate", clip: Clip, masks: Tensor, epoch: float = 0) -
     state = a.start_object(frames[0], masks[:, 0])
     prev_match = a.match_feature(frames[0])
     prev_score, prev_refined, template = start_caches(a, gm, state, frames[0], prev_match, masks[:, 0])
-    anchor = masks[:, 0]
+    anchor = prev_prob = masks[:, 0]
 
     seg, dl, gl, rates, gates = [], [], [], [], []
     for t in range(1, len(frames)):
         feats, gt = frames[t], masks[:, t]
         match = a.match_feature(feats)
-        matched, p = gm.match(match, prev_score, template, prev_match)
+        matched, p = gm.match(match, prev_score, template, prev_match, prev_prob)
         hard = (p > gate.train_tau).float()
         g = (hard + p - p.detach()).view(-1, 1, 1, 1)  # straight-through: hard forward, soft gradient
         delta, reused_score, translated = translate_path(gm, matched, prev_score, prev_refined)
-        if gate.reuse_path == "hold":  # delta still trains (eq. 3); the reused frame reads the caches as they are
-            reused_score, translated = prev_score, prev_refined
+        if gate.reuse_path in ("hold", "shift"):  # delta still trains (eq. 3); the reused frame reads the caches
+            shift = gm.motion(match, prev_match, prev_score, prev_prob) if gate.reuse_path == "shift" else None
+            reused_score, translated = hold_path(prev_score, prev_refined, shift, tuple(match.shape[-2:]))
         score, refined = compute_path(a, state, feats)
         logits = decode_shallow(a, state, feats, g * reused_score + (1 - g) * score,
                                 g * translated + (1 - g) * refined)
@@ -99,12 +100,14 @@ def gated_loss(gate: "ReuseGate", clip: Clip, masks: Tensor, epoch: float = 0) -
         gates.append(g.flatten())
         rates.append(hard.mean())
 
-        a.advance(state, feats, merged_probability(a, logits), hard == 0)
+        prob = merged_probability(a, logits)
+        a.advance(state, feats, prob, hard == 0)
         computed = (hard == 0).view(-1, 1, 1, 1)  # caches follow the last computed frame (paper)
         prev_score = torch.where(computed, score, prev_score)
         prev_refined = torch.where(computed, refined, prev_refined)
         anchor = torch.where(computed, gt, anchor)
         prev_match = torch.where(computed, match, prev_match)
+        prev_prob = torch.where(computed, prob.detach(), prev_prob)
 
     gate_loss = torch.stack(gl).mean() if gl else losses.target_rate_loss(torch.cat(gates), gate.target_rate)
     return {

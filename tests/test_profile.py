@@ -65,6 +65,16 @@ def test_computed_and_reused_frames_charge_the_stages_they_run():
     assert lines[0].split()[:3] == ["stage", "computed", "ms"] and lines[-1].startswith("c = reused / computed")
 
 
+def test_the_shift_path_charges_its_motion_estimate_to_reused_frames_and_runs_no_translator():
+    torch.manual_seed(0)
+    gate = ReuseGate(ReferenceHost(width=8, refined_channels=16), ReferenceAdapter, tau=0.5,
+                     gate_input="change_mask", reuse_path="shift")
+    report = profile_stages(gate, [_clip()])
+    rows = {r["stage"]: r for r in report["stages"]}
+    assert rows["motion estimate"]["computed_ms"] == 0 and rows["motion estimate"]["reused_ms"] > 0
+    assert rows["delta"]["reused_ms"] == rows["translator"]["reused_ms"] == 0
+
+
 def test_profile_needs_two_frames():
     gate = ReuseGate(ReferenceHost(width=8, refined_channels=16), ReferenceAdapter)
     frames, first = _clip(1)

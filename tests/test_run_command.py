@@ -214,3 +214,13 @@ def test_fusion_variant_takes_tau2(synthetic_folder, tiny_model, tmp_path, capsy
     assert _run(*args, "--tau", 0.5, "--tau2", 0.8, "--out", tmp_path / "out") == 0
     settings = json.loads((tmp_path / "out" / inference.SUMMARY).read_text())["settings"]
     assert settings["variant"] == "fusion" and settings["tau2"] == 0.8
+
+
+def test_reuse_path_overrides_the_models_and_is_recorded(synthetic_folder, tiny_model, tmp_path, capsys):
+    folder, mask = synthetic_folder
+    args = ["--input", folder, "--first-mask", mask, "--model", tiny_model, "--tau", 0.5]
+    assert _run(*args, "--reuse-path", "copy", "--out", tmp_path / "bad") == 2
+    assert "reuse_path must be one of" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    assert _run(*args, "--reuse-path", "shift", "--out", tmp_path / "out") == 0
+    settings = json.loads((tmp_path / "out" / inference.SUMMARY).read_text())["settings"]
+    assert settings["reuse_path"] == "shift" and settings["gate_input"] == "template"

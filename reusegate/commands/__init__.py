@@ -11,7 +11,7 @@ MODEL_HELP = ("an embedded model: 'accurate' (the default: G-FRTM trained at hei
 
 
 def add_model_and_data_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options ``run`` and ``bench`` share: which DAVIS sequences, the thread count and the model."""
+    """Options ``run`` and ``bench`` share: which DAVIS sequences, the thread count, the model and how it reuses."""
     parser.add_argument("--sequences", type=Path, default=None,
                         help="with --davis: text file with one sequence name a line (default: every sequence)")
     parser.add_argument("--resolution", default="480p", help="with --davis: the resolution folder (default: 480p)")
@@ -21,3 +21,6 @@ def add_model_and_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default=None,
                         help="an inference preset of the model's .json (the embedded models: 'full_fit', their target "
                              "models fitted with upstream's full iteration counts); default: as trained")
+    parser.add_argument("--reuse-path", default=None,  # checked by ReuseGate: the CLI imports no torch to parse
+                        help="what a reused frame decodes: 'translate' (the paper), 'hold' (the cached score and "
+                             "refined feature) or 'shift' (those moved by the object's motion); default: the model's")

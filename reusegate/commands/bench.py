@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         clips, source = demo_clips(frames), "embedded synthetic demo clip"
     else:
         clips, source = davis_clips(args.davis, args.sequences, frames, args.resolution), str(args.davis)
-    gate = load_model(args.model, tau=1.0, tau2=args.tau2, preset=args.preset)
+    gate = load_model(args.model, tau=1.0, tau2=args.tau2, preset=args.preset, reuse_path=args.reuse_path)
     if args.profile:
         return _profile(gate, clips, {"model": model_name(args.model), "source": source}, args.json)
     recommended = recommended_tau(args.model, args.preset)

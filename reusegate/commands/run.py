@@ -75,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
     if args.shard is not None and args.input is not None:
         raise ValueError("--shard splits a list of sequences; --input is one video")
     sequences = _sequences(args)
-    gate = load_model(args.model, tau=args.tau, variant=args.variant, tau2=args.tau2, preset=args.preset)
+    gate = load_model(args.model, tau=args.tau, variant=args.variant, tau2=args.tau2, preset=args.preset,
+                      reuse_path=args.reuse_path)
     settings = gate_settings(args.model, gate)
     if args.preset is not None:
         settings["preset"] = args.preset
