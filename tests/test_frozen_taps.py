@@ -179,7 +179,7 @@ def test_freeze_host_trains_the_gate_modules_only():
 
 @pytest.mark.parametrize("alias, stage1_config, stage2_configs, stage2c_config", [
     ("fast", "frtm_mnv2_pretrain_davis16_cpu.py", ("g_frtm_mnv2_davis16_cpu.py", "g_frtm_mnv2_davis16_cpu_more.py"),
-     "g_frtm_mnv2_change_gate_cpu.py"),
+     "g_frtm_mnv2_change_mask_cpu.py"),
     ("accurate", "frtm_mnv2_h360_pretrain_davis16_cpu.py",
      ("g_frtm_mnv2_h360_davis16_cpu.py", "g_frtm_mnv2_h360_davis16_cpu_more.py"), "g_frtm_mnv2_h360_change_gate_cpu.py"),
 ])

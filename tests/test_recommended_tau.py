@@ -34,9 +34,9 @@ def test_the_shipped_models_recommend_their_measured_tau():
     # split (held out by the fast model), the hard split and the unseen schoolgirls and demo clips
     assert recommended_tau("fast") == recommended_tau("accurate") == 0.75
     assert default_gate().tau == default_gate(model="fast").tau == 0.75
-    for alias in ("fast", "accurate"):
+    for alias, gate_input in (("fast", "change_mask"), ("accurate", "change")):
         gate = default_gate(model=alias)
-        assert gate.gate_modules.gate_input == "change" and gate.reuse_path == "hold"
+        assert gate.gate_modules.gate_input == gate_input and gate.reuse_path == "hold"
     assert default_gate(tau=0.8).tau == 0.8
 
 
