@@ -39,8 +39,9 @@ REUSE_PATHS = ("translate", "hold", "shift")
 refine-translator's ``R``), ``hold`` (``S(t-n)`` and ``R(t-n)`` as they are, with the current frame's shallow
 features; no template matching, delta or translator runs) or ``shift`` (``hold`` with both caches moved by the
 object's displacement since its last computed frame, :func:`~reusegate.modules.estimate_motion`; the gate's
-decision does not change). With a gate that reuses only frames close to the last computed
-one, ``hold`` is both cheaper and more accurate on unseen video than ``translate`` (README "The change gate")."""
+decision does not change). With a gate that reuses only frames close to the last computed one, ``hold`` is both
+cheaper and more accurate on unseen video than ``translate`` (README "The change gate"); ``shift`` is more
+accurate still and costs a motion estimate (README "The shift path")."""
 
 
 def resolve_adapter(model: nn.Module, adapter: Union[str, Mapping[str, Any], type, HostAdapter]) -> HostAdapter:
@@ -87,7 +88,7 @@ class ReuseGate(nn.Module):
         gate_input: what the reuse decision reads, one of :data:`~reusegate.modules.GATE_INPUTS`: the paper's
             template-matching gate (``'template'``, the default and upstream's layout) or the
             :class:`~reusegate.modules.ChangeGate` (``'change'``), which ranks unseen video by its change, under
-            the last computed score or, with ``'change_mask'``, under the last computed output mask.
+            the last computed score or, with ``'change_mask'``, around the last computed output mask.
     """
 
     def __init__(

@@ -143,8 +143,8 @@ def estimate_motion(feature: Tensor, anchor: Tensor, region: Tensor, radius: int
     Why: held caches are exact for a still object and off by its motion otherwise; most frames a gate can
     reuse move their object a few pixels as a whole. The region-weighted similarity of every shift at once is
     one cross-correlation of the unit feature with the region-weighted unit anchor, cropped to the region's
-    bounding box (under a millisecond at stride 8 on a CPU). A shift wins over a shorter one only by more than
-    1e-3 of similarity per cell, so flat regions stay put.
+    bounding box (about a millisecond at stride 8 on a 2-core CPU). A shift wins over a shorter one only by more
+    than 1e-3 of similarity per cell, so flat regions stay put.
     """
     b, c = feature.shape[:2]
     k = 2 * radius + 1
