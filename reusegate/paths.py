@@ -69,10 +69,12 @@ def translate_path(modules: GateModules, matched: Tensor, prev_score: Tensor,
     return delta, prev_score + delta, modules.refine_translator(prev_refined, delta)
 
 
-def hold_path(prev_score: Tensor, prev_refined: Tensor, shift: Optional[Tensor],
-              cells: tuple[int, int]) -> tuple[Tensor, Tensor]:
-    """``(S, R)`` of a reused frame that holds the caches: as they are (``shift=None``), or moved by ``shift``
-    (``[B, 2]`` in cells of the ``cells``-sized match feature, :func:`~reusegate.modules.estimate_motion`)."""
-    if shift is None:
+def hold_path(modules: GateModules, reuse_path: str, match: Tensor, anchor: Tensor, anchor_mask: Optional[Tensor],
+              prev_score: Tensor, prev_refined: Tensor) -> tuple[Tensor, Tensor]:
+    """``(S, R)`` of a reused frame that holds the caches: as they are (``'hold'``), or (``'shift'``) moved by the
+    object's motion since its last computed frame, estimated from the match features ``anchor`` (that frame's)
+    and ``match`` (this one's) by :meth:`~reusegate.modules.GateModules.motion`."""
+    if reuse_path != "shift":
         return prev_score, prev_refined
+    shift, cells = modules.motion(match, anchor, prev_score, anchor_mask), tuple(match.shape[-2:])
     return shift_map(prev_score, shift, cells), shift_map(prev_refined, shift, cells)

@@ -320,9 +320,8 @@ class Session(_VideoSession):
                     probs[oid] = obj.last_prob
                     continue
                 if g.reuse_path in ("hold", "shift"):
-                    shift = (modules.motion(match, obj.anchor_match, obj.score, obj.anchor_mask)
-                             if g.reuse_path == "shift" else None)
-                    score, refined = hold_path(obj.score, obj.refined, shift, tuple(match.shape[-2:]))
+                    score, refined = hold_path(modules, g.reuse_path, match, obj.anchor_match, obj.anchor_mask,
+                                               obj.score, obj.refined)
                 else:
                     d = matched[oid] if oid in matched else modules.matched(match, obj.score, obj.template)
                     _, score, refined = translate_path(modules, d, obj.score, obj.refined)

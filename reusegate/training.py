@@ -87,8 +87,8 @@ def gated_loss(gate: "ReuseGate", clip: Clip, masks: Tensor, epoch: float = 0) -
         g = (hard + p - p.detach()).view(-1, 1, 1, 1)  # straight-through: hard forward, soft gradient
         delta, reused_score, translated = translate_path(gm, matched, prev_score, prev_refined)
         if gate.reuse_path in ("hold", "shift"):  # delta still trains (eq. 3); the reused frame reads the caches
-            shift = gm.motion(match, prev_match, prev_score, prev_prob) if gate.reuse_path == "shift" else None
-            reused_score, translated = hold_path(prev_score, prev_refined, shift, tuple(match.shape[-2:]))
+            reused_score, translated = hold_path(gm, gate.reuse_path, match, prev_match, prev_prob, prev_score,
+                                                 prev_refined)
         score, refined = compute_path(a, state, feats)
         logits = decode_shallow(a, state, feats, g * reused_score + (1 - g) * score,
                                 g * translated + (1 - g) * refined)
