@@ -93,7 +93,8 @@ class ReuseGateVOS(BaseModel):
         freeze_host: train the gate modules only: the host's parameters get no updates and its normalisation
             layers stay in eval mode, so the computed path (``tau = 1``) stays exactly the pre-trained host.
             The paper fine-tunes the whole refiner with the gate; on a short CPU schedule that fine-tuning,
-            mostly on blended reuse frames, cost the computed path accuracy (README "Default model").
+            mostly on blended reuse frames, cost the computed path accuracy (README "Default model"). It is
+            ``train_only=['gate_modules']``, which takes its place when both are given.
         train_only: names of sub-modules of the network (e.g. ``['gate_modules.change_gate']``) that alone
             train; every other parameter is frozen and every other module stays in eval mode, so a new gate
             head trains on top of a finished model without moving anything else.
@@ -119,12 +120,9 @@ class ReuseGateVOS(BaseModel):
         self.net: Union[ReuseGate, HostOnly] = HostOnly(host, built) if gate is None else ReuseGate(
             host, built, **dict(gate))
         self.count_flops = bool(count_flops)
-        self.freeze_host = bool(freeze_host)
-        if self.freeze_host:
-            if gate is None:
-                raise ValueError("freeze_host=True leaves nothing to train without the gate modules (gate=None)")
-            host.requires_grad_(False)
-        self.train_only = tuple(train_only or ())
+        if freeze_host and gate is None:
+            raise ValueError("freeze_host=True leaves nothing to train without the gate modules (gate=None)")
+        self.train_only = tuple(train_only or (("gate_modules",) if freeze_host else ()))
         if self.train_only:
             names = dict(self.net.named_modules())
             unknown = [n for n in self.train_only if n not in names]
@@ -137,11 +135,9 @@ class ReuseGateVOS(BaseModel):
         self.epoch: float = 0.0
 
     def train(self, mode: bool = True) -> "ReuseGateVOS":
-        """As ``nn.Module.train``; a frozen host (or all but ``train_only``) stays in eval mode: its BatchNorm
-        statistics do not drift."""
+        """As ``nn.Module.train``; all but ``train_only`` (``freeze_host``: the gate modules) stays in eval mode:
+        frozen BatchNorm statistics do not drift."""
         super().train(mode)
-        if self.freeze_host:
-            self.net.host.eval()
         if self.train_only:
             self.net.eval()
             for name in self.train_only:
