@@ -225,6 +225,28 @@ def test_stride4_head_and_narrow_s8_options():
         Refiner(channels, head="bilinear")
 
 
+def test_refined_split_s8_moves_the_stride8_stage_to_the_skipped_half():
+    """``refined_split='s8'``: the same weights and, on a computed frame, the same logits; ``R`` is the stride-8
+    stage's output, and a reused frame's decoder runs the stride-4 stage and the head only."""
+    model = _model("mobilenet_v2", s4_channels=32, head="stride2", head_channels=16)
+    paper, split = FRTMAdapter(model), FRTMAdapter(model, refined_split="s8")
+    assert (split.taps.refined_stride, split.taps.refined_channels) == (8, 64)
+    with torch.no_grad():
+        feats = split.deep(split.shallow(split.preprocess(torch.rand(1, 3, H, W))))
+        score = torch.randn(1, 1, H // 16, W // 16)
+        refined = split.refine_deep(feats, score)
+        assert refined.shape == (1, 64, H // 8, W // 8)
+        whole = paper.refine_shallow(feats, score, paper.refine_deep(feats, score))
+        ran = []
+        hook = model.refiner.stages["s8"].register_forward_hook(lambda *_: ran.append("s8"))
+        parts = split.refine_shallow(feats, score, refined)
+        hook.remove()
+    assert ran == []
+    assert float((parts - whole).abs().max()) <= 1e-5 * float(whole.abs().max())
+    with pytest.raises(ValueError, match="refined_split must be one of"):
+        FRTMAdapter(model, refined_split="s4")
+
+
 def test_prior_mask_decoder_reads_the_last_output_on_every_frame():
     """``prior_mask=True``: the deep stages get one more input channel, and each computed frame's deep decoder
     sees the object's merged mask of the frame before (the start mask first), also after reused frames."""
@@ -235,8 +257,8 @@ def test_prior_mask_decoder_reads_the_last_output_on_every_frame():
     assert _model("mobilenet_v2").refiner.stages["s16"].tse.transform[0].in_channels == 64 + 1  # default: FRTM
     seen = []
     forward_deep = model.refiner.forward_deep
-    model.refiner.forward_deep = lambda feats, score, stages=None, prior=None: (
-        seen.append(prior), forward_deep(feats, score, stages, prior))[1]
+    model.refiner.forward_deep = lambda feats, score, stages=None, prior=None, **kw: (
+        seen.append(prior), forward_deep(feats, score, stages, prior, **kw))[1]
     gate = ReuseGate(model, "frtm", tau=1.0)
     session = gate.session()
     session.step(frames[0], labels)

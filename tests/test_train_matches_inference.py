@@ -8,7 +8,7 @@ compared with the bare host the same way (TTVOS: with the object's state in both
 """
 from __future__ import annotations
 
-from typing import Callable, List
+from typing import Callable, List, Optional
 
 import pytest
 import torch
@@ -36,6 +36,8 @@ def _hosts() -> dict:
         "reference": lambda: (ReferenceHost(width=8, refined_channels=16), "reference"),
         "modules": lambda: (ExampleVOSNet(width=8, refined_channels=16), dict(type="modules", **TAPS)),
         "frtm": lambda: (FRTM("resnet18", target_params=CHEAP), "frtm"),
+        # the refined tap after the stride-8 stage: R at stride 8
+        "frtm_s8": lambda: (FRTM("resnet18", target_params=CHEAP), dict(type="frtm", refined_split="s8")),
         # a stateful decoder: its mask history, template and s16 memory must advance in training as in a session
         "ttvos": lambda: (TTVOS("mobilenet_v2s16"), "ttvos"),
     }
@@ -57,13 +59,16 @@ def _clip() -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack(frames), torch.stack(labels)
 
 
-def _record_scores(adapter) -> List[torch.Tensor]:
-    """Record the score every ``refine_shallow`` call receives (the one the host decodes with)."""
+def _record_scores(adapter, refined_seen: Optional[List[torch.Tensor]] = None) -> List[torch.Tensor]:
+    """Record the score every ``refine_shallow`` call receives (the one the host decodes with), and in
+    ``refined_seen`` the refined feature."""
     seen: List[torch.Tensor] = []
     original = adapter.refine_shallow
 
     def refine_shallow(feats, score, refined, **kwargs):
         seen.append(score.detach().clone())
+        if refined_seen is not None:
+            refined_seen.append(refined.detach().clone())
         return original(feats, score, refined, **kwargs)
 
     adapter.refine_shallow = refine_shallow
@@ -92,25 +97,29 @@ def _assert_close(got: List[torch.Tensor], want: List[torch.Tensor]) -> None:
 
 
 @pytest.mark.parametrize("host, reuse_path",
-                         [(h, "translate") for h in sorted(_hosts())] + [("frtm", "hold"), ("frtm", "shift")])
+                         [(h, "translate") for h in sorted(_hosts())]
+                         + [("frtm", "hold"), ("frtm", "shift"), ("frtm_s8", "hold")])
 def test_loss_feeds_the_host_the_scores_a_session_gives_it(host, reuse_path):
     torch.manual_seed(0)
     model, adapter = _hosts()[host]()
     frames, labels = _clip()
     gate = ReuseGate(model, adapter, tau=0.5, train_tau=0.5, reuse_path=reuse_path).eval()  # eval: same BN stats
-    seen = _record_scores(gate.adapter)
+    refined: List[torch.Tensor] = []
+    seen = _record_scores(gate.adapter, refined)
     calls = _script_gate(gate)
 
     session = gate.session()
     results = [session.step(frames[t], labels[0] if t == 0 else None) for t in range(T)]
     assert [r.reused[1] for r in results[1:]] == [p > 0.5 for p in P_REUSE]
-    want = list(seen)
+    want, want_refined = list(seen), list(refined)
     seen.clear()
+    refined.clear()
     with torch.no_grad():
         out = gate.loss(frames[None], (labels[None, :, None] > 0).float())
     assert calls() == 2 * (T - 1)
     assert float(out["reuse_rate"]) == pytest.approx(sum(p > 0.5 for p in P_REUSE) / (T - 1))
     _assert_close(seen, want)
+    _assert_close(refined, want_refined)  # and the refined feature (translated, held or the host's)
     # the run-time scores really follow the estimates: frame 5 is not guided the way frame 2 was
     assert not torch.allclose(want[4], want[1])
     # hold: reused frame 3 decodes with computed frame 2's score as it is; translate adds delta to it; shift

@@ -6,7 +6,9 @@ Tap mapping (strides; FRTM feature keys in brackets):
   ``deep`` adds ``s16`` and ``s32``; the match feature is ``s8`` (G-FRTM's "f8");
 * score: the object's target model on ``s16`` (stride 16, one channel, raw); ``advance`` feeds the merged soft
   mask of computed frames to its memory and periodic Gauss-Newton update (in training too);
-* refined tap: the output of the stride-16 refinement stage (64 ch), what G-FRTM caches as ``prevRefine``.
+* refined tap: the output of the stride-16 refinement stage (64 ch), what G-FRTM caches as ``prevRefine``;
+  ``refined_split='s8'`` (an option; the same weights) taps the stride-8 stage's output instead, so a reused frame
+  also skips that stage (see :mod:`.refiner`).
 
 Training on frozen taps: a feature dict may carry tap ``'score'``, the object's coarse score precomputed by a
 target model fitted once on its first frame and frozen (FRTM's training setting; see
@@ -40,6 +42,7 @@ from torch import Tensor
 from reusegate.host import Features, HostAdapter, TapSpec, soft_aggregate
 
 from .model import FRTM
+from .refiner import SPLITS
 from .target_model import TargetModel
 
 __all__ = ["FRTMAdapter", "FRTMObject", "LABEL_RULES"]
@@ -69,10 +72,14 @@ class FRTMAdapter(HostAdapter):
         input_height: instead of a factor, resize every frame to this height (aspect kept): a model trained at
             one internal size (the default model: 240, i.e. 480p halved) then sees that size whatever the
             video's resolution. Exclusive with ``input_scale``.
+        refined_split: the refinement stage whose output is the refined tap, one of
+            :data:`~.refiner.SPLITS`: ``'s16'`` (G-FRTM's) or ``'s8'``, where a reused frame also skips the
+            stride-8 decoder stage and holds (or shifts) its output. Changes no weights; the translate path needs
+            a refine-translator trained at that split.
     """
 
     def __init__(self, model: FRTM, label_rule: str = "argmax", input_scale: float = 1.0,
-                 input_height: Optional[int] = None) -> None:
+                 input_height: Optional[int] = None, refined_split: str = "s16") -> None:
         super().__init__(model)
         if not isinstance(model, FRTM):
             raise ValueError(f"FRTMAdapter wraps an FRTM model, got {type(model).__name__}")
@@ -85,7 +92,10 @@ class FRTMAdapter(HostAdapter):
                 raise ValueError("give input_scale or input_height, not both")
             if not isinstance(input_height, int) or input_height < 32:
                 raise ValueError(f"input_height must be an int >= 32 (pixels), got {input_height!r}")
+        if refined_split not in SPLITS:
+            raise ValueError(f"refined_split must be one of {SPLITS}, got {refined_split!r}")
         self.stateful_decoder = model.refiner.prior
+        self.refined_split = refined_split
         self.label_rule = label_rule
         self.input_scale = float(input_scale)
         self.input_height = input_height
@@ -93,8 +103,8 @@ class FRTMAdapter(HostAdapter):
             match_channels=model.backbone.feature_channels["s8"],
             match_stride=8,
             score_stride=16,
-            refined_channels=model.refiner.channels,
-            refined_stride=16,
+            refined_channels=model.refiner.widths[refined_split],
+            refined_stride=int(refined_split[1:]),
         )
 
     # ------------------------------------------------------------------ feature tap
@@ -162,14 +172,16 @@ class FRTMAdapter(HostAdapter):
 
     # ------------------------------------------------------------------ refined-feature tap
     def refine_deep(self, feats: Features, score: Tensor, state: Optional[FRTMObject] = None) -> Tensor:
-        """The ``s32`` / ``s16`` stages; a prior-mask host also reads the object's last mask from ``state`` (the
+        """The stages up to the split; a prior-mask host also reads the object's last mask from ``state`` (the
         refiner says so when it is missing)."""
-        return self.model.refiner.forward_deep(feats, score, prior=None if state is None else state.prior)
+        return self.model.refiner.forward_deep(feats, score, prior=None if state is None else state.prior,
+                                               split=self.refined_split)
 
     def refine_shallow(self, feats: Features, score: Tensor, refined: Tensor,
                        state: Optional[FRTMObject] = None) -> Tensor:
-        """The ``s8`` / ``s4`` stages and the head (``state`` is accepted for prior-mask hosts and not read)."""
-        return self.model.refiner.forward_shallow(feats, score, refined, feats["image"].shape[-2:])
+        """The stages after the split and the head (``state`` is accepted for prior-mask hosts and not read)."""
+        return self.model.refiner.forward_shallow(feats, score, refined, feats["image"].shape[-2:],
+                                                  split=self.refined_split)
 
     # ------------------------------------------------------------------ multi-object
     def merge(self, probs: Tensor) -> tuple[Tensor, Tensor]:

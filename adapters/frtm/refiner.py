@@ -19,7 +19,9 @@ reused.
 Split for the reuse gate: :meth:`Refiner.forward_deep` runs the ``s32`` and ``s16`` stages and returns the
 refined feature ``R`` (stride 16, the output of the ``s16`` stage -- what G-FRTM caches); :meth:`Refiner.
 forward_shallow` runs the ``s8`` and ``s4`` stages and the head from ``R``. On reused frames ``R`` is the
-refine-translator's estimate and ``S`` is ``S(t-n) + delta``.
+refine-translator's estimate and ``S`` is ``S(t-n) + delta``. ``split='s8'`` (an option, not the paper's; same
+weights) moves the ``s8`` stage to the deep half: ``R`` is then its output (stride 8) and a reused frame runs only
+the ``s4`` stage and the head, which on a CPU is about 40 % less never-skipped decoder.
 
 Every bilinear resize uses ``align_corners=False`` and is skipped when the sizes already match (as upstream).
 
@@ -39,12 +41,24 @@ from torch import Tensor, nn
 from reusegate.modules import ResidualRefinementBlock
 
 __all__ = ["Refiner", "RefineStage", "BicubicUpsample2x", "UpsampleHead", "Stride4Head", "Stride2Head", "HEADS",
-           "DEEP_TAPS", "SHALLOW_TAPS"]
+           "STAGE_TAPS", "SPLITS", "DEEP_TAPS", "SHALLOW_TAPS"]
 
+STAGE_TAPS = ("s32", "s16", "s8", "s4")
+"""The refinement stages in the order they run."""
+SPLITS = ("s16", "s8")
+"""Where the decoder may be split for the reuse gate: the last stage of the skippable half, whose output is ``R``
+(``'s16'``: G-FRTM's)."""
 DEEP_TAPS = ("s32", "s16")
-"""Stages skipped on reused frames; the last one's output is the refined feature ``R``."""
+"""The deep half at G-FRTM's split; also the stages that read the prior mask (``prior=True``)."""
 SHALLOW_TAPS = ("s8", "s4")
-"""Stages that always run."""
+"""The half that always runs at G-FRTM's split."""
+
+
+def _halves(split: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    cut = STAGE_TAPS.index(split) + 1
+    return STAGE_TAPS[:cut], STAGE_TAPS[cut:]
 
 
 def _resize(x: Tensor, size: Sequence[int]) -> Tensor:
@@ -223,6 +237,8 @@ class Refiner(nn.Module):
         s8 = channels if s8_channels is None else s8_channels
         s4 = channels if s4_channels is None else s4_channels
         self.channels = channels
+        self.widths = {"s32": channels, "s16": channels, "s8": s8, "s4": s4}
+        """Output channels of each stage (the refined feature's width at each split)."""
         self.prior = bool(prior)
         deep_inputs = 2 if self.prior else 1
         self.stages = nn.ModuleDict({
@@ -234,12 +250,15 @@ class Refiner(nn.Module):
         self.head = HEADS[head](s4, head_channels)
 
     def forward_deep(self, feats: Mapping[str, Tensor], score: Tensor,
-                     stages: Optional[Dict[str, Tensor]] = None, prior: Optional[Tensor] = None) -> Tensor:
-        """Run the ``s32`` and ``s16`` stages; return ``R`` (``[B, channels, h16, w16]``).
+                     stages: Optional[Dict[str, Tensor]] = None, prior: Optional[Tensor] = None,
+                     split: str = "s16") -> Tensor:
+        """Run the stages up to ``split`` (:data:`SPLITS`); return ``R`` (``split='s16'``:
+        ``[B, channels, h16, w16]``; ``'s8'``: ``[B, widths['s8'], h8, w8]``).
 
         ``stages``, when given, receives each stage's output (for tests and analysis). ``prior``: the object's
         previous mask ``[B, 1, H, W]`` in [0, 1] at any size, required with ``prior=True`` and refused without.
         """
+        deep, _ = _halves(split)
         if self.prior != (prior is not None):
             raise ValueError("this refiner was built with prior=True and needs the previous mask" if self.prior
                              else "this refiner has no prior input (prior=False); pass prior=None")
@@ -247,18 +266,19 @@ class Refiner(nn.Module):
         if prior is not None:
             inputs = torch.cat([score, F.adaptive_avg_pool2d(prior.to(score.dtype), score.shape[-2:])], dim=1)
         x: Optional[Tensor] = None
-        for tap in DEEP_TAPS:
-            x = self.stages[tap](feats[tap], inputs, x)
+        for tap in deep:
+            x = self.stages[tap](feats[tap], inputs if tap in DEEP_TAPS else score, x)
             if stages is not None:
                 stages[tap] = x
         assert x is not None
         return x
 
     def forward_shallow(self, feats: Mapping[str, Tensor], score: Tensor, refined: Tensor,
-                        image_size: Sequence[int], stages: Optional[Dict[str, Tensor]] = None) -> Tensor:
-        """Run the ``s8`` and ``s4`` stages from ``refined`` and the head; return logits ``[B, 1, *image_size]``."""
+                        image_size: Sequence[int], stages: Optional[Dict[str, Tensor]] = None,
+                        split: str = "s16") -> Tensor:
+        """Run the stages after ``split`` from ``refined`` and the head; return logits ``[B, 1, *image_size]``."""
         x = refined
-        for tap in SHALLOW_TAPS:
+        for tap in _halves(split)[1]:
             x = self.stages[tap](feats[tap], score, x)
             if stages is not None:
                 stages[tap] = x
