@@ -25,7 +25,7 @@ from typing import Any, Dict
 import torch
 from torch import Tensor, nn
 
-__all__ = ["TapSpec", "Features", "HostAdapter", "soft_aggregate"]
+__all__ = ["TapSpec", "Features", "HostAdapter", "soft_aggregate", "label_map"]
 
 Features = Dict[str, Tensor]
 """Named feature maps of one frame (e.g. ``{'s4': ..., 's8': ..., 's16': ..., 's32': ...}``)."""
@@ -160,6 +160,18 @@ class HostAdapter:
         return soft_aggregate(probs)
 
 
+def label_map(merged: Tensor) -> Tensor:
+    """The ``[H, W]`` arg-max over the ``[K + 1, H, W]`` slots, first index on ties (as ``argmax``).
+
+    One object (two slots), the case of every DAVIS-2016 video, is one comparison: about a tenth of
+    ``max(dim=0).indices`` at 480p on a CPU, where the latter was half of a reused frame's output step; more
+    slots take ``max(dim=0).indices`` (itself ~10x faster than ``argmax`` over dim 0 on CPU).
+    """
+    if merged.shape[0] == 2:
+        return (merged[1] > merged[0]).long()
+    return merged.max(dim=0).indices
+
+
 def soft_aggregate(probs: Tensor, eps: float = 1e-7) -> tuple[Tensor, Tensor]:
     """Soft aggregation on odds (FRTM): background = min over objects of (1 - p), softmax of p / (1 - p).
 
@@ -170,6 +182,6 @@ def soft_aggregate(probs: Tensor, eps: float = 1e-7) -> tuple[Tensor, Tensor]:
     background = (1 - p).min(dim=0, keepdim=True).values
     slots = torch.cat([background, p], dim=0)
     soft = torch.softmax(slots / (1 - slots), dim=0)
-    labels = soft.max(dim=0).indices  # same first-index ties as argmax, ~10x faster on CPU here
+    labels = label_map(soft)
     onehot = torch.zeros_like(soft).scatter_(0, labels.unsqueeze(0), 1.0)
     return soft * onehot, labels

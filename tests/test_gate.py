@@ -10,6 +10,7 @@ import torch
 
 from reusegate.adapters.reference import ReferenceAdapter, ReferenceHost
 from reusegate.gate import HostRunner, ReuseGate
+from reusegate.host import label_map
 from reusegate.modules import GateModules
 
 H, W = 96, 160
@@ -290,3 +291,14 @@ def test_adapter_given_as_config_dict():
         ReuseGate(ReferenceHost(), dict(name="reference"))
     with pytest.raises(TypeError):  # settings the adapter does not take are not silently dropped
         ReuseGate(ReferenceHost(), dict(type="reference", nonsense=1))
+
+
+@pytest.mark.parametrize("slots", [2, 3, 8])
+def test_label_map_is_the_first_index_arg_max(slots):
+    """The one-object shortcut and the general case pick what ``argmax`` picks, ties included."""
+    g = torch.Generator().manual_seed(slots)
+    merged = torch.rand(slots, 40, 60, generator=g).round(decimals=1)  # coarse values: many ties
+    merged[:, :5] = 0.0  # all slots tied
+    want = torch.argmax(merged, dim=0)
+    assert torch.equal(label_map(merged), want)
+    assert (want[:5] == 0).all() and len(torch.unique(want)) == slots

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from reusegate.host import Features, HostAdapter, TapSpec
+from reusegate.host import Features, HostAdapter, TapSpec, label_map
 
 from .model import TTVOS, TTVOSState, pad16, padding16, pool_mask, two_channel, unpad
 from .video import aggregate
@@ -130,4 +130,4 @@ class TTVOSAdapter(HostAdapter):
     # ------------------------------------------------------------------ multi-object
     def merge(self, probs: Tensor) -> tuple[Tensor, Tensor]:
         merged = aggregate(probs)
-        return merged, merged.max(dim=0).indices
+        return merged, label_map(merged)
