@@ -10,7 +10,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 import torch
@@ -78,9 +78,16 @@ def _run(gate: ReuseGate, clip: SyntheticClip) -> tuple[List[FrameResult], float
     return results, fps, session.stats()["reuse_rate"]
 
 
-def overlay_gif(path: Path, clip: SyntheticClip, results: List[FrameResult], tau: float) -> Path:
+def _copied(r: FrameResult, oid: int, tau2: Optional[float]) -> bool:
+    """Whether the fusion variant (``tau2`` set) copied the object's previous mask on this frame."""
+    return tau2 is not None and bool(r.reused.get(oid)) and r.p_reuse.get(oid, 0.0) > tau2
+
+
+def overlay_gif(path: Path, clip: SyntheticClip, results: List[FrameResult], tau: float,
+                tau2: Optional[float] = None) -> Path:
     """Animated GIF: each object's mask tinted (a colour unlike the clip's) and outlined in white, a green
-    (computed) or orange (reused) border and the gate probability."""
+    (computed) or orange (reused) border and the gate probability; with ``tau2`` (fusion) a reused frame
+    whose masks were all copied says so."""
     images = []
     for t, (frame, r) in enumerate(zip(clip.frames, results)):
         labels = r.labels.numpy()
@@ -95,7 +102,8 @@ def overlay_gif(path: Path, clip: SyntheticClip, results: List[FrameResult], tau
         colour = REUSED if reused else COMPUTED
         draw.rectangle([0, 0, im.width - 1, im.height - 1], outline=colour, width=5)
         p = max(r.p_reuse.values()) if r.p_reuse else float("nan")
-        text = f"frame {t:02d}  {'REUSED' if reused else 'computed'}"
+        copied = reused and all(_copied(r, oid, tau2) for oid in r.reused)
+        text = f"frame {t:02d}  {'COPIED' if copied else 'REUSED' if reused else 'computed'}"
         if t and not np.isnan(p):
             text += f"  p_reuse={p:.2f} (tau={tau:g})"
         draw.rectangle([5, 5, 8 + 7 * len(text), 20], fill=(0, 0, 0))
@@ -106,8 +114,10 @@ def overlay_gif(path: Path, clip: SyntheticClip, results: List[FrameResult], tau
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def timeline_plot(path: Path, clip: SyntheticClip, results: List[FrameResult], tau: float) -> Path:
-    """p_reuse per object against tau over time, reused frames shaded, object speed on a second axis."""
+def timeline_plot(path: Path, clip: SyntheticClip, results: List[FrameResult], tau: float,
+                  tau2: Optional[float] = None) -> Path:
+    """p_reuse per object against tau over time, reused frames shaded, object speed on a second axis; with
+    ``tau2`` (fusion) the frames whose previous mask was copied are shaded darker."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -122,8 +132,10 @@ def timeline_plot(path: Path, clip: SyntheticClip, results: List[FrameResult], t
         ax.plot(t, p, marker=".", label=f"p_reuse, object {oid}")
         for i, r in enumerate(results):
             if r.reused.get(oid):
-                ax.axvspan(i - 0.5, i + 0.5, color="orange", alpha=0.25, lw=0)
+                ax.axvspan(i - 0.5, i + 0.5, color="orange", alpha=0.6 if _copied(r, oid, tau2) else 0.25, lw=0)
     ax.axhline(tau, color="k", ls="--", lw=1, label=f"tau = {tau:g}")
+    if tau2 is not None:
+        ax.axhline(tau2, color="k", ls=":", lw=1, label=f"tau2 = {tau2:g} (copy above)")
     ax.set_ylim(0, 1)
     ax.set_xlabel("frame (shaded: reused)")
     ax.set_ylabel("p_reuse")
@@ -131,9 +143,13 @@ def timeline_plot(path: Path, clip: SyntheticClip, results: List[FrameResult], t
     speed_line, = speed.plot(t, clip.speeds, color="grey", lw=1, alpha=0.7, label="object speed (right axis)")
     speed.set_ylabel("object speed (px/frame)", color="grey")
     n_reused = sum(any(r.reused.values()) for r in results)
-    shade = Patch(color="orange", alpha=0.25, label=f"reused frame ({n_reused} of {len(results)})")
+    n_copied = sum(any(_copied(r, oid, tau2) for oid in r.reused) for r in results)
+    shades = [Patch(color="orange", alpha=0.25, label=f"reused frame ({n_reused} of {len(results)})")]
+    if tau2 is not None:
+        shades = [Patch(color="orange", alpha=0.25, label=f"reused, decoded ({n_reused - n_copied})"),
+                  Patch(color="orange", alpha=0.6, label=f"reused, mask copied ({n_copied})")]
     handles, _ = ax.get_legend_handles_labels()
-    ax.legend(handles=[*handles, shade, speed_line], loc="lower left", fontsize=8)
+    ax.legend(handles=[*handles, *shades, speed_line], loc="lower left", fontsize=8)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
@@ -168,9 +184,11 @@ def run_demo(gate: ReuseGate, out: Path, tau: float = 0.7, rounds: int = 5) -> D
         writer.write("demo", f"{t:05d}", lab)
     report = DemoReport(tau, clip_jf(labels, clip.labels), clip_jf([r.labels.numpy() for r in base], clip.labels),
                         rate, fps, fps1)
-    overlay_gif(out / "overlay.gif", clip, results, tau)
-    timeline_plot(out / "gate_timeline.png", clip, results, tau)
-    summary: Dict[str, object] = {**report.__dict__, "speedup": report.speedup,
+    tau2 = gate.tau2 if gate.variant == "fusion" else None
+    overlay_gif(out / "overlay.gif", clip, results, tau, tau2)
+    timeline_plot(out / "gate_timeline.png", clip, results, tau, tau2)
+    summary: Dict[str, object] = {**report.__dict__, "speedup": report.speedup, "variant": gate.variant,
+                                  **({"tau2": tau2} if tau2 is not None else {}),
                                   "reused": [any(r.reused.values()) for r in results]}
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
     return report

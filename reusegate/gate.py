@@ -76,7 +76,7 @@ class ReuseGate(nn.Module):
         tau: reuse threshold; an object reuses iff ``p_reuse > tau`` (upstream's strict rule). ``tau = 1``
             never reuses and runs exactly the host.
         variant: one of :data:`VARIANTS`.
-        tau2: the ``fusion`` variant's copy threshold (``tau2 > tau``).
+        tau2: the ``fusion`` variant's copy threshold (``tau2 > tau`` unless ``tau = 1``).
         m1, m2, ep_t: gate-probability loss margin schedule (eq. 4-5): the target is raised to
             ``m1 * min(1, epoch / ep_t)``; errors below ``m2`` are flat.
         gate_loss: ``'gp'`` (the paper's gate-probability loss) or ``'ngate'`` (AIG-style target-rate
@@ -113,7 +113,7 @@ class ReuseGate(nn.Module):
                 raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-        if variant == "fusion" and not tau2 > tau:
+        if variant == "fusion" and tau < 1 and not tau2 > tau:  # tau = 1 reuses nothing, whatever tau2
             raise ValueError(f"the fusion variant needs tau2 > tau, got tau={tau}, tau2={tau2}")
         if reuse_path not in REUSE_PATHS:
             raise ValueError(f"reuse_path must be one of {REUSE_PATHS}, got {reuse_path!r}")

@@ -32,13 +32,14 @@ SUMMARY = "summary.json"
 
 
 # ---------------------------------------------------------------------------------------------- model
-def load_model(path: Union[str, Path, None], tau: Optional[float] = None, variant: str = "translate",
-               tau2: float = 0.9, optimize: bool = True, preset: Optional[str] = None,
+def load_model(path: Union[str, Path, None], tau: Optional[float] = None, variant: Optional[str] = None,
+               tau2: Optional[float] = None, optimize: bool = True, preset: Optional[str] = None,
                reuse_path: Optional[str] = None) -> ReuseGate:
     """The exported model at ``path`` (NAME.pth with NAME.json beside it), or the embedded model it names
     (``fast``, ``accurate``; ``None``: the default), ready for inference; ``tau=None``: the threshold its ``.json``
-    recommends. ``optimize``: BatchNorm folded and channels-last weights (:func:`reusegate.optimize.for_inference`:
-    the same function, faster on CPU); ``preset``: one of the ``.json``'s inference presets
+    recommends, ``variant=None`` / ``tau2=None``: the variant and copy threshold it recommends. ``optimize``:
+    BatchNorm folded and channels-last weights (:func:`reusegate.optimize.for_inference`: the same function,
+    faster on CPU); ``preset``: one of the ``.json``'s inference presets
     (:func:`reusegate.pretrained.load_gate`); ``reuse_path``: overrides the ``.json``'s
     (:data:`reusegate.gate.REUSE_PATHS`; it changes no weights)."""
     from .optimize import for_inference
@@ -70,8 +71,10 @@ def model_name(path: Union[str, Path, None]) -> str:
 
 def gate_settings(model: Union[str, Path, None], gate: ReuseGate) -> Dict[str, Any]:
     """What a run's results depend on besides the frames, for summaries and done-markers: the model's name and
-    the gate's threshold, variant, gate input and reuse path (the last two come from the model's ``.json``)."""
+    the gate's threshold, variant (with fusion's ``tau2``), gate input and reuse path (the last two come from the
+    model's ``.json``)."""
     return {"model": model_name(model), "tau": gate.tau, "variant": gate.variant,
+            **({"tau2": gate.tau2} if gate.variant == "fusion" else {}),
             "gate_input": gate.gate_modules.gate_input, "reuse_path": gate.reuse_path}
 
 

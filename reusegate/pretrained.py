@@ -24,14 +24,19 @@ from .registry import MODELS, build
 from .safe_load import load_weights
 
 __all__ = ["load_gate", "save_gate", "default_gate", "default_model_path", "embedded_name", "model_path",
-           "recommended_tau",
-           "with_preset", "DEFAULT_ALIAS", "DEFAULT_MODEL", "EMBEDDED_MODELS", "FALLBACK_TAU", "PRESET_KEYS"]
+           "recommended_tau", "recommended_variant",
+           "with_preset", "DEFAULT_ALIAS", "DEFAULT_MODEL", "EMBEDDED_MODELS", "FALLBACK_TAU", "PRESET_KEYS",
+           "RECOMMENDABLE_VARIANTS"]
 
 FORMAT_VERSION = 1
 """Version of the exported ``.json``; a reader refuses newer ones instead of misreading them."""
 
 FALLBACK_TAU = 0.7
 """The threshold of a model whose ``.json`` recommends none (exports older than ``recommended_tau``): the paper's."""
+
+RECOMMENDABLE_VARIANTS = ("translate", "copy", "fusion")
+"""Variants a ``.json`` may recommend (``recommended_variant``; ``'fusion'`` also needs ``recommended_tau2``);
+``oracle`` reads the ground truth and cannot be a default."""
 
 EMBEDDED_MODELS = {"accurate": "g_frtm_mnv2_h360", "fast": "g_frtm_mnv2", "ttvos": "g_ttvos_mnv2"}
 """The models that ship in the package, by alias: G-FRTM on the frozen ImageNet MobileNetV2 (narrow decoder),
@@ -53,8 +58,15 @@ def save_gate(gate: ReuseGate, path: Union[str, Path], host: str, adapter: str,
 
     ``recommended`` is the threshold the ``.json`` recommends, the default of ``load_gate``, ``run``, ``bench``
     and ``demo`` (measure it with ``reusegate bench``); ``None`` records the gate's own ``tau`` (from the config
-    it was trained with).
+    it was trained with). The gate's ``variant`` (and with ``'fusion'`` its ``tau2``) is recorded as the
+    recommended variant the same way.
     """
+    if gate.variant not in RECOMMENDABLE_VARIANTS:
+        raise ValueError(f"a model cannot recommend the {gate.variant!r} variant; export it with one of "
+                         f"{RECOMMENDABLE_VARIANTS}")
+    tau = _check_tau(gate.tau if recommended is None else recommended, "the recommended tau")
+    if gate.variant == "fusion" and tau < 1 and not gate.tau2 > tau:
+        raise ValueError(f"the fusion variant needs tau2 > tau, got recommended tau {tau:g} and tau2 {gate.tau2:g}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     rebuilt = [f"host.{p}" for p in getattr(gate.host, "rebuilt_prefixes", ())]
@@ -62,7 +74,8 @@ def save_gate(gate: ReuseGate, path: Union[str, Path], host: str, adapter: str,
                 "reuse_path": gate.reuse_path}
     meta = {"format": FORMAT_VERSION, "host": host, "adapter": adapter, "host_kwargs": host_kwargs or {},
             "gate": settings, "rebuilt_prefixes": rebuilt,
-            "recommended_tau": _check_tau(gate.tau if recommended is None else recommended, "the recommended tau"),
+            "recommended_tau": tau, "recommended_variant": gate.variant,
+            **({"recommended_tau2": gate.tau2} if gate.variant == "fusion" else {}),
             **(extra or {})}
     state = {k: v for k, v in gate.state_dict().items() if not k.startswith(tuple(rebuilt))}
     buf = io.BytesIO()
@@ -72,11 +85,12 @@ def save_gate(gate: ReuseGate, path: Union[str, Path], host: str, adapter: str,
     return path
 
 
-def load_gate(path: Union[str, Path, None], tau: Optional[float] = None, variant: str = "translate",
-              preset: Optional[str] = None, **gate_kwargs: Any) -> ReuseGate:
+def load_gate(path: Union[str, Path, None], tau: Optional[float] = None, variant: Optional[str] = None,
+              preset: Optional[str] = None, tau2: Optional[float] = None, **gate_kwargs: Any) -> ReuseGate:
     """Build the exported model at ``path`` (``.pth`` with its ``.json`` beside it; or an embedded model's name,
     :func:`model_path`) with the given gate settings; ``tau=None`` takes the threshold the ``.json`` recommends
-    (:func:`recommended_tau`). ``preset`` names one of the ``.json``'s ``presets``: inference-time settings
+    (:func:`recommended_tau`), ``variant=None`` and ``tau2=None`` the variant and copy threshold
+    (:func:`recommended_variant`). ``preset`` names one of the ``.json``'s ``presets``: inference-time settings
     (``host_kwargs``, ``adapter``, ``recommended_tau``) merged over the trained ones, e.g. a target model fitted
     with more iterations; the weights are the same."""
     path = model_path(path)
@@ -87,6 +101,16 @@ def load_gate(path: Union[str, Path, None], tau: Optional[float] = None, variant
     meta = with_preset(_read_meta(meta_path), preset, meta_path)
     host = build(MODELS, "host", dict(meta.get("host_kwargs", {}), type=meta["host"]))
     settings = {**meta.get("gate", {}), **gate_kwargs}
+    recommended_kind, recommended_tau2 = _recommended_variant(meta, meta_path)
+    if variant is None and recommended_kind == "fusion" and tau2 is None and tau is not None \
+            and recommended_tau2 <= tau < 1:
+        raise ValueError(f"{meta_path} recommends the fusion variant, which copies the previous mask above "
+                         f"tau2 = {recommended_tau2:g}; tau = {tau:g} is not below that: pass variant='translate' "
+                         f"(--variant translate) or a tau2 above tau (--tau2)")
+    variant = recommended_kind if variant is None else variant
+    tau2 = recommended_tau2 if tau2 is None else tau2
+    if tau2 is not None:
+        settings["tau2"] = tau2
     tau = _recommended(meta, meta_path) if tau is None else tau
     gate = ReuseGate(host, meta["adapter"], tau=tau, variant=variant, **settings)
     state = load_weights(path)
@@ -124,7 +148,7 @@ def _read_meta(meta_path: Path) -> Dict[str, Any]:
     return meta
 
 
-PRESET_KEYS = ("host_kwargs", "adapter", "recommended_tau")
+PRESET_KEYS = ("host_kwargs", "adapter", "recommended_tau", "recommended_variant", "recommended_tau2")
 """What a preset may change: settings read at inference, never the trained architecture's weights."""
 
 
@@ -157,13 +181,35 @@ def _recommended(meta: Dict[str, Any], meta_path: Path) -> float:
     return _check_tau(meta.get("recommended_tau", FALLBACK_TAU), f"{meta_path}: recommended_tau")
 
 
-def recommended_tau(path: Union[str, Path, None] = None, preset: Optional[str] = None) -> float:
-    """The threshold an exported model's ``.json`` (or its ``preset``) recommends (the embedded default model's
-    when ``path`` is ``None``); :data:`FALLBACK_TAU` when it recommends none."""
+def _recommended_variant(meta: Dict[str, Any], meta_path: Path) -> tuple[str, Optional[float]]:
+    variant = meta.get("recommended_variant", "translate")
+    if variant not in RECOMMENDABLE_VARIANTS:
+        raise ValueError(f"{meta_path}: recommended_variant must be one of {RECOMMENDABLE_VARIANTS}, got {variant!r}")
+    if variant != "fusion":
+        return variant, None
+    if "recommended_tau2" not in meta:
+        raise ValueError(f"{meta_path} recommends the fusion variant but no recommended_tau2 (its copy threshold)")
+    return variant, _check_tau(meta["recommended_tau2"], f"{meta_path}: recommended_tau2")
+
+
+def _meta_of(path: Union[str, Path, None], preset: Optional[str]) -> tuple[Dict[str, Any], Path]:
     meta_path = model_path(path).with_suffix(".json")
     if not meta_path.is_file():
         raise FileNotFoundError(f"{meta_path} not found: an exported model is NAME.pth plus NAME.json side by side")
-    return _recommended(with_preset(_read_meta(meta_path), preset, meta_path), meta_path)
+    return with_preset(_read_meta(meta_path), preset, meta_path), meta_path
+
+
+def recommended_tau(path: Union[str, Path, None] = None, preset: Optional[str] = None) -> float:
+    """The threshold an exported model's ``.json`` (or its ``preset``) recommends (the embedded default model's
+    when ``path`` is ``None``); :data:`FALLBACK_TAU` when it recommends none."""
+    return _recommended(*_meta_of(path, preset))
+
+
+def recommended_variant(path: Union[str, Path, None] = None, preset: Optional[str] = None) -> tuple[str, Optional[float]]:
+    """``(variant, tau2)`` an exported model's ``.json`` recommends: ``('translate', None)`` when it names none
+    (the reuse path, ``hold`` or ``shift``, is a separate setting); ``tau2`` only for ``'fusion'``, which copies
+    the previous mask above ``tau2`` and decodes between ``tau`` and ``tau2``."""
+    return _recommended_variant(*_meta_of(path, preset))
 
 
 def default_model_path() -> Path:
@@ -203,11 +249,11 @@ def model_path(model: Union[str, Path, None]) -> Path:
     return path
 
 
-def default_gate(tau: Optional[float] = None, variant: str = "translate", preset: Optional[str] = None,
+def default_gate(tau: Optional[float] = None, variant: Optional[str] = None, preset: Optional[str] = None,
                  model: Optional[str] = None, **gate_kwargs: Any) -> ReuseGate:
     """An embedded model (:data:`EMBEDDED_MODELS`: ``accurate``, ``fast``, ``ttvos``; ``None``:
-    :data:`DEFAULT_ALIAS`) with the given gate settings; ``tau=None``: its recommended threshold (README "Default
-    model"); ``preset='full_fit'``: its target models fitted with upstream's full iteration counts (a little more
+    :data:`DEFAULT_ALIAS`) with the given gate settings; ``tau=None`` / ``variant=None``: its recommended threshold
+    and variant (README "Default model"); ``preset='full_fit'``: its target models fitted with upstream's full iteration counts (a little more
     J&F for about 5 % more time a frame)."""
     if model is not None and embedded_name(model) is None:
         raise ValueError(f"no embedded model {model!r}; the embedded models are {', '.join(EMBEDDED_MODELS)}")

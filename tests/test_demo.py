@@ -198,3 +198,30 @@ def test_timeline_legend_names_reused_shading_and_speed(tmp_path, monkeypatch):
     assert any(lab.startswith("reused frame (3 of 5)") for lab in seen["labels"])
     assert any("speed" in lab for lab in seen["labels"]) and any("tau" in lab for lab in seen["labels"])
     assert seen["shaded"] == 3  # one band per reused frame
+
+
+def test_fusion_timeline_and_overlay_mark_the_copied_frames(tmp_path, monkeypatch):
+    """With the fusion variant a reused frame either decodes the caches or copies the previous mask (p_reuse
+    above tau2); the plot shades the two apart and draws tau2, the GIF says COPIED."""
+    import matplotlib.figure
+
+    from reusegate.demo import overlay_gif, timeline_plot
+
+    seen = {}
+    original = matplotlib.figure.Figure.savefig
+
+    def capture(fig, *args, **kwargs):
+        seen["labels"] = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+        seen["alphas"] = sorted(p.get_alpha() for p in fig.axes[0].patches)
+        return original(fig, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", capture)
+    clip = make_clip(((4, 2.0),), (60, 100), seed=3)
+    results = _fake_results(clip, 2)
+    results[2].p_reuse[1] = 0.8  # between tau and tau2: decoded
+    timeline_plot(tmp_path / "t.png", clip, results, tau=0.6, tau2=0.85)
+    assert "reused, decoded (1)" in seen["labels"] and "reused, mask copied (2)" in seen["labels"]
+    assert any(lab.startswith("tau2 = 0.85") for lab in seen["labels"])
+    assert seen["alphas"] == [0.25, 0.6, 0.6]
+    overlay_gif(tmp_path / "o.gif", clip, results, tau=0.6, tau2=0.85)
+    assert Image.open(tmp_path / "o.gif").n_frames == len(clip.labels)

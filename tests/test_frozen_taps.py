@@ -208,6 +208,8 @@ def test_embedded_model_configs_match_the_shipped_model(alias, stage1_config, st
         assert meta["gate"].get(key, "template" if key == "gate_input" else "translate") == last.model.gate.get(
             key, "template" if key == "gate_input" else "translate")
     assert float(last.model.gate.tau) == meta["recommended_tau"]  # what --export records
+    assert last.model.gate.get("variant", "translate") == meta.get("recommended_variant", "translate")
+    assert last.model.gate.get("tau2") == meta.get("recommended_tau2")  # fusion's copy threshold, or neither
     assert stage2b.model.to_dict() == stage2.model.to_dict()
     assert stage2b.train_dataloader.dataset.to_dict() == stage2.train_dataloader.dataset.to_dict()
     assert stage2b.randomness.seed != stage2.randomness.seed  # other clips than stage 2's

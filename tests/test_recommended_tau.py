@@ -16,7 +16,7 @@ from reusegate.adapters.reference import ReferenceHost
 from reusegate.cli import main
 from reusegate.gate import ReuseGate
 from reusegate.pretrained import (FALLBACK_TAU, default_gate, default_model_path, load_gate, recommended_tau,
-                                  save_gate)
+                                  recommended_variant, save_gate)
 from reusegate.synthetic import make_clip
 
 KWARGS = dict(width=8, refined_channels=16, input_scale=0.5)
@@ -38,6 +38,55 @@ def test_the_shipped_models_recommend_their_measured_tau():
         gate = default_gate(model=alias)
         assert gate.gate_modules.gate_input == gate_input and gate.reuse_path == "hold"
     assert default_gate(tau=0.8).tau == 0.8
+    # README "The fusion point": the fast model copies the previous mask above tau2 = 0.825 (chosen on its
+    # training sequences; tests/test_frozen_taps.py checks that its training config records the same point)
+    assert recommended_variant("fast") == ("fusion", 0.825) and recommended_variant("accurate") == ("translate", None)
+    fast = default_gate(model="fast")
+    assert (fast.variant, fast.tau2) == ("fusion", 0.825)
+
+
+@pytest.fixture
+def fusion_model(tmp_path) -> Path:
+    """A tiny exported reference model whose recommendation is the fusion variant at tau 0.35, tau2 0.6."""
+    gate = ReuseGate(ReferenceHost(**KWARGS), "reference", tau=0.35, variant="fusion", tau2=0.6)
+    return save_gate(gate, tmp_path / "f.pth", host="reference", adapter="reference", host_kwargs=KWARGS)
+
+
+def test_a_recommended_variant_is_the_default_and_can_be_overridden(fusion_model, model):
+    meta = json.loads(fusion_model.with_suffix(".json").read_text())
+    assert (meta["recommended_variant"], meta["recommended_tau2"]) == ("fusion", 0.6)
+    assert json.loads(model.with_suffix(".json").read_text())["recommended_variant"] == "translate"
+    gate = load_gate(fusion_model)
+    assert (gate.tau, gate.variant, gate.tau2) == (0.35, "fusion", 0.6)
+    assert load_gate(fusion_model, variant="translate").variant == "translate"
+    assert load_gate(fusion_model, tau2=0.7).tau2 == 0.7
+    assert load_gate(fusion_model, tau=1.0).variant == "fusion"  # tau = 1 reuses nothing, whatever tau2
+    assert load_gate(fusion_model, tau=0.5).tau2 == 0.6
+    with pytest.raises(ValueError, match="copies the previous mask above tau2 = 0.6; tau = 0.8 is not below"):
+        load_gate(fusion_model, tau=0.8)
+    assert load_gate(fusion_model, tau=0.8, variant="translate").tau == 0.8
+    assert load_gate(model, variant="fusion").tau2 == 0.9  # nothing recommended: the gate's default
+
+
+def test_bad_variant_recommendations_are_refused(fusion_model, tmp_path):
+    meta = json.loads(fusion_model.with_suffix(".json").read_text())
+    for bad, message in (({"recommended_variant": "oracle"}, "recommended_variant must be one of"),
+                         ({"recommended_tau2": 1.5}, "recommended_tau2 must be a number in \\[0, 1\\]")):
+        fusion_model.with_suffix(".json").write_text(json.dumps({**meta, **bad}))
+        with pytest.raises(ValueError, match=message):
+            load_gate(fusion_model)
+    del meta["recommended_tau2"]
+    fusion_model.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="no recommended_tau2"):
+        recommended_variant(fusion_model)
+    oracle = ReuseGate(ReferenceHost(**KWARGS), "reference", variant="oracle")
+    with pytest.raises(ValueError, match="cannot recommend the 'oracle' variant"):
+        save_gate(oracle, tmp_path / "o.pth", host="reference", adapter="reference", host_kwargs=KWARGS)
+    fusion = ReuseGate(ReferenceHost(**KWARGS), "reference", tau=0.35, variant="fusion", tau2=0.6)
+    with pytest.raises(ValueError, match="needs tau2 > tau"):
+        save_gate(fusion, tmp_path / "x.pth", host="reference", adapter="reference", host_kwargs=KWARGS,
+                  recommended=0.7)
+    assert not (tmp_path / "o.pth").exists() and not (tmp_path / "x.pth").exists()
 
 
 def test_exports_record_a_recommendation_and_load_with_it(model, tmp_path):
@@ -68,6 +117,26 @@ def test_run_defaults_to_the_models_recommendation(model, tmp_path):
         assert main(["run", "--input", str(folder), "--first-mask", str(tmp_path / "first.png"), "--model",
                      str(model), "--out", str(out)]) == 0
     assert json.loads((out / "summary.json").read_text())["settings"]["tau"] == 0.35
+    assert json.loads((out / "summary.json").read_text())["settings"]["variant"] == "translate"
+
+
+def test_run_and_bench_default_to_a_recommended_fusion(fusion_model, tmp_path):
+    clip = make_clip(((5, 2.0),), size=(48, 64), n_objects=1, seed=3)
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    for i, frame in enumerate(clip.frames[:3]):
+        Image.fromarray(frame).save(folder / f"{i:05d}.png")
+    Image.fromarray(clip.labels[0]).save(tmp_path / "first.png")
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["run", "--input", str(folder), "--first-mask", str(tmp_path / "first.png"), "--model",
+                     str(fusion_model), "--out", str(tmp_path / "out")]) == 0
+        assert main(["bench", "--model", str(fusion_model), "--frames", "3", "--no-flops", "--taus", "0.5",
+                     "--json", str(tmp_path / "b.json")]) == 0
+    settings = json.loads((tmp_path / "out" / "summary.json").read_text())["settings"]
+    assert (settings["tau"], settings["variant"], settings["tau2"]) == (0.35, "fusion", 0.6)
+    report = json.loads((tmp_path / "b.json").read_text())
+    assert (report["recommended_variant"], report["tau2"]) == ("fusion", 0.6)
+    assert [v["name"] for v in report["variants"]] == ["host", "tau=1", "tau=0.5", "tau=0", "fusion@0.35"]
 
 
 def test_bench_measures_the_recommendation_and_runs_variants_at_it(model, tmp_path):

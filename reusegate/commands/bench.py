@@ -22,11 +22,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--taus", type=float, nargs="+", default=None,
                         help="thresholds to measure besides 1 and 0 (default: "
                              f"{' '.join(f'{t:g}' for t in DEFAULT_TAUS)} and the model's recommended tau)")
-    parser.add_argument("--variants", nargs="+", default=[], choices=list(OTHER_VARIANTS),
-                        help="also measure these variants (copy, fusion, oracle) at --variant-tau")
+    parser.add_argument("--variants", nargs="+", default=None, choices=list(OTHER_VARIANTS),
+                        help="also measure these variants (copy, fusion, oracle) at --variant-tau (default: the "
+                             "variant the model's .json recommends, if it is not translate)")
     parser.add_argument("--variant-tau", type=float, default=None,
                         help="threshold of --variants (default: the model's recommended tau, from its .json)")
-    parser.add_argument("--tau2", type=float, default=0.9, help="the fusion variant's copy threshold (default: 0.9)")
+    parser.add_argument("--tau2", type=float, default=None,
+                        help="the fusion variant's copy threshold (default: the model's, else 0.9)")
     parser.add_argument("--frames", type=int, default=30,
                         help="first N frames of each sequence, N >= 3 (default: 30; 0 = all)")
     parser.add_argument("--no-flops", action="store_true", help="skip the FLOP-counting pass")
@@ -41,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from ..data.writer import atomic_write_text, check_output_files
     from ..benchmark import DEFAULT_TAUS, bench, bench_lines, bench_plot, davis_clips, demo_clips
     from ..inference import load_model, model_name, set_threads
-    from ..pretrained import recommended_tau
+    from ..pretrained import recommended_tau, recommended_variant
 
     if args.frames < 0 or 0 < args.frames < 3:
         raise ValueError(f"--frames must be 0 (all) or at least 3 (J&F drops the first and last frame), "
@@ -59,10 +61,13 @@ def run(args: argparse.Namespace) -> int:
     if args.profile:
         return _profile(gate, clips, {"model": model_name(args.model), "source": source}, args.json)
     recommended = recommended_tau(args.model, args.preset)
+    variant = recommended_variant(args.model, args.preset)[0]
     taus = args.taus if args.taus is not None else sorted({*DEFAULT_TAUS, recommended}, reverse=True)
+    others = args.variants if args.variants is not None else [] if variant == "translate" else [variant]
     others_tau = recommended if args.variant_tau is None else args.variant_tau
     report = {"model": model_name(args.model), "source": source, "recommended_tau": recommended,
-              **bench(gate, clips, taus, not args.no_flops, others=args.variants, others_tau=others_tau)}
+              "recommended_variant": variant, "tau2": gate.tau2,
+              **bench(gate, clips, taus, not args.no_flops, others=others, others_tau=others_tau)}
     print(f"model {report['model']} on {source}")
     for line in bench_lines(report):
         print(line)

@@ -34,9 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_and_data_arguments(parser)
     parser.add_argument("--tau", type=float, default=None, help="reuse threshold in [0, 1]; 1 = the host alone "
                         "(default: the threshold the model's .json recommends)")
-    parser.add_argument("--variant", choices=VARIANTS, default="translate", help="gate variant (default: translate)")
-    parser.add_argument("--tau2", type=float, default=0.9,
-                        help="fusion variant: copy above this p_reuse (default: 0.9)")
+    parser.add_argument("--variant", choices=VARIANTS, default=None,
+                        help="gate variant (default: the one the model's .json recommends, else translate)")
+    parser.add_argument("--tau2", type=float, default=None,
+                        help="fusion variant: copy the previous mask above this p_reuse (default: the model's, "
+                             "else 0.9)")
     parser.add_argument("--out", type=Path, default=Path("out/run"), help="results folder (default: out/run)")
     parser.add_argument("--redo", action="store_true", help="recompute sequences a previous run finished")
 
@@ -80,8 +82,6 @@ def run(args: argparse.Namespace) -> int:
     settings = gate_settings(args.model, gate)
     if args.preset is not None:
         settings["preset"] = args.preset
-    if args.variant == "fusion":
-        settings["tau2"] = args.tau2
     youtube = args.youtube is not None
     out = args.out / "Annotations" if youtube else args.out
     summary = run_sequences(gate, sequences, out, settings, redo=args.redo, shard=shard, relabel=youtube)
