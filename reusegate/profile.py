@@ -106,32 +106,40 @@ def _instrumented(session: Session, timer: StageTimer) -> Iterator[None]:
             step()
 
 
+KINDS = {"computed": (1.0, "translate"), "reused": (0.0, "translate"), "copied": (0.0, "copy")}
+"""The profiled kinds of frame as (tau, variant): every frame computed, every frame reused through the gate's
+reuse path (decoded from the caches), and -- for a gate whose variant copies -- every frame's previous mask copied."""
+
+
 def profile_stages(gate: ReuseGate, clips: Sequence[Tuple[Sequence[Tensor], Tensor]]) -> Dict[str, Any]:
-    """Per-stage milliseconds per frame for computed (``tau = 1``) and reused (``tau = 0``) frames.
+    """Per-stage milliseconds per frame for computed (``tau = 1``) and reused (``tau = 0``) frames, and for a
+    ``copy`` or ``fusion`` gate copied ones too (:data:`KINDS`).
 
     Args:
-        gate: the model; its ``tau`` is restored afterwards.
+        gate: the model; its ``tau`` and ``variant`` are restored afterwards.
         clips: ``(frames, first_labels)`` pairs: ``[3, H, W]`` uint8 frames and the first frame's ``[H, W]`` ids.
 
     Returns:
-        ``{"stages": [{"stage", "computed_ms", "reused_ms"}, ...], "computed_ms", "reused_ms", "frames"}``; the
-        first frame of each clip (object start) is excluded, and the stage rows add up to the totals.
+        ``{"stages": [{"stage", "computed_ms", "reused_ms"[, "copied_ms"]}, ...], "computed_ms", "reused_ms"
+        [, "copied_ms"], "frames"}``; the first frame of each clip (object start) is excluded, and the stage rows
+        add up to the totals.
     """
-    tau = gate.tau
+    tau, variant = gate.tau, gate.variant
+    kinds = [k for k in KINDS if k != "copied" or variant in ("copy", "fusion")]
     timer = StageTimer()
-    sums = {"computed": {}, "reused": {}}
-    steps = {"computed": 0.0, "reused": 0.0}
+    sums: Dict[str, Dict[str, float]] = {k: {} for k in kinds}
+    steps = dict.fromkeys(kinds, 0.0)
     frames = 0
     try:
         for clip_frames, first in clips:
             sessions = {}
-            for kind, t in (("computed", 1.0), ("reused", 0.0)):
-                gate.tau = t
+            for kind in kinds:
+                gate.tau, gate.variant = KINDS[kind]
                 sessions[kind] = gate.session()
                 sessions[kind].step(clip_frames[0], first)
             for frame in clip_frames[1:]:
                 for kind, session in sessions.items():
-                    gate.tau = 1.0 if kind == "computed" else 0.0
+                    gate.tau, gate.variant = KINDS[kind]
                     with _instrumented(session, timer):
                         start = time.perf_counter()
                         session.step(frame)
@@ -140,27 +148,31 @@ def profile_stages(gate: ReuseGate, clips: Sequence[Tuple[Sequence[Tensor], Tens
                         sums[kind][name] = sums[kind].get(name, 0.0) + seconds
                 frames += 1
     finally:
-        gate.tau = tau
+        gate.tau, gate.variant = tau, variant
     if frames == 0:
         raise ValueError("profiling needs clips of at least 2 frames (the first one only starts the objects)")
     per_frame = {k: {n: 1000 * s / frames for n, s in v.items()} for k, v in sums.items()}
     totals = {k: 1000 * s / frames for k, s in steps.items()}
     rows = []
     for label, _, _ in STAGES:
-        rows.append({"stage": label, "computed_ms": per_frame["computed"].get(label, 0.0),
-                     "reused_ms": per_frame["reused"].get(label, 0.0)})
-    rows.append({"stage": REST, **{f"{k}_ms": totals[k] - sum(per_frame[k].values()) for k in totals}})
-    return {"stages": rows, "computed_ms": totals["computed"], "reused_ms": totals["reused"], "frames": frames}
+        rows.append({"stage": label, **{f"{k}_ms": per_frame[k].get(label, 0.0) for k in kinds}})
+    rows.append({"stage": REST, **{f"{k}_ms": totals[k] - sum(per_frame[k].values()) for k in kinds}})
+    return {"stages": rows, **{f"{k}_ms": totals[k] for k in kinds}, "frames": frames}
 
 
 def profile_lines(report: Dict[str, Any]) -> List[str]:
-    """The profile as a text table: milliseconds per frame and share of the frame, computed and reused."""
-    comp, reused = report["computed_ms"], report["reused_ms"]
-    lines = [f"{'stage':<28}{'computed ms':>12}{'share':>8}{'reused ms':>12}{'share':>8}"]
+    """The profile as a text table: milliseconds per frame and share of the frame, computed, reused (and
+    copied, when profiled)."""
+    kinds = [k for k in KINDS if f"{k}_ms" in report]
+    totals = {k: report[f"{k}_ms"] for k in kinds}
+    lines = [f"{'stage':<28}" + "".join(f"{k + ' ms':>12}{'share':>8}" for k in kinds)]
     for row in report["stages"]:
-        c, r = row["computed_ms"], row["reused_ms"]
-        lines.append(f"{row['stage']:<28}{c:>12.2f}{c / comp:>8.1%}{r:>12.2f}{r / reused:>8.1%}")
-    lines.append(f"{'total per frame':<28}{comp:>12.2f}{1:>8.0%}{reused:>12.2f}{1:>8.0%}")
+        lines.append(f"{row['stage']:<28}" + "".join(
+            f"{row[f'{k}_ms']:>12.2f}{row[f'{k}_ms'] / totals[k]:>8.1%}" for k in kinds))
+    lines.append(f"{'total per frame':<28}" + "".join(f"{totals[k]:>12.2f}{1:>8.0%}" for k in kinds))
+    comp, reused = totals["computed"], totals["reused"]
     lines.append(f"c = reused / computed = {reused / comp:.3f} over {report['frames']} frames "
                  f"(all-reuse speed-up at most x{comp / reused:.2f})")
+    if "copied" in totals:
+        lines.append(f"a copied frame costs {totals['copied'] / comp:.3f} of a computed one")
     return lines

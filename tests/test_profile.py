@@ -75,6 +75,24 @@ def test_the_shift_path_charges_its_motion_estimate_to_reused_frames_and_runs_no
     assert rows["delta"]["reused_ms"] == rows["translator"]["reused_ms"] == 0
 
 
+def test_a_copying_gate_is_also_profiled_copying():
+    """A fusion gate's reused frames decode or copy: the profile shows both, and a copied frame runs no decoder."""
+    torch.manual_seed(0)
+    gate = ReuseGate(ReferenceHost(width=8, refined_channels=16), ReferenceAdapter, tau=0.5, variant="fusion",
+                     tau2=0.8)
+    report = profile_stages(gate, [_clip()])
+    rows = {r["stage"]: r for r in report["stages"]}
+    assert (gate.tau, gate.variant) == (0.5, "fusion")  # restored
+    assert rows["shallow decoder + head"]["copied_ms"] == 0 and rows["shallow decoder + head"]["reused_ms"] > 0
+    assert rows["shallow backbone"]["copied_ms"] > 0 and rows["template matching + gate"]["copied_ms"] > 0
+    assert report["copied_ms"] < report["reused_ms"]
+    assert abs(sum(r["copied_ms"] for r in report["stages"]) - report["copied_ms"]) <= 1e-9 * report["copied_ms"]
+    lines = profile_lines(report)
+    assert lines[0].split()[7:9] == ["copied", "ms"] and lines[-1].startswith("a copied frame costs")
+    assert "copied_ms" not in profile_stages(ReuseGate(ReferenceHost(width=8, refined_channels=16),
+                                                       ReferenceAdapter), [_clip(3)])
+
+
 def test_profile_needs_two_frames():
     gate = ReuseGate(ReferenceHost(width=8, refined_channels=16), ReferenceAdapter)
     frames, first = _clip(1)
