@@ -81,6 +81,7 @@ class _Variant:
     skipped: int = 0  # frames where the host's deep part did not run
     object_frames: int = 0
     reused: int = 0  # (object, frame) pairs that reused
+    copied: int = 0  # of those, pairs whose previous mask was copied (copy, fusion)
     flops: List[int] = field(default_factory=list)
     decisions: List[bool] = field(default_factory=list)  # deep computed per timed frame (timing pass)
     flop_decisions: List[bool] = field(default_factory=list)
@@ -182,6 +183,7 @@ def _timing_pass(gate: ReuseGate, variants: List[_Variant], clip: BenchClip) -> 
             v.skipped += not result.deep_computed
             v.object_frames += len(result.reused)
             v.reused += sum(result.reused.values())
+            v.copied += sum(_copied(gate, v, result, oid) for oid in result.reused)
             _compare_gate(v, result, clip, t, anchors[v.name])
             if t in scored:
                 for oid, (j, f) in frame_jf(result.labels.numpy(), clip.gt[t], ids).items():
@@ -195,6 +197,14 @@ def _timing_pass(gate: ReuseGate, variants: List[_Variant], clip: BenchClip) -> 
         v.per_clip[clip.name] = {"jf": (float(np.mean(js)) + float(np.mean(fs))) / 2,
                                  "ms_per_frame": float(np.mean(v.ms[-(n - 1):])),
                                  **_gate_figures(v.gate_vs_iou[pairs_before[v.name]:])}
+
+
+def _copied(gate: ReuseGate, v: _Variant, result: Any, oid: int) -> bool:
+    """Whether the object's previous mask was copied: every reuse of ``copy``, the reuses above ``tau2`` of
+    ``fusion`` (the session's own rule)."""
+    if not result.reused[oid]:
+        return False
+    return v.variant == "copy" or (v.variant == "fusion" and result.p_reuse[oid] > gate.tau2)
 
 
 def _mask_iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -311,6 +321,7 @@ def bench(gate: ReuseGate, clips: Sequence[BenchClip], taus: Sequence[float] = D
             "speedup": speedup,
             "flops_per_frame": float(np.mean(v.flops)) if flops else None,
             "reuse_rate": v.reused / v.object_frames if v.object_frames else 0.0,
+            "copy_rate": v.copied / v.object_frames if v.object_frames else 0.0,
             "skip_rate": skip,
             "j": float(np.mean(v.j)),
             "f": float(np.mean(v.f)),
@@ -353,6 +364,10 @@ def bench_lines(report: Dict[str, Any]) -> List[str]:
     lines.append(f"c = reused / computed frame cost: {num(report['reuse_cost'], '.3f')} (time), "
                  f"{num(report['reuse_cost_flops'], '.3f')} (FLOPs)")
     lines.append(f"wrapper overhead at tau=1 vs bare host: {100 * report['overhead_tau1']:+.2f} %")
+    copying = [r for r in report["variants"] if r["variant"] in ("copy", "fusion")]
+    if copying:
+        lines.append("object-frames whose previous mask was copied: " + ", ".join(
+            f"{r['name']} {100 * r.get('copy_rate', 0.0):.1f} %" for r in copying))
     gated = [r for r in report["variants"] if r.get("gate_pairs")]
     if gated:
         lines.append("learnt gate against the true IoU to the last computed frame (Spearman / mean |p - IoU|): "

@@ -176,4 +176,8 @@ def test_copy_fusion_and_oracle_variants(tiny_model, tmp_path):  # noqa: F811
     assert [v[n]["variant"] for n in ("copy@0.5", "fusion@0.5", "oracle@0.5")] == ["copy", "fusion", "oracle"]
     assert v["copy@0.5"]["reuse_rate"] == v["fusion@0.5"]["reuse_rate"] == v["tau=0.5"]["reuse_rate"]
     assert v["oracle@0.5"]["reuse_rate"] > 0
+    # every reuse of copy copies; fusion only above tau2; the reuse path and the oracle never copy
+    assert v["copy@0.5"]["copy_rate"] == v["copy@0.5"]["reuse_rate"] > 0
+    assert 0 <= v["fusion@0.5"]["copy_rate"] <= v["fusion@0.5"]["reuse_rate"]
+    assert v["tau=0.5"]["copy_rate"] == v["oracle@0.5"]["copy_rate"] == 0
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
