@@ -177,7 +177,11 @@ def test_copy_fusion_and_oracle_variants(tiny_model, tmp_path):  # noqa: F811
     assert v["copy@0.5"]["reuse_rate"] == v["fusion@0.5"]["reuse_rate"] == v["tau=0.5"]["reuse_rate"]
     assert v["oracle@0.5"]["reuse_rate"] > 0
     # every reuse of copy copies; fusion only above tau2; the reuse path and the oracle never copy
-    assert v["copy@0.5"]["copy_rate"] == v["copy@0.5"]["reuse_rate"] > 0
+    assert v["copy@0.5"]["copy_rate"] == v["copy@0.5"]["reuse_rate"]
     assert 0 <= v["fusion@0.5"]["copy_rate"] <= v["fusion@0.5"]["reuse_rate"]
     assert v["tau=0.5"]["copy_rate"] == v["oracle@0.5"]["copy_rate"] == 0
+    assert main(["bench", "--model", str(tiny_model), "--taus", "0.5", "--frames", "4", "--no-flops",
+                 "--variants", "copy", "--variant-tau", "0", "--json", str(tmp_path / "c.json")]) == 0
+    v = {r["name"]: r for r in json.loads((tmp_path / "c.json").read_text())["variants"]}
+    assert v["copy@0"]["copy_rate"] == v["copy@0"]["reuse_rate"] == 1.0 and v["tau=0"]["copy_rate"] == 0
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
