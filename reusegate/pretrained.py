@@ -205,7 +205,8 @@ def recommended_tau(path: Union[str, Path, None] = None, preset: Optional[str] =
     return _recommended(*_meta_of(path, preset))
 
 
-def recommended_variant(path: Union[str, Path, None] = None, preset: Optional[str] = None) -> tuple[str, Optional[float]]:
+def recommended_variant(path: Union[str, Path, None] = None,
+                        preset: Optional[str] = None) -> tuple[str, Optional[float]]:
     """``(variant, tau2)`` an exported model's ``.json`` recommends: ``('translate', None)`` when it names none
     (the reuse path, ``hold`` or ``shift``, is a separate setting); ``tau2`` only for ``'fusion'``, which copies
     the previous mask above ``tau2`` and decodes between ``tau`` and ``tau2``."""
@@ -253,8 +254,8 @@ def default_gate(tau: Optional[float] = None, variant: Optional[str] = None, pre
                  model: Optional[str] = None, **gate_kwargs: Any) -> ReuseGate:
     """An embedded model (:data:`EMBEDDED_MODELS`: ``accurate``, ``fast``, ``ttvos``; ``None``:
     :data:`DEFAULT_ALIAS`) with the given gate settings; ``tau=None`` / ``variant=None``: its recommended threshold
-    and variant (README "Default model"); ``preset='full_fit'``: its target models fitted with upstream's full iteration counts (a little more
-    J&F for about 5 % more time a frame)."""
+    and variant (README "Default model"); ``preset='full_fit'``: its target models fitted with upstream's full
+    iteration counts (a little more J&F for about 5 % more time a frame)."""
     if model is not None and embedded_name(model) is None:
         raise ValueError(f"no embedded model {model!r}; the embedded models are {', '.join(EMBEDDED_MODELS)}")
     return load_gate(model, tau=tau, variant=variant, preset=preset, **gate_kwargs)

@@ -43,6 +43,9 @@ def test_the_shipped_models_recommend_their_measured_tau():
     assert recommended_variant("fast") == ("fusion", 0.825) and recommended_variant("accurate") == ("translate", None)
     fast = default_gate(model="fast")
     assert (fast.variant, fast.tau2) == ("fusion", 0.825)
+    # README "Moving the split": the same weights with the stride-8 decoder stage skipped on reused frames
+    assert fast.adapter.taps.refined_stride == 16
+    assert default_gate(model="fast", preset="split_s8").adapter.taps.refined_stride == 8
 
 
 @pytest.fixture
