@@ -108,31 +108,29 @@ def test_exports_record_a_recommendation_and_load_with_it(model, tmp_path):
         load_gate(model)
 
 
-def test_run_defaults_to_the_models_recommendation(model, tmp_path):
+def _run_args(tmp_path: Path, model: Path) -> list:
+    """``reusegate run`` on three frames of a procedural clip written as PNGs, into ``tmp_path / "out"``."""
     clip = make_clip(((5, 2.0),), size=(48, 64), n_objects=1, seed=3)
     folder = tmp_path / "clip"
     folder.mkdir()
     for i, frame in enumerate(clip.frames[:3]):
         Image.fromarray(frame).save(folder / f"{i:05d}.png")
     Image.fromarray(clip.labels[0]).save(tmp_path / "first.png")
+    return ["run", "--input", str(folder), "--first-mask", str(tmp_path / "first.png"), "--model", str(model),
+            "--out", str(tmp_path / "out")]
+
+
+def test_run_defaults_to_the_models_recommendation(model, tmp_path):
     out = tmp_path / "out"
     with contextlib.redirect_stdout(io.StringIO()):
-        assert main(["run", "--input", str(folder), "--first-mask", str(tmp_path / "first.png"), "--model",
-                     str(model), "--out", str(out)]) == 0
+        assert main(_run_args(tmp_path, model)) == 0
     assert json.loads((out / "summary.json").read_text())["settings"]["tau"] == 0.35
     assert json.loads((out / "summary.json").read_text())["settings"]["variant"] == "translate"
 
 
 def test_run_and_bench_default_to_a_recommended_fusion(fusion_model, tmp_path):
-    clip = make_clip(((5, 2.0),), size=(48, 64), n_objects=1, seed=3)
-    folder = tmp_path / "clip"
-    folder.mkdir()
-    for i, frame in enumerate(clip.frames[:3]):
-        Image.fromarray(frame).save(folder / f"{i:05d}.png")
-    Image.fromarray(clip.labels[0]).save(tmp_path / "first.png")
     with contextlib.redirect_stdout(io.StringIO()):
-        assert main(["run", "--input", str(folder), "--first-mask", str(tmp_path / "first.png"), "--model",
-                     str(fusion_model), "--out", str(tmp_path / "out")]) == 0
+        assert main(_run_args(tmp_path, fusion_model)) == 0
         assert main(["bench", "--model", str(fusion_model), "--frames", "3", "--no-flops", "--taus", "0.5",
                      "--json", str(tmp_path / "b.json")]) == 0
     settings = json.loads((tmp_path / "out" / "summary.json").read_text())["settings"]
