@@ -25,12 +25,17 @@ HELP = ("score an exported model with mmengine's test loop (one process, or shar
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..gate import VARIANTS
     from .train import LAUNCHERS
 
     parser.add_argument("config", help="mmengine config with test_dataloader and test_evaluator "
                                        "(e.g. configs/test_davis2016_val.py)")
     parser.add_argument("--model", default=None, help=MODEL_HELP)
     parser.add_argument("--tau", type=float, default=None, help="reuse threshold (default: the model's own)")
+    parser.add_argument("--variant", choices=VARIANTS, default=None,
+                        help="gate variant (default: the one the model's .json recommends, else translate)")
+    parser.add_argument("--tau2", type=float, default=None,
+                        help="fusion variant: copy the previous mask above this p_reuse (default: the model's)")
     parser.add_argument("--out", type=Path, default=Path("out/test"), help="results folder (default: out/test)")
     parser.add_argument("--work-dir", help="where mmengine's logs go (default: <out>/logs)")
     parser.add_argument("--cfg-options", nargs="+", metavar="KEY=VALUE",
@@ -66,14 +71,16 @@ def load_test_config(config: str, out: Path, work_dir: str | None, cfg_options: 
     return cfg
 
 
-def build_test_runner(cfg: Any, model_path: str | Path | None, tau: float | None) -> tuple[Any, Any]:
-    """A ``Runner`` that tests the exported model (built here, not from the config's ``model``), and the model."""
+def build_test_runner(cfg: Any, model_path: str | Path | None, tau: float | None, variant: str | None = None,
+                      tau2: float | None = None) -> tuple[Any, Any]:
+    """A ``Runner`` that tests the exported model (built here, not from the config's ``model``), and the model;
+    ``None`` settings are the model's recommended ones."""
     from mmengine.runner import Runner
 
     from ..inference import load_model
     from ..integrations.mmengine.model import ReuseGateVOS
 
-    gate = load_model(model_path, **({} if tau is None else {"tau": tau}))
+    gate = load_model(model_path, tau=tau, variant=variant, tau2=tau2)
     model = ReuseGateVOS(host=gate.host, adapter=gate.adapter, gate=None)  # host-only shell: no modules to discard
     model.net = gate  # ... then the loaded gated network in its place
     keys = ("work_dir", "test_dataloader", "test_cfg", "test_evaluator", "default_hooks", "custom_hooks",
@@ -103,7 +110,7 @@ def _test(args: argparse.Namespace) -> None:
     check_writable(args.out)  # masks, CSVs and summary go there: fail before the model and data load
     cfg = load_test_config(args.config, args.out, args.work_dir, parse_cfg_options(args.cfg_options),
                            args.launcher, progress=not args.no_progress)
-    runner, gate = build_test_runner(cfg, args.model, args.tau)
+    runner, gate = build_test_runner(cfg, args.model, args.tau, args.variant, args.tau2)
     metrics = runner.test()
     if runner.rank == 0:
         from ..inference import gate_settings
