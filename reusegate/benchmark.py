@@ -29,6 +29,7 @@ from .data.writer import atomic_write_bytes
 from .evaluation.metrics import frame_jf, scored_frames
 from .gate import HostRunner, ReuseGate
 from .inference import frame_tensor
+from .session import copies
 
 __all__ = ["BenchClip", "davis_clips", "demo_clips", "bench", "bench_lines", "bench_plot", "davis_object_ids",
            "DEFAULT_TAUS", "OTHER_VARIANTS"]
@@ -183,7 +184,7 @@ def _timing_pass(gate: ReuseGate, variants: List[_Variant], clip: BenchClip) -> 
             v.skipped += not result.deep_computed
             v.object_frames += len(result.reused)
             v.reused += sum(result.reused.values())
-            v.copied += sum(_copied(gate, v, result, oid) for oid in result.reused)
+            v.copied += sum(r and copies(v.variant, gate.tau2, result.p_reuse[oid]) for oid, r in result.reused.items())
             _compare_gate(v, result, clip, t, anchors[v.name])
             if t in scored:
                 for oid, (j, f) in frame_jf(result.labels.numpy(), clip.gt[t], ids).items():
@@ -197,14 +198,6 @@ def _timing_pass(gate: ReuseGate, variants: List[_Variant], clip: BenchClip) -> 
         v.per_clip[clip.name] = {"jf": (float(np.mean(js)) + float(np.mean(fs))) / 2,
                                  "ms_per_frame": float(np.mean(v.ms[-(n - 1):])),
                                  **_gate_figures(v.gate_vs_iou[pairs_before[v.name]:])}
-
-
-def _copied(gate: ReuseGate, v: _Variant, result: Any, oid: int) -> bool:
-    """Whether the object's previous mask was copied: every reuse of ``copy``, the reuses above ``tau2`` of
-    ``fusion`` (the session's own rule)."""
-    if not result.reused[oid]:
-        return False
-    return v.variant == "copy" or (v.variant == "fusion" and result.p_reuse[oid] > gate.tau2)
 
 
 def _mask_iou(a: np.ndarray, b: np.ndarray) -> float:

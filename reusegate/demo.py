@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw
 from .data.writer import ResultWriter, atomic_write_bytes, atomic_write_text
 from .evaluation.metrics import sequence_jf
 from .gate import FrameResult, ReuseGate
+from .session import copies
 from .synthetic import SyntheticClip, demo_clip
 
 __all__ = ["DemoReport", "run_demo", "overlay_gif", "timeline_plot", "clip_jf"]
@@ -80,7 +81,7 @@ def _run(gate: ReuseGate, clip: SyntheticClip) -> tuple[List[FrameResult], float
 
 def _copied(r: FrameResult, oid: int, tau2: Optional[float]) -> bool:
     """Whether the fusion variant (``tau2`` set) copied the object's previous mask on this frame."""
-    return tau2 is not None and bool(r.reused.get(oid)) and r.p_reuse.get(oid, 0.0) > tau2
+    return tau2 is not None and bool(r.reused.get(oid)) and copies("fusion", tau2, r.p_reuse.get(oid, 0.0))
 
 
 def overlay_gif(path: Path, clip: SyntheticClip, results: List[FrameResult], tau: float,

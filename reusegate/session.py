@@ -30,7 +30,7 @@ from .paths import compute_path, decode_shallow, hold_path, resize, start_caches
 if TYPE_CHECKING:
     from .gate import ReuseGate
 
-__all__ = ["Session", "HostRunner", "FrameResult", "FrameLike", "as_image"]
+__all__ = ["Session", "HostRunner", "FrameResult", "FrameLike", "as_image", "copies"]
 
 FrameLike = Union[Tensor, np.ndarray]
 
@@ -57,6 +57,12 @@ class FrameResult:
     p_reuse: Dict[int, float]
     deep_computed: bool
     flops: Optional[int] = None
+
+
+def copies(variant: str, tau2: float, p_reuse: float) -> bool:
+    """Whether a reuse with this ``p_reuse`` copies the object's previous mask instead of decoding: every reuse
+    of ``copy``, those above ``tau2`` of ``fusion`` (paper §4.2); sessions, the bench and the demo share it."""
+    return variant == "copy" or (variant == "fusion" and p_reuse > tau2)
 
 
 @dataclass
@@ -295,8 +301,7 @@ class Session(_VideoSession):
                 p_reuse[oid] = float(batch_iou((gt_small == oid)[None].float(), obj.anchor_gt[None]))
                 mode[oid] = "translate" if p_reuse[oid] >= g.tau else "compute"
             elif p_reuse[oid] > g.tau:
-                copy = g.variant == "copy" or (g.variant == "fusion" and p_reuse[oid] > g.tau2)
-                mode[oid] = "copy" if copy else "translate"
+                mode[oid] = "copy" if copies(g.variant, g.tau2, p_reuse[oid]) else "translate"
 
         # 2. deep features at most once, only if some object needs them
         deep = bool(new) or any(m == "compute" for m in mode.values())
