@@ -29,7 +29,7 @@ from .data.writer import atomic_write_bytes
 from .evaluation.metrics import frame_jf, scored_frames
 from .gate import HostRunner, ReuseGate
 from .inference import frame_tensor
-from .session import copies
+from .session import COPYING_VARIANTS, copies
 
 __all__ = ["BenchClip", "davis_clips", "demo_clips", "bench", "bench_lines", "bench_plot", "davis_object_ids",
            "DEFAULT_TAUS", "OTHER_VARIANTS"]
@@ -357,7 +357,7 @@ def bench_lines(report: Dict[str, Any]) -> List[str]:
     lines.append(f"c = reused / computed frame cost: {num(report['reuse_cost'], '.3f')} (time), "
                  f"{num(report['reuse_cost_flops'], '.3f')} (FLOPs)")
     lines.append(f"wrapper overhead at tau=1 vs bare host: {100 * report['overhead_tau1']:+.2f} %")
-    copying = [r for r in report["variants"] if r["variant"] in ("copy", "fusion")]
+    copying = [r for r in report["variants"] if r["variant"] in COPYING_VARIANTS]
     if copying:
         lines.append("object-frames whose previous mask was copied: " + ", ".join(
             f"{r['name']} {100 * r.get('copy_rate', 0.0):.1f} %" for r in copying))

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from .gate import ReuseGate, Session
+from .session import COPYING_VARIANTS
 
 # (row label, where the callable lives, attribute names) in the order a frame runs them.
 STAGES: Tuple[Tuple[str, str, Tuple[str, ...]], ...] = (
@@ -125,7 +126,7 @@ def profile_stages(gate: ReuseGate, clips: Sequence[Tuple[Sequence[Tensor], Tens
         add up to the totals.
     """
     tau, variant = gate.tau, gate.variant
-    kinds = [k for k in KINDS if k != "copied" or variant in ("copy", "fusion")]
+    kinds = [k for k in KINDS if k != "copied" or variant in COPYING_VARIANTS]
     timer = StageTimer()
     sums: Dict[str, Dict[str, float]] = {k: {} for k in kinds}
     steps = dict.fromkeys(kinds, 0.0)

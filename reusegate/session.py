@@ -30,7 +30,7 @@ from .paths import compute_path, decode_shallow, hold_path, resize, start_caches
 if TYPE_CHECKING:
     from .gate import ReuseGate
 
-__all__ = ["Session", "HostRunner", "FrameResult", "FrameLike", "as_image", "copies"]
+__all__ = ["Session", "HostRunner", "FrameResult", "FrameLike", "as_image", "copies", "COPYING_VARIANTS"]
 
 FrameLike = Union[Tensor, np.ndarray]
 
@@ -57,6 +57,10 @@ class FrameResult:
     p_reuse: Dict[int, float]
     deep_computed: bool
     flops: Optional[int] = None
+
+
+COPYING_VARIANTS = ("copy", "fusion")
+"""The variants whose reuses may copy the previous mask (:func:`copies`)."""
 
 
 def copies(variant: str, tau2: float, p_reuse: float) -> bool:

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from ..data.writer import atomic_write_text, check_output_files
     from ..benchmark import DEFAULT_TAUS, bench, bench_lines, bench_plot, davis_clips, demo_clips
     from ..inference import load_model, model_name, set_threads
-    from ..pretrained import recommended_tau, recommended_variant
+    from ..pretrained import recommended_tau
 
     if args.frames < 0 or 0 < args.frames < 3:
         raise ValueError(f"--frames must be 0 (all) or at least 3 (J&F drops the first and last frame), "
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     if args.profile:
         return _profile(gate, clips, {"model": model_name(args.model), "source": source}, args.json)
     recommended = recommended_tau(args.model, args.preset)
-    variant = recommended_variant(args.model, args.preset)[0]
+    variant = gate.variant  # loaded without one: the model's recommended variant
     taus = args.taus if args.taus is not None else sorted({*DEFAULT_TAUS, recommended}, reverse=True)
     others = args.variants if args.variants is not None else [] if variant == "translate" else [variant]
     others_tau = recommended if args.variant_tau is None else args.variant_tau
