@@ -50,7 +50,10 @@ def register_backbones(register: Register) -> None:
         * ``forward_deep(feats) -> dict`` -- adds ``'s16'`` and ``'s32'`` to the shallow dict;
         * ``forward_features(x) -> dict`` -- both, in one call;
         * optionally ``input_mean`` / ``input_std`` (3 floats each) -- the statistics of the RGB input in [0, 1]
-          that its weights were trained with; hosts normalise with ImageNet's when they are absent.
+          that its weights were trained with; hosts normalise with ImageNet's when they are absent;
+        * optionally ``stage(tap) -> nn.Module`` -- the module computing ``tap`` (``'s16'``, ``'s32'``) from the
+          tap before it, sharing the backbone's parameters: what a host that fine-tunes its deepest stage on
+          cached taps runs (``FRTM(finetune=['s32'])``).
     """
 
 

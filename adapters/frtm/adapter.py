@@ -174,6 +174,7 @@ class FRTMAdapter(HostAdapter):
     def refine_deep(self, feats: Features, score: Tensor, state: Optional[FRTMObject] = None) -> Tensor:
         """The stages up to the split; a prior-mask host also reads the object's last mask from ``state`` (the
         refiner says so when it is missing)."""
+        feats = self.model.complete(feats)
         return self.model.refiner.forward_deep(feats, score, prior=None if state is None else state.prior,
                                                split=self.refined_split)
 

@@ -6,7 +6,8 @@ ones users have. So the modules below reproduce torchvision's module tree (``con
 
 Every backbone exposes the uniform taps of :func:`reusegate.hookspecs.register_backbones`: ``feature_channels``,
 ``forward_shallow(x) -> {'s4', 's8'}``, ``forward_deep(feats)`` adding ``'s16'`` and ``'s32'``, and
-``forward_features(x)``.
+``forward_features(x)``; and the optional ``stage(tap)``: the module that computes a tap from the one before it,
+which a host that fine-tunes its deepest stage on cached taps runs (``FRTM(finetune=('s32',))``).
 
 Taps (stride: module output):
 
@@ -140,6 +141,13 @@ class ResNet(nn.Module):
         s16 = self.layer3(feats["s8"])
         return {**feats, "s16": s16, "s32": self.layer4(s16)}
 
+    def stage(self, tap: str) -> nn.Module:
+        """The module computing ``tap`` from the tap before it (``'s16'``: ``layer3``, ``'s32'``: ``layer4``)."""
+        stages = {"s16": self.layer3, "s32": self.layer4}
+        if tap not in stages:
+            raise ValueError(f"ResNet.stage takes one of {sorted(stages)}, got {tap!r}")
+        return stages[tap]
+
     def forward_features(self, x: Tensor) -> Features:
         return self.forward_deep(self.forward_shallow(x))
 
@@ -221,6 +229,15 @@ class MobileNetV2(nn.Module):
         """``features.7`` .. ``features.17``; returns a new dict with all four taps."""
         s16 = self._run(feats["s8"], _MOBILENET_V2_TAPS["s8"] + 1, _MOBILENET_V2_TAPS["s16"])
         return {**feats, "s16": s16, "s32": self._run(s16, _MOBILENET_V2_TAPS["s16"] + 1, _MOBILENET_V2_TAPS["s32"])}
+
+    def stage(self, tap: str) -> nn.Module:
+        """The blocks computing ``tap`` from the tap before it (``'s32'``: ``features.14`` .. ``features.17``),
+        as one ``nn.Sequential`` sharing their parameters."""
+        before = {"s16": "s8", "s32": "s16"}
+        if tap not in before:
+            raise ValueError(f"MobileNetV2.stage takes one of {sorted(before)}, got {tap!r}")
+        first, last = _MOBILENET_V2_TAPS[before[tap]] + 1, _MOBILENET_V2_TAPS[tap]
+        return nn.Sequential(*self.features[first:last + 1])
 
     def forward_features(self, x: Tensor) -> Features:
         return self.forward_deep(self.forward_shallow(x))

@@ -13,7 +13,7 @@ golden tensors were made with the former.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import torch
 from torch import Tensor, nn
@@ -67,6 +67,11 @@ class FRTM(nn.Module):
             :class:`~reusegate.adapters.frtm.refiner.Refiner` (the narrow-decoder and stride-4-head options).
         prior_mask: the decoder's deep stages also read the object's previous output mask (an option beyond FRTM,
             must be trained; :class:`~reusegate.adapters.frtm.refiner.Refiner`'s ``prior``).
+        finetune: backbone taps whose stage trains with the refiner (an option beyond FRTM, which freezes the
+            whole backbone): only ``('s32',)``, the deepest stage, which feeds the refiner alone; ``s16`` and
+            above feed the target models, which training fits once on cached taps. The backbone must have
+            ``stage(tap)``; its normalisation statistics stay frozen. Cached training taps leave the stage's
+            output out (``trainable_taps``) and the adapter computes it.
         target_params: target-model hyper-parameters (default: upstream's inference ``--fast`` set, which is
             what G-FRTM's evaluation runs). A dict (from a config) names a preset, ``preset='inference_fast'``
             (or ``'inference'``, ``'training'``), and overrides of its fields.
@@ -84,6 +89,7 @@ class FRTM(nn.Module):
         s8_channels: Optional[int] = None,
         head: str = "bicubic",
         prior_mask: bool = False,
+        finetune: Sequence[str] = (),
         target_params: Union[TargetModelParams, Mapping[str, Any], None] = None,
         seed: int = 0,
     ) -> None:
@@ -99,10 +105,21 @@ class FRTM(nn.Module):
         elif backbone_weights is not None:
             raise ValueError("backbone_weights only applies when backbone is given by name or config")
         self.backbone = backbone = build_backbone(spec)
-        # named weights (e.g. 'imagenet') rebuild the frozen backbone: exported models need not store it
-        self.rebuilt_prefixes: tuple[str, ...] = ("backbone.",) if backbone_weights is not None else ()
-        self.backbone.requires_grad_(False)  # FRTM never fine-tunes its backbone
+        self.backbone.requires_grad_(False)  # FRTM never fine-tunes its backbone; finetune= is our option
         self.backbone.eval()
+        self.trainable_taps: tuple[str, ...] = tuple(finetune)
+        """Backbone taps computed by trainable stages: a cache of frozen taps must leave them out."""
+        if any(t != "s32" for t in self.trainable_taps) or len(set(self.trainable_taps)) != len(self.trainable_taps):
+            raise ValueError(f"finetune may only name 's32' (s16 feeds the target models, fitted once on cached "
+                             f"taps in training), got {list(finetune)}")
+        if self.trainable_taps and not callable(getattr(backbone, "stage", None)):
+            raise ValueError(f"finetune needs a backbone with stage(tap); {type(backbone).__name__} has none")
+        self.stages: Dict[str, nn.Module] = {t: backbone.stage(t) for t in self.trainable_taps}  # not registered:
+        for stage in self.stages.values():  # the backbone already holds these parameters
+            stage.requires_grad_(True)
+        # named weights (e.g. 'imagenet') rebuild the frozen backbone: exported models store its trained part only
+        frozen = tuple(f"backbone.{p}" for p in _frozen_prefixes(backbone)) if self.trainable_taps else ("backbone.",)
+        self.rebuilt_prefixes: tuple[str, ...] = frozen if backbone_weights is not None else ()
         self.refiner = Refiner(backbone.feature_channels, s4_channels=s4_channels, head_channels=head_channels,
                                s8_channels=s8_channels, head=head, prior=prior_mask)
         self.target_params = _target_params(target_params)
@@ -120,6 +137,13 @@ class FRTM(nn.Module):
         super().train(mode)
         self.backbone.eval()
         return self
+
+    def complete(self, feats: Dict[str, Tensor]) -> Dict[str, Tensor]:
+        """``feats`` plus the fine-tuned taps it lacks (cached training taps leave them out), computed from
+        the tap before each by its trainable stage."""
+        if "s32" in self.stages and "s32" not in feats:
+            return {**feats, "s32": self.stages["s32"](feats["s16"])}
+        return feats
 
     def normalize(self, image255: Tensor) -> Tensor:
         """0..255 RGB ``[B, 3, H, W]`` -> backbone input (upstream's one affine step)."""
@@ -150,4 +174,17 @@ class FRTM(nn.Module):
             samples, labels = torch.cat([samples, aug]), torch.cat([mask, masks])
         tm.init(samples.detach(), labels.detach())
         return tm
+
+
+def _frozen_prefixes(module: nn.Module, prefix: str = "") -> List[str]:
+    """State-dict prefixes (``'features.0.'`` ...) of the largest sub-modules with no trainable parameter."""
+    out: List[str] = []
+    for name, child in module.named_children():
+        if not child.state_dict():
+            continue  # nothing stored (an activation)
+        if any(p.requires_grad for p in child.parameters()):
+            out += _frozen_prefixes(child, f"{prefix}{name}.")
+        else:
+            out.append(f"{prefix}{name}.")
+    return out
 

@@ -197,7 +197,8 @@ def _sequence_taps(adapter: Any, seq: Any, precompute_score: bool, bar: Any) -> 
         size = tuple(x.shape[-2:])
         per_frame.append(adapter.deep(adapter.shallow(x)))
         bar.update(1)
-    taps = {k: torch.cat([f[k] for f in per_frame]).half() for k in per_frame[0] if k != SIZE_TAP}
+    trained = (SIZE_TAP, *getattr(adapter.model, "trainable_taps", ()))  # a fine-tuned stage computes its own
+    taps = {k: torch.cat([f[k] for f in per_frame]).half() for k in per_frame[0] if k not in trained}
     if SIZE_TAP in per_frame[0]:  # a host that carries its input as a tap: keep only the size
         taps[SIZE_TAP] = torch.zeros(len(per_frame), 0, *size, dtype=torch.float16)
     labels = [torch.from_numpy(seq.load_mask(i).astype(np.int64)) for i in range(len(seq))]
