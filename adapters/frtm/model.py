@@ -121,8 +121,8 @@ class FRTM(nn.Module):
         # named weights (e.g. 'imagenet') rebuild the frozen backbone: exported models store its trained part only
         frozen = tuple(f"backbone.{p}" for p in _frozen_prefixes(backbone)) if self.trainable_taps else ("backbone.",)
         self.rebuilt_prefixes: tuple[str, ...] = frozen if backbone_weights is not None else ()
-        self.refiner = Refiner(backbone.feature_channels, channels, s4_channels=s4_channels, head_channels=head_channels,
-                               s8_channels=s8_channels, head=head, prior=prior_mask)
+        self.refiner = Refiner(backbone.feature_channels, channels, s4_channels=s4_channels,
+                               head_channels=head_channels, s8_channels=s8_channels, head=head, prior=prior_mask)
         self.target_params = _target_params(target_params)
         self.seed = seed
         # A backbone trained with other input statistics says so (input_mean / input_std, see hookspecs)
