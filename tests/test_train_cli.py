@@ -80,6 +80,15 @@ def test_config_handling(tmp_path):
     assert cfg.resume is True and cfg.get("load_from") is None and cfg.work_dir == str(tmp_path)
 
 
+def test_no_progress_also_quiets_the_frozen_tap_cache():
+    stage2 = REPO / "configs" / "cpu" / "g_frtm_mnv2_h360_davis16_cpu.py"  # a ConcatDataset of two cached datasets
+    quiet = load_config(str(stage2), progress=False).train_dataloader.dataset
+    assert [d.get("progress") for d in quiet.datasets] == [False, False]
+    assert "progress" not in load_config(str(stage2), progress=True).train_dataloader.dataset.datasets[0]
+    stage1 = load_config(str(REPO / "configs" / "cpu" / "frtm_mnv2_pretrain_davis16_cpu.py"), progress=False)
+    assert stage1.train_dataloader.dataset.progress is False
+
+
 def test_user_errors_print_one_line(tmp_path, capsys):
     assert main(["train", str(tmp_path / "missing.py")]) == 2
     assert "missing.py does not exist" in capsys.readouterr().err

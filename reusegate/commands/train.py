@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import os
 import warnings
 from pathlib import Path
@@ -254,7 +255,23 @@ def load_config(config: str, work_dir: Optional[str] = None, resume: Optional[st
     wanted = ["EpochSeedHook"] + (["ProgressBarHook"] if progress else [])  # seeds: a resumed run = an unbroken one
     hooks += [dict(type=name) for name in wanted if not any(h.get("type") == name for h in hooks)]
     cfg.custom_hooks = hooks
+    if not progress and cfg.get("train_dataloader"):
+        _quiet(cfg.train_dataloader.get("dataset"))
     return cfg
+
+
+def _quiet(dataset: Any) -> None:
+    """``progress=False`` for every dataset in the config (wrappers' ``dataset`` / ``datasets`` included) whose
+    class, or a base it passes its keywords to, takes it: e.g. the frozen-tap cache's progress bar."""
+    from reusegate.registry import DATASETS
+
+    if not isinstance(dataset, dict):
+        return
+    cls = DATASETS.get(dataset.get("type")) if isinstance(dataset.get("type"), str) else None
+    if cls is not None and any("progress" in inspect.signature(c.__init__).parameters for c in cls.__mro__[:-1]):
+        dataset["progress"] = False
+    for inner in [dataset.get("dataset"), *(dataset.get("datasets") or [])]:
+        _quiet(inner)
 
 
 def build_runner(cfg: Any):
