@@ -108,18 +108,17 @@ class FRTM(nn.Module):
         self.backbone = backbone = build_backbone(spec)
         self.backbone.requires_grad_(False)  # FRTM never fine-tunes its backbone; finetune= is our option
         self.backbone.eval()
-        self.trainable_taps: tuple[str, ...] = tuple(finetune)
-        """Backbone taps computed by trainable stages: a cache of frozen taps must leave them out."""
-        if any(t != "s32" for t in self.trainable_taps) or len(set(self.trainable_taps)) != len(self.trainable_taps):
+        finetune = tuple(finetune)
+        if any(t != "s32" for t in finetune) or len(set(finetune)) != len(finetune):
             raise ValueError(f"finetune may only name 's32' (s16 feeds the target models, fitted once on cached "
                              f"taps in training), got {list(finetune)}")
-        if self.trainable_taps and not callable(getattr(backbone, "stage", None)):
+        if finetune and not callable(getattr(backbone, "stage", None)):
             raise ValueError(f"finetune needs a backbone with stage(tap); {type(backbone).__name__} has none")
-        self.stages: Dict[str, nn.Module] = {t: backbone.stage(t) for t in self.trainable_taps}  # not registered:
+        self.stages: Dict[str, nn.Module] = {t: backbone.stage(t) for t in finetune}  # not registered:
         for stage in self.stages.values():  # the backbone already holds these parameters
             stage.requires_grad_(True)
         # named weights (e.g. 'imagenet') rebuild the frozen backbone: exported models store its trained part only
-        frozen = tuple(f"backbone.{p}" for p in _frozen_prefixes(backbone)) if self.trainable_taps else ("backbone.",)
+        frozen = tuple(f"backbone.{p}" for p in _frozen_prefixes(backbone)) if finetune else ("backbone.",)
         self.rebuilt_prefixes: tuple[str, ...] = frozen if backbone_weights is not None else ()
         self.refiner = Refiner(backbone.feature_channels, channels, s4_channels=s4_channels,
                                head_channels=head_channels, s8_channels=s8_channels, head=head, prior=prior_mask)
@@ -138,6 +137,11 @@ class FRTM(nn.Module):
         super().train(mode)
         self.backbone.eval()
         return self
+
+    @property
+    def trainable_taps(self) -> tuple[str, ...]:
+        """Backbone taps computed by trainable stages: a cache of frozen taps must leave them out."""
+        return tuple(self.stages)
 
     def complete(self, feats: Dict[str, Tensor]) -> Dict[str, Tensor]:
         """``feats`` plus the fine-tuned taps it lacks (cached training taps leave them out), computed from
