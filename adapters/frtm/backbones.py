@@ -216,33 +216,34 @@ class MobileNetV2(nn.Module):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out")
 
     @staticmethod
-    def _blocks(tap: str) -> range:
-        """Indices of the blocks that compute ``tap`` from the tap before it (``s4``: from the input)."""
+    def _blocks(tap: str) -> tuple[int, int]:
+        """First and last index of the blocks that compute ``tap`` from the tap before it (``s4``: the input)."""
         taps = list(_MOBILENET_V2_TAPS)
         first = 0 if tap == taps[0] else _MOBILENET_V2_TAPS[taps[taps.index(tap) - 1]] + 1
-        return range(first, _MOBILENET_V2_TAPS[tap] + 1)
+        return first, _MOBILENET_V2_TAPS[tap]
 
-    def _run(self, x: Tensor, tap: str) -> Tensor:
-        for i in self._blocks(tap):
+    def _run(self, x: Tensor, start: int, stop: int) -> Tensor:
+        for i in range(start, stop + 1):
             x = self.features[i](x)
         return x
 
     def forward_shallow(self, x: Tensor) -> Features:
         """``features.0`` .. ``features.6``: the part a reuse gate always runs."""
-        s4 = self._run(x, "s4")
-        return {"s4": s4, "s8": self._run(s4, "s8")}
+        s4 = self._run(x, *self._blocks("s4"))
+        return {"s4": s4, "s8": self._run(s4, *self._blocks("s8"))}
 
     def forward_deep(self, feats: Features) -> Features:
         """``features.7`` .. ``features.17``; returns a new dict with all four taps."""
-        s16 = self._run(feats["s8"], "s16")
-        return {**feats, "s16": s16, "s32": self._run(s16, "s32")}
+        s16 = self._run(feats["s8"], *self._blocks("s16"))
+        return {**feats, "s16": s16, "s32": self._run(s16, *self._blocks("s32"))}
 
     def stage(self, tap: str) -> nn.Module:
         """The blocks computing ``tap`` from the tap before it (``'s32'``: ``features.14`` .. ``features.17``),
         as one ``nn.Sequential`` sharing their parameters."""
         if tap not in ("s16", "s32"):
             raise ValueError(f"MobileNetV2.stage takes one of ['s16', 's32'], got {tap!r}")
-        return nn.Sequential(*(self.features[i] for i in self._blocks(tap)))
+        first, last = self._blocks(tap)
+        return nn.Sequential(*self.features[first:last + 1])
 
     def forward_features(self, x: Tensor) -> Features:
         return self.forward_deep(self.forward_shallow(x))
