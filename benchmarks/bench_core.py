@@ -16,7 +16,8 @@ import time
 import torch
 
 from reusegate.adapters.reference import ReferenceAdapter, ReferenceHost
-from reusegate.gate import HostRunner, ReuseGate
+from reusegate.core.gate import ReuseGate
+from reusegate.core.session import HostRunner
 
 
 def clip(n: int, h: int, w: int) -> tuple[list[torch.Tensor], torch.Tensor]:

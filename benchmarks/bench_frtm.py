@@ -21,8 +21,8 @@ from reusegate.adapters.frtm.adapter import FRTMAdapter
 from reusegate.adapters.frtm.model import FRTM
 from reusegate.adapters.frtm.refiner import Refiner
 from reusegate.adapters.frtm.target_model import TargetModelParams
-from reusegate.host import soft_aggregate
-from reusegate.modules import GateModules
+from reusegate.core.host import soft_aggregate
+from reusegate.core.layers import GateLayers
 
 Row = Tuple[str, float, float, float, str]  # name, GMACs, wall ms, process CPU ms, skipped on reuse?
 
@@ -73,7 +73,7 @@ def bench(backbone: str, size: Tuple[int, int], repeats: int, update_repeats: in
     h, w = size
     model = FRTM(backbone).eval()
     adapter = FRTMAdapter(model)
-    gm = GateModules(adapter.taps).eval()
+    gm = GateLayers(adapter.taps).eval()
     x = adapter.preprocess(torch.rand(1, 3, h, w))
     with torch.no_grad():
         feats = adapter.deep(adapter.shallow(x))
@@ -124,11 +124,11 @@ def bench(backbone: str, size: Tuple[int, int], repeats: int, update_repeats: in
     with torch.no_grad():
         m8 = torch.nn.functional.interpolate(mask, size=match.shape[-2:], mode="nearest")
         template = gm.template_generator(match, m8)
-        d, _ = gm.match(match, score, template)
+        d, _ = gm.match_and_gate(match, score, template)
         delta = gm.delta(d, score)
     rows.append(("gate: template generation (start frame)", *measure(lambda: gm.template_generator(match, m8),
                                                                       repeats), "-"))
-    rows.append(("gate: template match + gate head (every frame)", *measure(lambda: gm.match(match, score, template),
+    rows.append(("gate: template match + gate head (every frame)", *measure(lambda: gm.match_and_gate(match, score, template),
                                                                              repeats), "always runs"))
     rows.append(("gate: delta generator (reuse only)", *measure(lambda: gm.delta(d, score), repeats), "reuse only"))
     rows.append(("gate: refine-translator (reuse only)", *measure(lambda: gm.refine_translator(r16, delta), repeats),

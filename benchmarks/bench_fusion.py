@@ -1,4 +1,4 @@
-"""What the inference rewrites of :mod:`reusegate.optimize` buy the default model.
+"""What the inference rewrites of :mod:`reusegate.tools.optimize` buy the default model.
 
 Runs the embedded default model as shipped, with BatchNorm folded, and folded with channels-last weights, on the
 same DAVIS frames, interleaved frame by frame (so a busy machine slows all alike), at tau = 1 (every frame
@@ -10,6 +10,7 @@ over the shipped model and how far each variant's outputs are from the shipped o
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
@@ -17,8 +18,8 @@ import numpy as np
 import torch
 
 from reusegate.data import DavisReader
-from reusegate.optimize import fold_batchnorm
-from reusegate.pretrained import default_gate
+from reusegate.tools.optimize import fold_batchnorm
+from reusegate.zoo.catalog import default_gate
 
 
 def main() -> None:
@@ -44,8 +45,7 @@ def main() -> None:
     for tau in (1.0, 0.0):
         sessions = {}
         for k, gate in models.items():
-            gate.tau = tau
-            sessions[k] = gate.session()
+            sessions[k] = gate.session(dataclasses.replace(gate.config, tau=tau))
         ms = {k: [] for k in names}
         worst = {k: 0.0 for k in names}
         agree = {k: 1.0 for k in names}

@@ -8,8 +8,10 @@ stays at or above tau), so the reuse rate is the data's, not a random gate's. It
 reused/computed cost c, the oracle's reuse, its speed-up over tau = 1 and the speed-up's ratio to the Amdahl
 ideal 1 / (1 - r (1 - c)), all within one interleaved run; J&F is meaningless here (random weights)::
 
-    python benchmarks/bench_heavy_host.py --frames 10 --threads 2 --json benchmarks/results/heavy_hosts_dev.json
-    python benchmarks/bench_heavy_host.py --backbones resnet18:cpu resnet101:cpu --json .../heavy_hosts_cpu_decoder_dev.json
+    python benchmarks/bench_heavy_host.py --frames 10 --threads 2 \\
+        --json benchmarks/results/heavy_hosts/heavy_hosts_dev.json
+    python benchmarks/bench_heavy_host.py --backbones resnet18:cpu resnet101:cpu \\
+        --json benchmarks/results/heavy_hosts/heavy_hosts_cpu_decoder_dev.json
 """
 from __future__ import annotations
 
@@ -20,10 +22,10 @@ from pathlib import Path
 import torch
 
 from reusegate.adapters.frtm.model import FRTM
-from reusegate.benchmark import bench, davis_clips
+from reusegate.tools.bench import bench, davis_clips
 from reusegate.data.writer import atomic_write_text
-from reusegate.gate import ReuseGate
-from reusegate.optimize import for_inference
+from reusegate.core.gate import ReuseGate
+from reusegate.tools.optimize import for_inference
 
 ROOT = Path(__file__).resolve().parents[1]
 

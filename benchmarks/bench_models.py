@@ -6,7 +6,7 @@ hits all alike. For each tau it prints every model's mean ms per frame (what its
 model's update, amortised over the frames it runs on) and median, its speed-up over the first model (from the
 means), its reuse rate and J&F (the DAVIS protocol of :mod:`reusegate.evaluation`)::
 
-    python benchmarks/bench_models.py old/g_frtm_mnv2.pth reusegate/weights/g_frtm_mnv2.pth --taus 1 0
+    python benchmarks/bench_models.py old/g_frtm_mnv2.pth reusegate/zoo/weights/g_frtm_mnv2.pth --taus 1 0
 
 ``MODEL:PRESET`` runs a model with one of its ``.json``'s inference presets (``fast:full_fit``); a model is a
 ``NAME.pth`` or an embedded model's name (``accurate``, ``fast``).
@@ -14,16 +14,17 @@ means), its reuse rate and J&F (the DAVIS protocol of :mod:`reusegate.evaluation
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from reusegate.benchmark import davis_clips, davis_object_ids
+from reusegate.tools.bench import davis_clips, davis_object_ids
 from reusegate.evaluation.metrics import sequence_jf
-from reusegate.inference import load_model
-from reusegate.pretrained import embedded_name
+from reusegate.tools.run import load_model
+from reusegate.zoo.catalog import embedded_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,8 +62,7 @@ def main() -> None:
         for clip in clips:
             sessions = {}
             for k, gate in gates.items():
-                gate.tau = tau
-                sessions[k] = gate.session()
+                sessions[k] = gate.session(dataclasses.replace(gate.config, tau=tau))
             labels = {k: [] for k in names}
             first = torch.from_numpy(clip.gt[0].astype(np.int64))
             for t, frame in enumerate(clip.frames):

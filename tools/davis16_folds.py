@@ -8,7 +8,7 @@ were written before any tuning on them. The hard split (``davis16_hard.txt``, is
 one training run per setting instead of five) is, by the same statistic, the six fastest-changing sequences
 outside the old development split::
 
-    python benchmarks/davis16_folds.py --davis ../shared/data/davis2016-train --write configs/splits
+    python tools/davis16_folds.py --davis ../shared/data/davis2016-train --write configs/splits
 
 prints each sequence's statistics, each fold's means, and how the old development split and the hard split compare.
 """
@@ -79,7 +79,7 @@ def main() -> None:
         print(f"{label}: IoU {iou:.3f}, area {100 * area:4.1f} %")
     print(f"hard split: {' '.join(hard)}")
     if args.write is not None:
-        header = ("# Hard development split (issue 11), fixed before any tuning by benchmarks/davis16_folds.py from the\n"
+        header = ("# Hard development split (issue 11), fixed before any tuning by tools/davis16_folds.py from the\n"
                   "# ground truth alone: the six sequences outside davis16_dev.txt whose object changes most between\n"
                   "# frames (lowest mean IoU of consecutive masks): fast motion, deformation, small and thin objects.\n")
         (args.write / "davis16_hard.txt").write_text(header + "\n".join(hard) + "\n")

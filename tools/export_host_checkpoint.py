@@ -7,7 +7,7 @@ with freshly initialised gate modules, loads the checkpoint's host weights into 
 ``--taus 1`` figures of such a model mean anything: its gate is untrained. The checkpoint is one this project's
 training wrote (it is unpickled in full)::
 
-    python benchmarks/export_host_checkpoint.py configs/cpu/frtm_mnv2_pretrain_davis16_cpu.py \\
+    python tools/export_host_checkpoint.py configs/g_frtm_mnv2/1_pretrain.py \\
         work_dirs/hard_base/epoch_20.pth work_dirs/hard_base/host.pth
     reusegate bench --model work_dirs/hard_base/host.pth --sequences configs/splits/davis16_hard.txt --taus 1 --no-flops
 """
@@ -23,8 +23,8 @@ from reusegate.integrations.mmengine.model import ReuseGateVOS, export_state_dic
 from reusegate.registry import MODELS
 
 # The default model config's gate settings at tau = 1 (configs/_base_/models/g_frtm_mnv2_cpu.py; stage-1 configs
-# set gate=None). The modules stay untrained; the settings only complete the .json.
-GATE = dict(tau=1.0, variant="translate", m1=0.5, m2=0.0, ep_t=6)
+# set gate=None). The gate's layers stay untrained: at tau = 1 the export recommends the bare host.
+GATE = dict(tau=1.0, variant="decode", m1=0.5, m2=0.0, ep_t=6)
 
 
 def export(config: Path, checkpoint: Path, out: Path) -> Path:

@@ -6,7 +6,7 @@ and over the background on the first scored frame, frame 1). With that oracle sc
 object is on every frame; what it still misses is the decoder's (and the features') limit, what it gains is the
 score's. Single-object DAVIS-2016 sequences; J&F as ``reusegate bench`` computes them::
 
-    python benchmarks/oracle_score.py work_dirs/hard_base/host.pth --sequences configs/splits/davis16_hard.txt
+    python tools/oracle_score.py work_dirs/hard_base/host.pth --sequences configs/splits/davis16_hard.txt
 """
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ from tqdm import tqdm
 
 from reusegate.data.readers import DavisReader, VideoSequence
 from reusegate.evaluation.metrics import sequence_jf
-from reusegate.gate import ReuseGate
-from reusegate.pretrained import load_gate
+from reusegate.core.gate import ReuseGate
+from reusegate.zoo.catalog import load_gate
 
 DEFAULT_DAVIS = Path(os.environ.get("REUSEGATE_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 

@@ -5,7 +5,7 @@ model = dict(
     host=dict(_delete_=True, type='example_vos', width=8, refined_channels=16),
     adapter=dict(
         _delete_=True,
-        type='modules',
+        type='module_tap',
         shallow=['stem', 'enc1', 'enc2'],          # always run (/2, /4, /8); enc2 is the matched feature
         deep=['enc3', 'enc4'],                     # skipped on reused frames (/16, /32)
         score='previous_mask',                     # S = logit of the last computed frame's mask, at /16

@@ -1,5 +1,5 @@
 # FRTM on a third-party backbone: EfficientNet-Lite0 from the example plugin distribution, installed on its own
-# (pip install --no-deps ./integrations/plugins/efficientnet_lite0; README "Add a backbone or a host"). The
+# (pip install --no-deps ./integrations/plugins/efficientnet_lite0; docs/plugins.md). The
 # config names the backbone like any built-in one: the plugin's hook registered it in MODELS.
 # Smoke-sized (2 epochs of 2 iterations on 3-frame clips of one sequence, about 15 s on one core): it shows
 # the plugin path end to end, it is not a benchmark. tests/test_plugins.py runs exactly the README's commands.
@@ -15,7 +15,7 @@ model = dict(
               s4_channels=16, head_channels=16,
               target_params=dict(preset='training', num_aug=3, init_iters=[5, 5], memory_size=8)),
     adapter=dict(type='frtm', input_height=96),  # frames of any size run at the training height
-    gate=dict(tau=0.7, variant='translate', m1=1.0, m2=0.0, ep_t=2),
+    gate=dict(tau=0.7, variant='decode', m1=1.0, m2=0.0, ep_t=2),
     data_preprocessor=dict(type='BaseDataPreprocessor'),
 )
 train_dataloader = dict(batch_size=2, dataset=dict(sequences=['dog-agility'], clip_length=3, samples_per_object=4))

@@ -1,6 +1,6 @@
 # The gated reference host on a CPU-sized DAVIS-2016 slice: 30 short epochs, about 75 s on two idle cores
 # (OMP_NUM_THREADS=1), reaching J&F ~0.23 on two held-out videos at 96x160. A smoke test, not a benchmark.
-#   reusegate train configs/cpu/g_reference_davis16_cpu.py --work-dir work_dirs/g_reference_cpu
+#   reusegate train configs/examples/g_reference_davis16_cpu.py --work-dir work_dirs/g_reference_cpu
 # ep_t is half the run so that the margin schedule plays out within it (paper: 120 of 260 epochs).
 _base_ = [
     '../_base_/datasets/davis2016_tiny_cpu.py',
@@ -11,7 +11,7 @@ model = dict(
     type='ReuseGateVOS',
     host=dict(type='reference', width=8, refined_channels=16),
     adapter='reference',
-    gate=dict(tau=0.7, variant='translate', m1=1.0, m2=0.0, ep_t=15),
+    gate=dict(tau=0.7, variant='decode', m1=1.0, m2=0.0, ep_t=15),
     data_preprocessor=dict(type='BaseDataPreprocessor'),
 )
 optim_wrapper = dict(optimizer=dict(lr=3e-3))

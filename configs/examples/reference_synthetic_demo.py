@@ -1,8 +1,8 @@
-# The gated reference host trained on procedural clips only (reusegate.synthetic: licence-clean, no external
+# The gated reference host trained on procedural clips only (reusegate.data.synthetic: licence-clean, no external
 # images), in two stages of a few CPU minutes. Stage 2, on top of the host pre-trained by
-# reference_synthetic_pretrain.py:
-#   reusegate train configs/cpu/reference_synthetic_pretrain.py --work-dir work_dirs/demo_pretrain
-#   reusegate train configs/cpu/reference_synthetic_demo.py --work-dir work_dirs/demo \
+# configs/examples/reference_synthetic_pretrain.py:
+#   reusegate train configs/examples/reference_synthetic_pretrain.py --work-dir work_dirs/demo_pretrain
+#   reusegate train configs/examples/reference_synthetic_demo.py --work-dir work_dirs/demo \
 #       --trust-load-from --cfg-options load_from=work_dirs/demo_pretrain/epoch_16.pth --export work_dirs/reference_synthetic.pth
 # The network runs at half the 240x432 frame size (input_scale=0.5); the margin ramps over the first half.
 _base_ = [
@@ -13,7 +13,7 @@ model = dict(
     type='ReuseGateVOS',
     host=dict(type='reference', width=32, refined_channels=32, input_scale=0.5),
     adapter='reference',
-    gate=dict(tau=0.7, variant='translate', m1=0.5, m2=0.0, ep_t=4),
+    gate=dict(tau=0.7, variant='decode', m1=0.5, m2=0.0, ep_t=4),
     data_preprocessor=dict(type='BaseDataPreprocessor'),
 )
 train_dataloader = dict(

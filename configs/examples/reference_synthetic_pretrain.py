@@ -1,6 +1,6 @@
 # Stage 1 of the procedural-clip reference model: the reference host alone (gate=None) on procedural clips,
 # so that its full path is trained before the gate learns to skip it (the paper starts from a trained FRTM).
-#   reusegate train configs/cpu/reference_synthetic_pretrain.py --work-dir work_dirs/demo_pretrain
+#   reusegate train configs/examples/reference_synthetic_pretrain.py --work-dir work_dirs/demo_pretrain
 _base_ = ['./reference_synthetic_demo.py']
 model = dict(gate=None)
 custom_hooks = []

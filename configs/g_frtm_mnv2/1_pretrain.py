@@ -1,6 +1,6 @@
-# Stage 1 of the fast model (README "Default model"): the FRTM-MobileNetV2 host alone (gate=None), its
+# Stage 1 of the fast model (docs/models/): the FRTM-MobileNetV2 host alone (gate=None), its
 # decoder trained on frozen taps of 24 DAVIS-2016 sequences, 2 CPU cores:
-#   reusegate train configs/cpu/frtm_mnv2_pretrain_davis16_cpu.py --work-dir work_dirs/frtm_mnv2_pretrain
+#   reusegate train configs/g_frtm_mnv2/1_pretrain.py --work-dir work_dirs/frtm_mnv2_pretrain
 # Every frame after a clip's first trains the decoder (BCE), so random (unordered) frames are as good here.
 # lr 3e-4, not FRTM's 1e-3: at 1e-3 the freshly initialised decoder settled on "background everywhere" (BCE
 # ~0.075, the mean foreground fraction, IoU 0) and had not left it after 144 iterations; at 3e-4 it leaves that

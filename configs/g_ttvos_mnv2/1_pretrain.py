@@ -1,6 +1,6 @@
-# Stage 1 of G-TTVOS (README "TTVOS"): the TTVOS-MobileNetV2 host alone (gate=None), its heads trained on frozen
+# Stage 1 of G-TTVOS (docs/ttvos.md): the TTVOS-MobileNetV2 host alone (gate=None), its heads trained on frozen
 # taps of the 24 DAVIS-2016 sequences of the default model, 2 CPU cores:
-#   reusegate train configs/cpu/ttvos_mnv2_pretrain_davis16_cpu.py --work-dir work_dirs/ttvos_mnv2_pretrain
+#   reusegate train configs/g_ttvos_mnv2/1_pretrain.py --work-dir work_dirs/ttvos_mnv2_pretrain
 # Unlike FRTM, TTVOS decodes from its own memory (mask history, template, previous s16), so clips are in
 # temporal order (at most 3 frames apart) and no score is precomputed: the score is the host's last estimate.
 # Loss: the BCE of the fg - bg logits (TTVOS's NLL for one object); its Diff and Tmp losses are not used.

@@ -3,8 +3,8 @@
 # tenth of its learning rate, BatchNorm statistics frozen. The frozen-tap cache then leaves s32 out and the
 # adapter computes it from the cached s16 every step. s16 and earlier stay frozen: they feed the target models,
 # which training fits once.
-#   reusegate train configs/cpu/protocol/hard_h360_ft32.py --work-dir work_dirs/hard_h360_ft32 --no-progress
-#   python benchmarks/export_host_checkpoint.py configs/cpu/protocol/hard_h360_ft32.py \
+#   reusegate train configs/experiments/protocol/hard_h360_ft32.py --work-dir work_dirs/hard_h360_ft32 --no-progress
+#   python tools/export_host_checkpoint.py configs/experiments/protocol/hard_h360_ft32.py \
 #       work_dirs/hard_h360_ft32/epoch_20.pth work_dirs/hard_h360_ft32/host.pth
 #   reusegate bench --model work_dirs/hard_h360_ft32/host.pth --davis ../shared/data/davis2016-train \
 #       --sequences configs/splits/davis16_hard.txt --frames 0 --taus 1 --no-flops --threads 2
