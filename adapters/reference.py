@@ -11,24 +11,19 @@ tested and benchmarked on its own, and it shows in one file what adapting a host
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from reusegate.hookspecs import hookimpl
-from reusegate.host import Features, HostAdapter, TapSpec
-from reusegate.registry import build_backbone
+from reusegate.core.host import Features, HostAdapter, PreviousMask, TapSpec, resize_like
+from reusegate.plugins.hookspecs import hookimpl
+from reusegate.registry import build
 
 
 def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1), nn.ReLU())
-
-
-def _up(x: Tensor, like: Tensor) -> Tensor:
-    return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
 
 
 class ReferenceHost(nn.Module):
@@ -62,7 +57,7 @@ class ReferenceHost(nn.Module):
             self.s16 = nn.Sequential(_conv(2 * w, 4 * w, 2), _conv(4 * w, 4 * w), _conv(4 * w, 4 * w))
             self.s32 = nn.Sequential(_conv(4 * w, 8 * w, 2), _conv(8 * w, 8 * w), _conv(8 * w, 8 * w))
         else:
-            self.backbone = build_backbone(backbone)
+            self.backbone = build("backbone", backbone)
             self.channels = dict(self.backbone.feature_channels)
         c, r = self.channels, refined_channels
         self.dec32 = nn.Conv2d(c["s32"], r, 1)
@@ -89,13 +84,6 @@ class ReferenceHost(nn.Module):
     def forward(self, image: Tensor) -> Tensor:
         """Plain image -> s32 feature pass (the host on its own has no single-call VOS forward)."""
         return self.forward_deep(self.forward_shallow(image))["s32"]
-
-
-@dataclass
-class PreviousMask:
-    """Per-object state of the reference host: the mask of the last computed frame ``[B, 1, H, W]``."""
-
-    mask: Tensor
 
 
 class ReferenceAdapter(HostAdapter):
@@ -127,27 +115,27 @@ class ReferenceAdapter(HostAdapter):
 
     def score(self, state: PreviousMask, feats: Features) -> Tensor:
         # the previous mask pooled to s16: on the 0..1 scale of the start mask S0 the gate compares it with
-        return F.adaptive_avg_pool2d(state.mask, feats["s16"].shape[-2:])
+        return F.adaptive_avg_pool2d(state.prob, feats["s16"].shape[-2:])
 
     def advance(self, state: PreviousMask, feats: Features, prob: Tensor, computed: Tensor) -> None:
         """Keep the last computed frame's estimate. The merged slot is zero outside the object's label region:
         that region is kept as a binary mask, the kind of mask the decoder was trained on (a soft one would fade
         a little more on every frame); binarising also makes it a fixed input in training (no gradient)."""
         keep = computed.to(prob.device).view(-1, 1, 1, 1)
-        state.mask = torch.where(keep, (prob > 0).float(), state.mask)
+        state.prob = torch.where(keep, (prob > 0).float(), state.prob)
 
     def refine_deep(self, feats: Features, score: Tensor) -> Tensor:
         m = self.model
         s16 = feats["s16"]
-        deeper = _up(m.dec32(feats["s32"]), s16)
-        return m.dec16(torch.cat([s16, deeper, _up(score, s16)], dim=1))
+        deeper = resize_like(m.dec32(feats["s32"]), s16)
+        return m.dec16(torch.cat([s16, deeper, resize_like(score, s16)], dim=1))
 
     def refine_shallow(self, feats: Features, score: Tensor, refined: Tensor) -> Tensor:
         m = self.model
         s8, s4 = feats["s8"], feats["s4"]
-        x = m.dec8(torch.cat([s8, _up(refined, s8), _up(score, s8)], dim=1))
-        x = m.dec4(torch.cat([s4, _up(x, s4)], dim=1))
-        return _up(m.head(x), feats["image"])
+        x = m.dec8(torch.cat([s8, resize_like(refined, s8), resize_like(score, s8)], dim=1))
+        x = m.dec4(torch.cat([s4, resize_like(x, s4)], dim=1))
+        return resize_like(m.head(x), feats["image"])
 
 
 @hookimpl

@@ -11,11 +11,13 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _LAZY = {
-    "ReuseGate": "gate", "Session": "gate", "HostRunner": "gate", "FrameResult": "gate", "VARIANTS": "gate",
-    "Features": "host", "HostAdapter": "host", "TapSpec": "host", "soft_aggregate": "host",
+    "ReuseGate": "core.gate", "Session": "core.session", "HostRunner": "core.session", "FrameResult": "core.session",
+    "GateConfig": "core.config", "VARIANTS": "core.config",
+    "Features": "core.host", "HostAdapter": "core.host", "TapSpec": "core.host", "soft_aggregate": "core.host",
+    "default_gate": "zoo.catalog", "load_gate": "zoo.catalog", "save_gate": "zoo.catalog",
 }
 __all__ = [*_LAZY, "__version__"]
 

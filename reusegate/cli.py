@@ -21,8 +21,8 @@ import traceback
 import warnings
 from typing import Callable, Sequence
 
-from . import commands
-from .plugins import PluginError, PluginWarning
+from reusegate import commands
+from reusegate.plugins.manager import PluginError, PluginWarning
 
 DESCRIPTION = ("Make a video object segmentation network faster on slow-moving video with the reuse gate "
                "(Park et al., CVPR 2021): segment videos, evaluate J&F, benchmark speed, train.")

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, settings
 from PIL import Image
 
 from reusegate.adapters.reference import ReferenceHost
-from reusegate.gate import ReuseGate
-from reusegate.pretrained import save_gate
+from reusegate.core.gate import ReuseGate
+from reusegate.zoo.catalog import save_gate
 
 # One intra-op thread for the whole suite and its subprocesses: the golden tensors were made on one thread
 # (parity is bit-exact there), the test models are small, and subprocess tests (DDP, plugins) would otherwise

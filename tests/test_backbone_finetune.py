@@ -19,10 +19,10 @@ from numeric import error_ratio
 from reusegate.adapters.frtm.adapter import FRTMAdapter
 from reusegate.adapters.frtm.backbones import mobilenet_v2, resnet18
 from reusegate.adapters.frtm.model import FRTM
-from reusegate.gate import ReuseGate
+from reusegate.core.gate import ReuseGate
 from reusegate.integrations.mmengine import ReuseGateVOS
 from reusegate.integrations.mmengine.frozen import _sequence_taps
-from reusegate.pretrained import load_gate, save_gate
+from reusegate.zoo.catalog import load_gate, save_gate
 
 CHEAP = dict(preset="inference_fast", num_aug=2, init_iters=[2, 2], update_iters=[2], fit_resolution="score")
 SMALL = dict(backbone="mobilenet_v2", s4_channels=16, head_channels=8, head="stride2", target_params=CHEAP)

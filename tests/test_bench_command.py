@@ -100,7 +100,8 @@ def test_gate_comparison_follows_each_objects_last_computed_frame():
     """The true IoU is to the ground truth of the frame an object last computed, not of the previous frame."""
     import types
 
-    from reusegate.benchmark import BenchClip, _compare_gate, _spearman, _Variant
+    from reusegate.core.config import GateConfig
+    from reusegate.tools.bench import BenchClip, _compare_gate, _spearman, _Variant
 
     gt = [np.zeros((4, 4), np.uint8) for _ in range(4)]
     gt[0][:2, :2] = 1  # 4 pixels
@@ -108,12 +109,12 @@ def test_gate_comparison_follows_each_objects_last_computed_frame():
     gt[2][:2, :4] = 1  # 8: IoU 4/8 with frame 0, 6/8 with frame 1
     gt[3][:2, :4] = 1
     clip = BenchClip("c", [], gt)
-    v, anchors = _Variant("tau=0.5", 0.5), {1: 0}
+    v, anchors = _Variant("tau=0.5", GateConfig(tau=0.5)), {1: 0}
     _compare_gate(v, types.SimpleNamespace(p_reuse={1: 0.9}, reused={1: True}), clip, 1, anchors)
     _compare_gate(v, types.SimpleNamespace(p_reuse={1: 0.2}, reused={1: False}), clip, 2, anchors)
     _compare_gate(v, types.SimpleNamespace(p_reuse={1: 0.8}, reused={1: True}), clip, 3, anchors)
     assert v.gate_vs_iou == [(0.9, pytest.approx(4 / 6)), (0.2, pytest.approx(4 / 8)), (0.8, 1.0)]
-    oracle = _Variant("oracle@0.5", 0.5, variant="oracle")
+    oracle = _Variant("oracle@0.5", GateConfig(tau=0.5, variant="oracle"))
     _compare_gate(oracle, types.SimpleNamespace(p_reuse={1: 0.9}, reused={1: True}), clip, 1, {1: 0})
     assert oracle.gate_vs_iou == []  # its p_reuse is the IoU itself
     assert _spearman(np.array([1.0, 2.0, 3.0]), np.array([0.1, 0.1, 0.5])) == pytest.approx(0.866, abs=1e-3)
@@ -149,7 +150,9 @@ def test_default_source_is_the_demo_clip(tiny_model, tmp_path, capsys):  # noqa:
 
 @pytest.mark.parametrize("argv, message", [
     (["--frames", "2"], "--frames"),
-    (["--taus", "0.5", "1.5"], "tau"),
+    (["--taus", "0.5", "1.5"], "tau must be a number in [0, 1], got 1.5"),
+    (["--variants", "fusion", "--variant-tau", "0.9", "--tau2", "0.8"], "the fusion variant needs tau2 > tau"),
+    (["--reuse-path", "shift"], "retired in 0.2.0"),
     (["--sequences", "list.txt"], "--davis"),
     (["--davis", "nowhere"], "does not exist"),
     (["--model", "absent.pth"], "not found"),
@@ -165,7 +168,7 @@ def test_errors(argv, message, tiny_model, tmp_path, capsys, monkeypatch):  # no
 
 
 def test_copy_fusion_and_oracle_variants(tiny_model, tmp_path):  # noqa: F811
-    """copy and fusion gate exactly as translate at the same tau (the gate sees the same caches), so their reuse
+    """copy and fusion gate exactly as decode at the same tau (the gate sees the same caches), so their reuse
     rates match it; the oracle reuses on the demo clip's slow start, where consecutive masks overlap by > 0.5."""
     assert main(["bench", "--model", str(tiny_model), "--taus", "0.5", "--frames", "8", "--no-flops",
                  "--variants", "copy", "fusion", "oracle", "--variant-tau", "0.5", "--tau2", "0.9",

@@ -1,5 +1,5 @@
-"""The change gate (``gate_input='change'`` / ``'change_mask'``) and the ``hold`` and ``shift`` reuse paths: cues,
-lazy template matching, motion estimation, training, export."""
+"""The change gate (``gate_input='change'`` / ``'change_mask'``) and the ``hold`` reuse path: cues, lazy template
+matching, training, export."""
 from __future__ import annotations
 
 import json
@@ -11,9 +11,11 @@ import torch.nn.functional as F
 
 from reusegate.integrations.mmengine import ReuseGateVOS
 from reusegate.adapters.reference import ReferenceAdapter, ReferenceHost
-from reusegate.gate import HostRunner, ReuseGate
-from reusegate.modules import MOTION_RADIUS, ChangeGate, GateModules, estimate_motion, shift_map
-from reusegate.pretrained import load_gate, save_gate
+from reusegate.core.config import GateConfig
+from reusegate.core.gate import ReuseGate
+from reusegate.core.layers import ChangeGate, GateLayers
+from reusegate.core.session import HostRunner
+from reusegate.zoo.catalog import load_gate, save_gate
 from test_frozen_taps import train_steps
 from test_gate import moving_clip, run
 from test_train_matches_inference import RTOL, _clip
@@ -124,29 +126,29 @@ def test_train_only_trains_the_change_gate_and_nothing_else():
                      train_only=["gate_modules.gate"])
 
 
-@pytest.mark.parametrize("gate_input, reuse_path", [("change", "hold"), ("change_mask", "shift")])
+@pytest.mark.parametrize("gate_input, reuse_path", [("change", "hold"), ("change_mask", "translate")])
 def test_export_records_the_gate_input(tmp_path, gate_input, reuse_path):
-    gate = ReuseGate(ReferenceHost(), ReferenceAdapter, gate_input=gate_input)
+    gate = ReuseGate(ReferenceHost(), ReferenceAdapter, gate_input=gate_input, reuse_path=reuse_path)
     with torch.no_grad():
         gate.gate_modules.change_gate.linear.weight.copy_(torch.tensor([[3.0, -1.0, 0.5]]))
-    gate.reuse_path = reuse_path
     path = save_gate(gate, tmp_path / "m.pth", host="reference", adapter="reference")
-    settings = json.loads(path.with_suffix(".json").read_text())["gate"]
-    assert settings["gate_input"] == gate_input and settings["reuse_path"] == reuse_path
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["gate_input"] == gate_input and meta["recommended"]["reuse_path"] == reuse_path
     loaded = load_gate(path)
     assert loaded.gate_modules.gate_input == gate_input and not hasattr(loaded.gate_modules, "gate")
-    assert loaded.reuse_path == reuse_path
-    assert load_gate(path, reuse_path="hold").reuse_path == "hold"  # an inference-time choice: no weights change
+    assert loaded.config == GateConfig(reuse_path=reuse_path)
+    other = "translate" if reuse_path == "hold" else "hold"
+    assert load_gate(path, reuse_path=other).reuse_path == other  # an inference-time choice: no weights change
     assert torch.equal(loaded.gate_modules.change_gate.linear.weight, torch.tensor([[3.0, -1.0, 0.5]]))
 
 
 def test_unknown_gate_input_is_refused():
     with pytest.raises(ValueError, match="gate_input must be one of"):
-        GateModules(ReferenceAdapter(ReferenceHost()).taps, gate_input="learnt")
-    gm = GateModules(ReferenceAdapter(ReferenceHost()).taps, gate_input="change")
+        GateLayers(ReferenceAdapter(ReferenceHost()).taps, gate_input="learnt")
+    gm = GateLayers(ReferenceAdapter(ReferenceHost()).taps, gate_input="change")
     feature = torch.rand(1, gm.taps.match_channels, 6, 10)
     with pytest.raises(ValueError, match="anchor"):
-        gm.decide(feature, torch.zeros(1, 1, 3, 5), torch.zeros(1, 64, 64))
+        gm.reuse_probability(feature, torch.zeros(1, 1, 3, 5), torch.zeros(1, 64, 64))
 
 
 def test_change_mask_reads_the_last_computed_mask_in_sessions_and_in_training():
@@ -175,52 +177,5 @@ def test_change_mask_reads_the_last_computed_mask_in_sessions_and_in_training():
     assert float((in_session[-1] - in_session[0]).abs().max()) > 0.5
     assert not any(r.reused[1] for r in results[1:])
     with pytest.raises(ValueError, match="needs the object's mask probability"):
-        gate.gate_modules.decide(torch.zeros(1, 4, 6, 8), torch.zeros(1, 1, 3, 4), None, torch.zeros(1, 4, 6, 8))
-
-
-def test_estimate_motion_finds_whole_cell_shifts_within_its_radius():
-    g = torch.Generator().manual_seed(3)
-    anchor = torch.rand(2, 8, 12, 16, generator=g) - 0.5
-    region = torch.zeros(2, 1, 12, 16)
-    region[..., 4:8, 5:9] = 1.0
-    moved = torch.stack([anchor[0].roll((1, -2), dims=(1, 2)), anchor[1]])  # the first moved, the second did not
-    assert estimate_motion(moved, anchor, region).tolist() == [[1, -2], [0, 0]]
-    far = anchor.roll((0, MOTION_RADIUS + 1), dims=(2, 3))  # out of reach: no shift explains it
-    assert estimate_motion(far, anchor, region)[:, 1].abs().max() <= MOTION_RADIUS
-    flat = torch.ones(1, 8, 12, 16)  # nothing to match: every shift ties, and none is taken
-    assert estimate_motion(flat, flat, region[:1]).tolist() == [[0, 0]]
-    assert estimate_motion(moved, anchor, torch.zeros_like(region)).tolist() == [[0, 0], [0, 0]]
-
-
-def test_shift_map_moves_a_coarser_map_by_the_same_distance():
-    x = torch.arange(48, dtype=torch.float32).view(1, 1, 6, 8)
-    moved = shift_map(x, torch.tensor([[2, -4]]), (12, 16))  # 2 and -4 cells of a grid twice as fine
-    assert torch.equal(moved[..., 1:, :6], x[..., :5, 2:])  # one row down, two columns left, edges repeated
-    assert shift_map(x, torch.zeros(1, 2, dtype=torch.long), (12, 16)) is x
-
-
-def test_shift_path_decodes_the_held_caches_moved_with_the_object():
-    """A square moving one match cell (8 pixels) a frame: each reused frame decodes the start frame's caches
-    moved by as many cells as frames have passed."""
-    g = torch.Generator().manual_seed(1)
-    background, texture = torch.rand(3, 96, 128, generator=g), torch.rand(3, 24, 32, generator=g)
-    frames, labels = [], []
-    for t in range(3):
-        img, lab = background.clone(), torch.zeros(96, 128, dtype=torch.long)
-        img[:, 32:56, 32 + 8 * t:64 + 8 * t] = texture
-        lab[32:56, 32 + 8 * t:64 + 8 * t] = 1
-        frames.append(img)
-        labels.append(lab)
-    gate = ReuseGate(ReferenceHost(), ReferenceAdapter, tau=0.5, gate_input="change_mask", reuse_path="shift")
-    with torch.no_grad():
-        gate.gate_modules.change_gate.linear.bias.fill_(20.0)  # every frame reuses: the anchor stays frame 0
-    seen = []
-    original = gate.adapter.refine_shallow
-    gate.adapter.refine_shallow = lambda feats, score, refined: seen.append(score) or original(feats, score, refined)
-    session = gate.session()
-    session.step(frames[0], labels[0])
-    held, anchor = session.objects[1].score, session.objects[1].anchor_match
-    for t in (1, 2):
-        assert session.step(frames[t]).reused[1]
-        cells = tuple(anchor.shape[-2:])
-        assert torch.allclose(seen[-1], shift_map(held, torch.tensor([[0, t]]), cells))
+        gate.gate_modules.reuse_probability(torch.zeros(1, 4, 6, 8), torch.zeros(1, 1, 3, 4), None,
+                                            torch.zeros(1, 4, 6, 8))

@@ -1,6 +1,7 @@
 """The embedded demo: its clip, its outputs, and the shipped default model."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -8,13 +9,13 @@ import pytest
 import torch
 from PIL import Image
 
-from reusegate import ReuseGate, cli
+from reusegate import GateConfig, ReuseGate, cli
 from reusegate.adapters.frtm import FRTM
 from reusegate.adapters.reference import ReferenceAdapter, ReferenceHost
 from reusegate.data import DavisReader
-from reusegate.demo import clip_jf, run_demo
-from reusegate.pretrained import default_gate, load_gate, model_path, save_gate
-from reusegate.synthetic import DEMO_SCHEDULE, demo_clip, make_clip
+from reusegate.tools.demo import clip_jf, run_demo
+from reusegate.zoo.catalog import default_gate, load_gate, model_path, save_gate
+from reusegate.data.synthetic import DEMO_SCHEDULE, demo_clip, make_clip
 
 
 def test_demo_clip_is_deterministic_and_follows_its_schedule():
@@ -40,7 +41,7 @@ def test_clip_jf_is_perfect_on_ground_truth_and_drops_on_a_shift():
 
 def test_run_demo_writes_masks_gif_plot_and_summary(tmp_path):
     gate = ReuseGate(ReferenceHost(width=8, refined_channels=16, input_scale=0.5), ReferenceAdapter, tau=0.5)
-    report = run_demo(gate, tmp_path, tau=0.5, rounds=1)
+    report = run_demo(gate, tmp_path, rounds=1)
     masks = sorted((tmp_path / "masks" / "demo").glob("*.png"))
     assert len(masks) == len(demo_clip())
     assert Image.open(masks[0]).mode == "P"
@@ -91,15 +92,15 @@ def test_demo_command_rejects_bad_tau(capsys):
 def test_demo_command_sets_threads_and_rejects_zero(capsys, monkeypatch):
     import types
 
-    import reusegate.demo
+    import reusegate.tools.demo
 
     seen = {}
 
-    def fake_demo(gate, out, tau):
+    def fake_demo(gate, out):
         seen["threads"] = torch.get_num_threads()
         return types.SimpleNamespace(lines=lambda: [])
 
-    monkeypatch.setattr(reusegate.demo, "run_demo", fake_demo)
+    monkeypatch.setattr(reusegate.tools.demo, "run_demo", fake_demo)
     before = torch.get_num_threads()
     try:
         assert cli.main(["demo", "--threads", "1", "--out", "unused"]) == 0
@@ -123,8 +124,7 @@ def test_fast_model_on_a_held_out_davis_sequence(davis_root):
     gate = default_gate(model="fast")
     jf, reuse = {}, {}
     for tau in (1.0, gate.tau):
-        gate.tau = tau
-        results = gate.run(frames, torch.from_numpy(gt[0].astype(np.int64)))
+        results = gate.run(frames, torch.from_numpy(gt[0].astype(np.int64)), dataclasses.replace(gate.config, tau=tau))
         jf[tau] = clip_jf([r.labels.numpy() for r in results], gt)
         reuse[tau] = np.mean([r.reused[1] for r in results[1:]])
     assert all(0.0 <= r.p_reuse[1] <= 1.0 for r in results[1:])  # the gate ran on every later frame
@@ -143,8 +143,7 @@ def test_shipped_models_reuse_on_the_demo_clip(alias):
     gate = default_gate(model=alias)
     jf, reuse = {}, {}
     for tau in (1.0, gate.tau):
-        gate.tau = tau
-        results = gate.run(frames, first)
+        results = gate.run(frames, first, dataclasses.replace(gate.config, tau=tau))
         jf[tau] = clip_jf([r.labels.numpy() for r in results], clip.labels)
         reuse[tau] = np.mean([r.reused[1] for r in results[1:]])
     assert reuse[1.0] == 0.0 and reuse[gate.tau] >= 0.30, reuse
@@ -153,17 +152,17 @@ def test_shipped_models_reuse_on_the_demo_clip(alias):
 
 def _fake_results(clip, reused_from: int) -> list:
     """Ground-truth labels as the model's output, reused from frame ``reused_from`` on."""
-    from reusegate.gate import FrameResult
+    from reusegate.core.session import FrameResult
 
     return [FrameResult(t, torch.from_numpy(lab).long(), torch.zeros(2, *lab.shape), {1: t >= reused_from},
                         {1: 0.9 if t >= reused_from else 0.2}, t < reused_from) for t, lab in enumerate(clip.labels)]
 
 
 def test_overlay_mask_stands_out_from_the_object(tmp_path):
-    from reusegate.demo import overlay_gif
+    from reusegate.tools.demo import overlay_gif
 
     clip = make_clip(((4, 2.0),), (60, 100), seed=3)
-    overlay_gif(tmp_path / "o.gif", clip, _fake_results(clip, 2), tau=0.6)
+    overlay_gif(tmp_path / "o.gif", clip, _fake_results(clip, 2), GateConfig(tau=0.6))
     gif = Image.open(tmp_path / "o.gif")
     gif.seek(1)
     shown = np.asarray(gif.convert("RGB")).astype(int)
@@ -181,7 +180,7 @@ def test_overlay_mask_stands_out_from_the_object(tmp_path):
 def test_timeline_legend_names_reused_shading_and_speed(tmp_path, monkeypatch):
     import matplotlib.figure
 
-    from reusegate.demo import timeline_plot
+    from reusegate.tools.demo import timeline_plot
 
     seen = {}
     original = matplotlib.figure.Figure.savefig
@@ -193,7 +192,7 @@ def test_timeline_legend_names_reused_shading_and_speed(tmp_path, monkeypatch):
 
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", capture)
     clip = make_clip(((4, 2.0),), (60, 100), seed=3)
-    timeline_plot(tmp_path / "t.png", clip, _fake_results(clip, 2), tau=0.6)
+    timeline_plot(tmp_path / "t.png", clip, _fake_results(clip, 2), GateConfig(tau=0.6))
     assert (tmp_path / "t.png").is_file()
     assert any(lab.startswith("reused frame (3 of 5)") for lab in seen["labels"])
     assert any("speed" in lab for lab in seen["labels"]) and any("tau" in lab for lab in seen["labels"])
@@ -205,7 +204,7 @@ def test_fusion_timeline_and_overlay_mark_the_copied_frames(tmp_path, monkeypatc
     above tau2); the plot shades the two apart and draws tau2, the GIF says COPIED."""
     import matplotlib.figure
 
-    from reusegate.demo import overlay_gif, timeline_plot
+    from reusegate.tools.demo import overlay_gif, timeline_plot
 
     seen = {}
     original = matplotlib.figure.Figure.savefig
@@ -219,9 +218,10 @@ def test_fusion_timeline_and_overlay_mark_the_copied_frames(tmp_path, monkeypatc
     clip = make_clip(((4, 2.0),), (60, 100), seed=3)
     results = _fake_results(clip, 2)
     results[2].p_reuse[1] = 0.8  # between tau and tau2: decoded
-    timeline_plot(tmp_path / "t.png", clip, results, tau=0.6, tau2=0.85)
+    fusion = GateConfig(tau=0.6, variant="fusion", tau2=0.85)
+    timeline_plot(tmp_path / "t.png", clip, results, fusion)
     assert "reused, decoded (1)" in seen["labels"] and "reused, mask copied (2)" in seen["labels"]
     assert any(lab.startswith("tau2 = 0.85") for lab in seen["labels"])
     assert seen["alphas"] == [0.25, 0.6, 0.6]
-    overlay_gif(tmp_path / "o.gif", clip, results, tau=0.6, tau2=0.85)
+    overlay_gif(tmp_path / "o.gif", clip, results, fusion)
     assert Image.open(tmp_path / "o.gif").n_frames == len(clip.labels)

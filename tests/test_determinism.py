@@ -15,11 +15,11 @@ import pytest
 import torch
 
 from reusegate.cli import main
-from reusegate.synthetic import make_clip
+from reusegate.data.synthetic import make_clip
 from vos_synth import make_davis, square, write_clip_folder
 
 REPO = Path(__file__).resolve().parents[1]
-GATED = REPO / "configs" / "cpu" / "g_reference_davis16_cpu.py"
+GATED = REPO / "configs" / "examples" / "g_reference_davis16_cpu.py"
 
 
 @pytest.fixture

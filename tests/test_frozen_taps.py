@@ -17,10 +17,12 @@ from numeric import error_ratio
 from reusegate.adapters.frtm.adapter import FRTMAdapter
 from reusegate.adapters.frtm.model import FRTM
 from reusegate.adapters.reference import ReferenceAdapter, ReferenceHost
-from reusegate.gate import ReuseGate, clip_frames
+from reusegate.core.config import GateConfig
+from reusegate.core.gate import ReuseGate
+from reusegate.core.training import LossConfig, clip_frames
 from reusegate.integrations.mmengine import FrozenFeatureClipDataset, ReuseGateVOS
 from reusegate.integrations.mmengine.model import HostOnly
-from reusegate.pretrained import load_gate, save_gate
+from reusegate.zoo.catalog import load_gate, save_gate
 
 CHEAP = dict(preset="inference_fast", num_aug=2, init_iters=[2, 2], update_iters=[2], fit_resolution="score")
 
@@ -53,12 +55,13 @@ def _stacked(frames):
 def test_precomputed_taps_give_the_same_losses_and_gradients(gated):
     torch.manual_seed(0)
     host = ReferenceHost(width=8, refined_channels=16, input_scale=0.5)
-    net = ReuseGate(host, ReferenceAdapter, m1=0.5, ep_t=2) if gated else HostOnly(host, ReferenceAdapter(host))
+    net = ReuseGate(host, ReferenceAdapter) if gated else HostOnly(host, ReferenceAdapter(host))
+    settings = (LossConfig(m1=0.5, ep_t=2),) if gated else ()
     clip, masks = _clip()
 
     def run(c, m):
         net.zero_grad()
-        out = net.loss(c, m, epoch=1)
+        out = net.loss(c, m, 1, *settings)
         sum(v for k, v in out.items() if k.startswith("loss")).backward()
         return out, {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None}
 
@@ -178,10 +181,10 @@ def test_freeze_host_trains_the_gate_modules_only():
 
 
 @pytest.mark.parametrize("alias, stage1_config, stage2_configs, stage2c_config", [
-    ("fast", "frtm_mnv2_pretrain_davis16_cpu.py", ("g_frtm_mnv2_davis16_cpu.py", "g_frtm_mnv2_davis16_cpu_more.py"),
-     "g_frtm_mnv2_change_mask_cpu.py"),
-    ("accurate", "frtm_mnv2_h360_pretrain_davis16_cpu.py",
-     ("g_frtm_mnv2_h360_davis16_cpu.py", "g_frtm_mnv2_h360_davis16_cpu_more.py"), "g_frtm_mnv2_h360_change_gate_cpu.py"),
+    ("fast", "g_frtm_mnv2/1_pretrain.py", ("g_frtm_mnv2/2_gate.py", "g_frtm_mnv2/3_gate_more.py"),
+     "g_frtm_mnv2/4_change_mask.py"),
+    ("accurate", "g_frtm_mnv2_h360/1_pretrain.py", ("g_frtm_mnv2_h360/2_gate.py", "g_frtm_mnv2_h360/3_gate_more.py"),
+     "g_frtm_mnv2_h360/4_change_gate.py"),
 ])
 def test_embedded_model_configs_match_the_shipped_model(alias, stage1_config, stage2_configs, stage2c_config):
     """The recipe in configs/ is what produced each shipped model: same host, adapter and gate settings, and
@@ -192,9 +195,9 @@ def test_embedded_model_configs_match_the_shipped_model(alias, stage1_config, st
 
     from mmengine.config import Config
 
-    from reusegate.pretrained import model_path
+    from reusegate.zoo.catalog import model_path
 
-    configs = Path(__file__).resolve().parents[1] / "configs" / "cpu"
+    configs = Path(__file__).resolve().parents[1] / "configs"
     meta = json.loads(model_path(alias).with_suffix(".json").read_text())
     stage1 = Config.fromfile(str(configs / stage1_config))
     stage2, stage2b = (Config.fromfile(str(configs / name)) for name in stage2_configs)
@@ -202,14 +205,10 @@ def test_embedded_model_configs_match_the_shipped_model(alias, stage1_config, st
     host = stage2.model.host.to_dict()
     assert host.pop("type") == meta["host"] and host == meta["host_kwargs"]
     assert stage2.model.adapter.to_dict() == meta["adapter"]
-    assert {k: float(stage2.model.gate[k]) for k in ("m1", "m2", "ep_t")} == {
-        k: v for k, v in meta["gate"].items() if k not in ("gate_input", "reuse_path")}
-    for key in ("gate_input", "reuse_path"):  # the paper's choices where neither names one
-        assert meta["gate"].get(key, "template" if key == "gate_input" else "translate") == last.model.gate.get(
-            key, "template" if key == "gate_input" else "translate")
-    assert float(last.model.gate.tau) == meta["recommended_tau"]  # what --export records
-    assert last.model.gate.get("variant", "translate") == meta.get("recommended_variant", "translate")
-    assert last.model.gate.get("tau2") == meta.get("recommended_tau2")  # fusion's copy threshold, or neither
+    gate = last.model.gate.to_dict()
+    assert gate.get("gate_input", "template") == meta["gate_input"]  # the paper's where none is named
+    run_time = {k: gate[k] for k in ("tau", "variant", "tau2", "reuse_path") if k in gate}
+    assert GateConfig(**run_time) == GateConfig(**meta["recommended"])  # what --export records
     assert stage2b.model.to_dict() == stage2.model.to_dict()
     assert stage2b.train_dataloader.dataset.to_dict() == stage2.train_dataloader.dataset.to_dict()
     assert stage2b.randomness.seed != stage2.randomness.seed  # other clips than stage 2's
@@ -224,7 +223,7 @@ def test_embedded_model_configs_match_the_shipped_model(alias, stage1_config, st
         assert dataset.host.to_dict() == cfg.model.host.to_dict()
         assert dataset.adapter.to_dict() == cfg.model.adapter.to_dict()
     assert stage1.model.host.to_dict() == stage2.model.host.to_dict() and stage1.model.gate is None
-    held_out = set((configs.parent / "splits" / "davis16_dev.txt").read_text().split())
+    held_out = set((configs / "splits" / "davis16_dev.txt").read_text().split())
     if alias == "fast":
         trained = set(Path(davis.sequences).read_text().split())
         assert len(held_out) == 6 and len(trained) == 24 and not held_out & trained
@@ -234,7 +233,7 @@ def test_embedded_model_configs_match_the_shipped_model(alias, stage1_config, st
 
 def test_procedural_gate_clips_dataset(tmp_path):
     from reusegate.integrations.mmengine import ProceduralFrozenClipDataset
-    from reusegate.synthetic import DEMO_SEED, gate_training_clips, write_davis
+    from reusegate.data.synthetic import DEMO_SEED, gate_training_clips, write_davis
 
     clips = gate_training_clips(3, length=10, size=(48, 64), seed=7)
     assert all(len(c) == 10 and set(c.labels.ravel()) == {0, 1} for c in clips)
@@ -258,31 +257,3 @@ def test_procedural_gate_clips_dataset(tmp_path):
     assert item["data_samples"].gt_masks.sum() > 0  # the object is there
     with pytest.raises(ValueError, match="sets data_root itself"):
         ProceduralFrozenClipDataset(data_root=tmp_path, host=host, adapter="frtm")
-
-
-@pytest.mark.data
-def test_augmented_copies_are_cached_and_sampled_as_extra_sequences(davis_root, tmp_path):
-    host = dict(type="frtm", backbone="mobilenet_v2", backbone_weights="imagenet", s4_channels=16, head_channels=8,
-                target_params=CHEAP)
-    kwargs = dict(data_root=davis_root, host=host, adapter=dict(type="frtm", input_scale=0.25), sequences=["bear"],
-                  cache_dir=tmp_path / "cache", precompute_score=True, progress=False, clip_length=3,
-                  samples_per_object=2, sampling="ordered")
-    ds = FrozenFeatureClipDataset(copies=[dict(flip=True)], **kwargs)
-    assert sorted(p.name.split("-")[0] for p in (tmp_path / "cache").glob("*.pt")) == ["bear", "bear@flip"]
-    names = [ds.get_data_info(i)["sequence"] for i in range(len(ds))]
-    assert names == ["bear"] * 2 + ["bear@flip-s0"] * 2  # each copy gets samples_per_object clips too
-    original, mirrored = (ds._taps[n]["masks"]["1"].float() for n in ("bear", "bear@flip-s0"))
-    assert torch.allclose(mirrored, original.flip(-1), atol=2e-3)  # the copy's masks are the mirrored masks
-    sample = ds[2]
-    assert sample["data_samples"].metainfo["sequence"] == "bear@flip-s0" and sample["inputs"]["score"].shape[0] == 3
-    with pytest.raises(ValueError, match="same augmented copy twice"):
-        FrozenFeatureClipDataset(copies=[dict(flip=True), dict(flip=True, seed=0)], **kwargs)
-    with pytest.raises(ValueError, match="two real sequences"):
-        FrozenFeatureClipDataset(pasted=dict(count=1), **kwargs)
-    with pytest.raises(ValueError, match="unknown keys \\['speed'\\]"):
-        FrozenFeatureClipDataset(pasted=dict(count=1, speed=2), **kwargs)
-    # one sequence's object on another's frames: cached and sampled like a real sequence
-    pasted = FrozenFeatureClipDataset(pasted=dict(count=1, drift=0.1), **dict(kwargs, sequences=["bear", "hike"]))
-    name = "bear+hike@paste-d0.1-s0"
-    assert [pasted.get_data_info(i)["sequence"] for i in range(len(pasted))] == ["bear"] * 2 + ["hike"] * 2 + [name] * 2
-    assert pasted[4]["data_samples"].metainfo["sequence"] == name and pasted._taps[name]["masks"]["1"].sum() > 0

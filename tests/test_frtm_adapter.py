@@ -9,13 +9,14 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from reusegate import plugins
 from reusegate.adapters.frtm.adapter import FRTMAdapter
 from reusegate.adapters.frtm.checkpoints import load_frtm_checkpoint
 from reusegate.adapters.frtm.model import FRTM
 from reusegate.adapters.frtm.refiner import Refiner, Stride2Head, Stride4Head
 from reusegate.adapters.frtm.target_model import TargetModelParams
-from reusegate.gate import HostRunner, ReuseGate
+from reusegate.core.gate import ReuseGate
+from reusegate.core.session import HostRunner
+from reusegate.registry import lookup
 
 H, W = 64, 96
 CHEAP = TargetModelParams.inference_fast(
@@ -61,8 +62,8 @@ def test_built_from_an_mmengine_config():
 
 
 def test_plugin_registration():
-    assert plugins.get("adapters", "frtm") is FRTMAdapter
-    assert plugins.get("hosts", "frtm") is FRTM
+    assert lookup("adapter", "frtm") is FRTMAdapter
+    assert lookup("host", "frtm") is FRTM
     gate = ReuseGate(_model(), "frtm", tau=0.7)
     assert isinstance(gate.adapter, FRTMAdapter)
     assert gate.adapter.taps.match_channels == 128 and gate.adapter.taps.refined_channels == 64
@@ -238,83 +239,15 @@ def test_wider_deep_decoder_widens_the_refined_tap():
         assert adapter.refine_shallow(feats, score, refined).shape == (1, 1, H, W)
 
 
-def test_refined_split_s8_moves_the_stride8_stage_to_the_skipped_half():
-    """``refined_split='s8'``: the same weights and, on a computed frame, the same logits; ``R`` is the stride-8
-    stage's output, and a reused frame's decoder runs the stride-4 stage and the head only."""
+def test_refined_split_s8_was_retired():
+    """``refined_split='s8'`` (measured not to pay) is refused with what to use instead, from a config or an old
+    ``.json`` preset alike; the refined tap is G-FRTM's stride-16 stage."""
     model = _model("mobilenet_v2", s4_channels=32, head="stride2", head_channels=16)
-    paper, split = FRTMAdapter(model), FRTMAdapter(model, refined_split="s8")
-    assert (split.taps.refined_stride, split.taps.refined_channels) == (8, 64)
-    with torch.no_grad():
-        feats = split.deep(split.shallow(split.preprocess(torch.rand(1, 3, H, W))))
-        score = torch.randn(1, 1, H // 16, W // 16)
-        refined = split.refine_deep(feats, score)
-        assert refined.shape == (1, 64, H // 8, W // 8)
-        whole = paper.refine_shallow(feats, score, paper.refine_deep(feats, score))
-        ran = []
-        hook = model.refiner.stages["s8"].register_forward_hook(lambda *_: ran.append("s8"))
-        parts = split.refine_shallow(feats, score, refined)
-        hook.remove()
-    assert ran == []
-    assert float((parts - whole).abs().max()) <= 1e-5 * float(whole.abs().max())
-    with pytest.raises(ValueError, match="refined_split must be one of"):
+    assert FRTMAdapter(model).taps.refined_stride == 16
+    with pytest.raises(ValueError, match="refined_split='s8' was retired in 0.2.0.*reuse_path='hold'"):
+        FRTMAdapter(model, refined_split="s8")
+    with pytest.raises(ValueError, match="refined_split must be 's16'"):
         FRTMAdapter(model, refined_split="s4")
-
-
-def test_prior_mask_decoder_reads_the_last_output_on_every_frame():
-    """``prior_mask=True``: the deep stages get one more input channel, and each computed frame's deep decoder
-    sees the object's merged mask of the frame before (the start mask first), also after reused frames."""
-    frames, labels = _clip(5)
-    model = _model("mobilenet_v2", prior_mask=True)
-    assert model.refiner.stages["s16"].tse.transform[0].in_channels == 64 + 2
-    assert model.refiner.stages["s8"].tse.transform[0].in_channels == 64 + 1  # shallow stages unchanged
-    assert _model("mobilenet_v2").refiner.stages["s16"].tse.transform[0].in_channels == 64 + 1  # default: FRTM
-    seen = []
-    forward_deep = model.refiner.forward_deep
-    model.refiner.forward_deep = lambda feats, score, stages=None, prior=None, **kw: (
-        seen.append(prior), forward_deep(feats, score, stages, prior, **kw))[1]
-    gate = ReuseGate(model, "frtm", tau=1.0)
-    session = gate.session()
-    session.step(frames[0], labels)
-    seen.clear()
-    previous = [(labels == k).float() for k in (1, 2)]
-    for f in frames[1:3]:
-        result = session.step(f)
-        assert len(seen) == 2
-        for prior, want in zip(seen, previous):
-            assert prior.shape == (1, 1, H, W) and torch.equal(prior[0, 0], want)
-        previous = [result.probs[k] for k in (1, 2)]  # the merged slots (working size = frame size here)
-        seen.clear()
-    session = ReuseGate(model, "frtm", tau=0.0).session()  # reuse: no deep decoder runs, the prior follows
-    session.step(frames[0], labels)
-    seen.clear()
-    result = session.step(frames[1])
-    assert all(result.reused.values()) and not seen
-    assert torch.equal(session.objects[1].state.prior[0, 0], result.probs[1])
-    with pytest.raises(ValueError, match="needs the previous mask"):
-        model.refiner.forward_deep = forward_deep
-        feats = gate.adapter.deep(gate.adapter.shallow(gate.adapter.preprocess(torch.rand(1, 3, H, W))))
-        model.refiner.forward_deep(feats, torch.zeros(1, 1, H // 16, W // 16))
-
-
-def test_prior_mask_training_detaches_the_prior():
-    """The prior is a fixed input in training too: the loss reaches the refiner, not back through last frame's
-    prediction (a graph through the whole clip would be BPTT, which run time never has)."""
-    torch.manual_seed(0)
-    model = FRTM("mobilenet_v2", prior_mask=True, target_params=TargetModelParams.training(
-        num_aug=1, init_iters=(2,), update_iters=(1,), fit_resolution="score"))
-    gate = ReuseGate(model, "frtm").train()
-    frames, labels = _clip(3)
-    clip = torch.stack([f.float() / 255 for f in frames])[None]
-    masks = (labels == 1).float()[None, None, None].expand(1, 3, 1, H, W)
-    state = gate.adapter.start_object(gate.adapter.deep(gate.adapter.shallow(gate.adapter.preprocess(clip[:, 0]))),
-                                      masks[:, 0])
-    assert torch.equal(state.prior, masks[:, 0])
-    prob = torch.rand(1, 1, H, W, requires_grad=True)
-    gate.adapter.advance(state, {}, prob, torch.tensor([False]))
-    assert not state.prior.requires_grad and torch.equal(state.prior, prob.detach())
-    losses = gate.loss(clip, masks, epoch=1)
-    losses["loss_seg"].backward()
-    assert model.refiner.stages["s16"].tse.transform[0].weight.grad[:, -1].abs().sum() > 0  # the prior channel
 
 
 def _upstream_keys(refiner: Refiner) -> dict:

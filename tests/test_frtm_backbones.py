@@ -6,7 +6,7 @@ import importlib.metadata as md
 import pytest
 import torch
 
-from reusegate import plugins
+from reusegate.plugins import manager as plugins
 from reusegate.adapters.frtm import backbones
 from reusegate.adapters.frtm.backbones import (
     BACKBONES,

@@ -14,8 +14,8 @@ from reusegate.adapters.frtm.checkpoints import (
     split_gfrtm_state_dict,
 )
 from reusegate.adapters.frtm.model import FRTM
-from reusegate.host import TapSpec
-from reusegate.modules import GateModules
+from reusegate.core.host import TapSpec
+from reusegate.core.layers import GateLayers
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def gfrtm_state(golden_frtm):
 
 def _modules():
     model = FRTM("resnet18")
-    return model, GateModules(TapSpec(match_channels=128))
+    return model, GateLayers(TapSpec(match_channels=128))
 
 
 def test_key_map_examples():
@@ -104,7 +104,7 @@ def test_read_checkpoint_errors(tmp_path):
 
 
 def test_load_into_reuse_gate(gfrtm_state, tmp_path):
-    from reusegate.gate import ReuseGate
+    from reusegate.core.gate import ReuseGate
 
     gate = ReuseGate(FRTM("resnet18"), "frtm", tau=0.7)
     path = tmp_path / "gfrtm.pth"

@@ -6,6 +6,7 @@ does its job: the coarse score separates the object from the background on later
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata as md
 import math
 
@@ -19,7 +20,7 @@ from reusegate.adapters.frtm.adapter import FRTMAdapter
 from reusegate.adapters.frtm.backbones import MOBILENET_V2_WHEEL
 from reusegate.adapters.frtm.model import FRTM
 from reusegate.adapters.frtm.target_model import TargetModelParams
-from reusegate.gate import ReuseGate
+from reusegate.core.gate import ReuseGate
 
 SEQUENCE = "bear"
 FRAMES = 4
@@ -51,7 +52,8 @@ def test_gfrtm_mobilenet_on_davis(davis_root):
     separations = []
     for i, (frame, gt) in enumerate(zip(frames, masks)):
         if i == FRAMES - 1:
-            gate.tau = 0.0  # the random gate says p_reuse ~ 0.15: force the reuse path on the last frame
+            # the random gate says p_reuse ~ 0.15: force the reuse path on the last frame
+            session.config = dataclasses.replace(session.config, tau=0.0)
         result = session.step(frame, gt if i == 0 else None)
         assert result.labels.shape == gt.shape and result.probs.shape == (2, *gt.shape)
         if i == 0:
@@ -60,7 +62,7 @@ def test_gfrtm_mobilenet_on_davis(davis_root):
             continue
         p = result.p_reuse[1]
         assert 0.0 < p < 1.0 and not math.isnan(p)
-        assert result.reused[1] == (p > gate.tau)
+        assert result.reused[1] == (p > session.config.tau)
         assert result.deep_computed == (not result.reused[1])
         if result.deep_computed:  # the fresh target-model score on this frame: object above background
             score = session.objects[1].score[0, 0]

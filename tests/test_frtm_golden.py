@@ -16,6 +16,7 @@ relative error (``pytest -s`` shows them). Label maps may differ only at near-ti
 """
 from __future__ import annotations
 
+import dataclasses
 import pytest
 import torch
 import torch.nn.functional as F
@@ -26,8 +27,8 @@ from reusegate.adapters.frtm.backbones import resnet18
 from reusegate.adapters.frtm.checkpoints import load_frtm_checkpoint, load_gfrtm_checkpoint
 from reusegate.adapters.frtm.model import FRTM
 from reusegate.adapters.frtm.refiner import BicubicUpsample2x
-from reusegate.host import TapSpec
-from reusegate.modules import GateModules
+from reusegate.core.host import TapSpec
+from reusegate.core.layers import GateLayers
 
 # A whole session frame from raw pixels (backbone + refiner, ~50 convolutions) accumulates more reordering than
 # one stage: measured 7.1e-6 of the scale with ONEDNN_MAX_CPU_ISA=AVX2, 2.3e-6 with AVX-512 (Xeon, 1 thread).
@@ -94,7 +95,7 @@ def greuse_data(golden_frtm):
 def gfrtm(greuse_data):
     """FRTM-RN18 + gate modules with the golden G-FRTM checkpoint loaded (189 keys, strict)."""
     model = FRTM("resnet18").eval()
-    gate = GateModules(TapSpec(match_channels=model.backbone.feature_channels["s8"])).eval()
+    gate = GateLayers(TapSpec(match_channels=model.backbone.feature_channels["s8"])).eval()
     load_gfrtm_checkpoint(model.refiner, gate, greuse_data["state_dict"])
     return model, gate
 
@@ -154,7 +155,7 @@ def test_gate_delta_translator(gfrtm, greuse_data):
     _check("S_prev up to s8", up, ft["S_prev_up8"], RTOL_ELEMENTWISE)
     _check("matcher conv_key", gate.template_matcher.conv_key(torch.cat([f8, up], 1)), ft["tm_key"])
     _check("matcher conv_feat", gate.template_matcher.conv_feat(torch.cat([f8, up], 1)), ft["tm_feat"])
-    tpl_s, p = gate.match(f8, inp["S_prev"], greuse_data["first_frame"]["template"])
+    tpl_s, p = gate.match_and_gate(f8, inp["S_prev"], greuse_data["first_frame"]["template"])
     _check("matching output tplS", tpl_s, ft["tplS"])
     logit = gate.gate(tpl_s)
     two = ft["gate_logits"][0]
@@ -220,8 +221,8 @@ def test_reuse_gate_session_reproduces_upstream_frames(greuse_data, backbone_dat
     reuse frame's merged probabilities differ by ~3e-6: the odds softmax amplifies rounding near p = 1).
     """
     from reusegate.adapters.frtm.checkpoints import load_gfrtm_into
-    from reusegate.gate import ReuseGate
-    from reusegate.host import soft_aggregate
+    from reusegate.core.gate import ReuseGate
+    from reusegate.core.host import soft_aggregate
 
     inp, ff, ft = greuse_data["inputs"], greuse_data["first_frame"], greuse_data["frame_t"]
     model = FRTM(resnet18(backbone_data["state_dict"]))
@@ -231,10 +232,9 @@ def test_reuse_gate_session_reproduces_upstream_frames(greuse_data, backbone_dat
     adapter.advance = lambda state, feats, prob, computed: None
     results, sessions = {}, {}
     for name, tau, score in (("reuse", greuse_data["tau"], None), ("compute", 0.99, inp["S_compute"])):
-        gate.tau = tau
         scores = iter([inp["S_init_score"], score])
         adapter.score = lambda state, feats: next(scores)
-        session = gate.session()
+        session = gate.session(dataclasses.replace(gate.config, tau=tau))
         session.step(inp["image0_uint8"][0], inp["mask0"][0].long())
         obj = session.objects[1]
         _check(f"session start: template ({name})", obj.template, ff["template"])

@@ -21,7 +21,9 @@ from PIL import Image
 from reusegate.adapters.reference import ReferenceHost
 from reusegate.data.readers import open_sequence, read_image, read_mask, read_raw_mask
 from reusegate.data.writer import write_palette_png
-from reusegate.gate import VARIANTS, HostRunner, ReuseGate
+from reusegate.core.config import VARIANTS
+from reusegate.core.gate import ReuseGate
+from reusegate.core.session import HostRunner
 
 sizes = st.tuples(st.integers(1, 24), st.integers(1, 24))
 

@@ -1,6 +1,7 @@
 """Core behaviour of ReuseGate on the reference host: equality with the host, call counts, variants, inputs."""
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 
@@ -9,9 +10,12 @@ import pytest
 import torch
 
 from reusegate.adapters.reference import ReferenceAdapter, ReferenceHost
-from reusegate.gate import HostRunner, ReuseGate
-from reusegate.host import label_map
-from reusegate.modules import GateModules
+from reusegate.core.config import GateConfig
+from reusegate.core.gate import ReuseGate
+from reusegate.core.host import label_map
+from reusegate.core.layers import GateLayers
+from reusegate.core.session import HostRunner
+from reusegate.core.training import LossConfig
 
 H, W = 96, 160
 
@@ -86,7 +90,7 @@ def test_tau_zero_reuses_everything_and_never_runs_deep_or_learn():
 
 def force_gate(gate: ReuseGate, pattern: dict[tuple[int, int], float]):
     """Make the gate return p_reuse = pattern[(frame, object)] (default 0.0), counting frames by calls."""
-    original = gate.gate_modules.match
+    original = gate.gate_modules.match_and_gate
     state = {"frame": 0, "object": 0, "n": len({o for _, o in pattern}) or 3}
 
     def match(feature, prev_score, template):
@@ -98,7 +102,7 @@ def force_gate(gate: ReuseGate, pattern: dict[tuple[int, int], float]):
             state["frame"] += 1
         return d, torch.tensor([pattern.get(key, 0.0)])
 
-    gate.gate_modules.match = match
+    gate.gate_modules.match_and_gate = match
 
 
 def test_deep_runs_once_per_frame_when_any_object_computes_and_learn_only_on_computed():
@@ -146,7 +150,7 @@ def test_copy_variant_repeats_previous_probability():
     assert torch.equal(first.labels, second.labels)
 
 
-def test_fusion_copies_above_tau2_and_translates_between():
+def test_fusion_copies_above_tau2_and_decodes_between():
     frames, labels = moving_clip(3)
     gate = ReuseGate(ReferenceHost(), ReferenceAdapter, tau=0.3, variant="fusion", tau2=0.8)
     calls = Counter()
@@ -197,7 +201,7 @@ def test_objects_can_start_mid_video(input_scale):
 
 
 def test_gate_head_starts_near_fifteen_percent_reuse():
-    gm = GateModules(ReferenceAdapter(ReferenceHost()).taps).eval()
+    gm = GateLayers(ReferenceAdapter(ReferenceHost()).taps).eval()
     assert torch.sigmoid(gm.gate[4].bias).item() == pytest.approx(0.15, abs=1e-6)
     p = torch.sigmoid(gm.gate(torch.rand(16, 64, 12, 20)))
     assert 0.05 < p.mean().item() < 0.3
@@ -272,11 +276,61 @@ def test_numpy_frames_are_accepted(session):
     assert torch.equal(r.labels, labels[0])
 
 
-@pytest.mark.parametrize("kwargs", [dict(tau=1.5), dict(tau=-0.1), dict(tau2=2.0), dict(variant="nope"),
-                                    dict(variant="fusion", tau=0.9, tau2=0.8), dict(gate_loss="x")])
-def test_bad_settings(kwargs):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(tau=1.5), r"tau must be a number in \[0, 1\]"), (dict(tau=-0.1), "tau must be"),
+    (dict(tau=True), "tau must be"), (dict(tau2=2.0), "tau2 must be"), (dict(variant="nope"), "variant must be one of"),
+    (dict(variant="fusion", tau=0.9, tau2=0.8), "needs tau2 > tau"), (dict(reuse_path="copy"), "reuse_path must be"),
+    (dict(reuse_path="shift"), "retired in 0.2.0.*use reuse_path='hold'")])
+def test_bad_settings(kwargs, message):
+    """Checked once, where the config is made: directly, through the shortcuts, or by ``dataclasses.replace``."""
+    with pytest.raises(ValueError, match=message):
+        GateConfig(**kwargs)
+    with pytest.raises(ValueError, match=message):
         ReuseGate(ReferenceHost(), ReferenceAdapter, **kwargs)
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(GateConfig(), **kwargs)
+
+
+def test_fusion_at_tau_one_needs_no_tau2_above_it():
+    assert GateConfig(tau=1.0, variant="fusion", tau2=0.5).tau2 == 0.5  # tau = 1 reuses nothing
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(train_tau=1.5), "train_tau must be"), (dict(target_rate=-1), "target_rate must be"),
+    (dict(gate_loss="x"), "gate_loss must be"), (dict(ep_t=0), "ep_t must be > 0")])
+def test_bad_loss_settings(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        LossConfig(**kwargs)
+
+
+def test_translate_is_read_as_decode():
+    assert GateConfig(variant="translate") == GateConfig(variant="decode")
+    assert ReuseGate(ReferenceHost(), ReferenceAdapter, variant="translate").config.variant == "decode"
+
+
+def test_config_and_its_shortcuts():
+    config = GateConfig(tau=0.4, variant="fusion", tau2=0.6, reuse_path="hold")
+    gate = ReuseGate(ReferenceHost(), ReferenceAdapter, config=config)
+    assert gate.config is config
+    assert (gate.tau, gate.variant, gate.tau2, gate.reuse_path) == (0.4, "fusion", 0.6, "hold")
+    gate = ReuseGate(ReferenceHost(), ReferenceAdapter, config=config, tau=0.5)  # a shortcut overrides its field
+    assert gate.config == dataclasses.replace(config, tau=0.5)
+    assert ReuseGate(ReferenceHost(), ReferenceAdapter).config == GateConfig()
+    with pytest.raises(AttributeError, match="read-only"):
+        gate.tau = 0.9
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        gate.config.tau = 0.9
+
+
+def test_a_session_runs_with_the_config_it_is_given_and_leaves_the_gate_alone():
+    frames, labels = moving_clip(4)
+    gate = ReuseGate(ReferenceHost(), ReferenceAdapter, tau=1.0)
+    default = gate.config
+    reusing = gate.session(dataclasses.replace(gate.config, tau=0.0))
+    computing = gate.session()
+    for r, c in zip(run(reusing, frames, labels[0])[1:], run(computing, frames, labels[0])[1:]):
+        assert all(r.reused.values()) and not any(c.reused.values())
+    assert gate.config is default and reusing.config.tau == 0.0 and computing.config is default
 
 
 def test_unknown_adapter_name_lists_available():

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from reusegate import inference
+from reusegate.tools import run as inference
 from reusegate.cli import main
 from vos_synth import make_davis, square
 
@@ -129,8 +129,8 @@ def test_eval_interrupted_then_rerun_equals_an_uninterrupted_run(davis, referenc
 
 
 # --------------------------------------------------------------------------------------------------- train, test
-GATED = Path(__file__).resolve().parents[1] / "configs" / "cpu" / "g_reference_davis16_cpu.py"
-TEST_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "test_davis2016_val.py"
+GATED = Path(__file__).resolve().parents[1] / "configs" / "examples" / "g_reference_davis16_cpu.py"
+TEST_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "examples" / "test_davis2016_val.py"
 # The training child: every iteration slowed down, so the kill lands inside the second epoch.
 CHILD_TRAIN = """
 import sys, time

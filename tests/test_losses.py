@@ -4,10 +4,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from reusegate import losses
+from reusegate.core import losses
 from reusegate.evaluation import EMPTY_IOU, batch_iou, jaccard
 from reusegate.adapters.reference import ReferenceAdapter, ReferenceHost
-from reusegate.gate import ReuseGate
+from reusegate.core.gate import ReuseGate
+from reusegate.core.training import LossConfig, clip_losses
 
 
 @pytest.mark.parametrize("epoch, expected", [(0, 0.0), (60, 0.35), (120, 0.7), (240, 0.7), (-5, 0.0)])
@@ -64,8 +65,8 @@ def _batch(seed=0, b=2, t=3, h=64, w=96):
 
 
 def test_loss_dict_and_margin_in_training_forward():
-    gate = ReuseGate(ReferenceHost(), ReferenceAdapter, m1=0.8, ep_t=10).train()
-    out = gate(*_batch(), epoch=5)
+    gate = ReuseGate(ReferenceHost(), ReferenceAdapter).train()
+    out = gate(*_batch(), epoch=5, loss_config=LossConfig(m1=0.8, ep_t=10))
     assert set(out) == {"loss_seg", "loss_delta", "loss_gate", "reuse_rate", "margin"}
     assert out["margin"].item() == pytest.approx(0.4)
     assert all(torch.isfinite(v) for v in out.values())
@@ -102,10 +103,10 @@ def test_straight_through_forward_value_is_the_hard_path():
 
 
 def test_ngate_loss_option():
-    gate = ReuseGate(ReferenceHost(), ReferenceAdapter, gate_loss="ngate", target_rate=0.5).train()
+    gate = ReuseGate(ReferenceHost(), ReferenceAdapter).train()
     with torch.no_grad():
         gate.gate_modules.gate[4].bias.fill_(-50.0)  # every gate shut: mean gate 0, loss (0 - 0.5)^2
-    out = gate(*_batch(), epoch=0)
+    out = gate(*_batch(), epoch=0, loss_config=LossConfig(gate_loss="ngate", target_rate=0.5))
     assert out["loss_gate"].item() == pytest.approx(0.25, abs=1e-6)
 
 
@@ -116,3 +117,17 @@ def test_training_input_checks():
         gate(clip[:, :1], masks[:, :1])
     with pytest.raises(ValueError, match="masks must be"):
         gate(clip, masks[:, :2])
+    with pytest.raises(ValueError, match="at least 2 frames"):
+        clip_losses(gate.adapter, clip[:, :1], masks[:, :1])  # the host alone too
+
+
+def test_the_host_alone_is_the_gated_loop_with_every_gate_shut():
+    """``layers=None`` (pre-training) computes every frame: its segmentation loss is the gated loss's when no
+    clip ever reuses, bit for bit."""
+    gate = ReuseGate(ReferenceHost(), ReferenceAdapter).eval()
+    with torch.no_grad():
+        gate.gate_modules.gate[4].bias.fill_(-50.0)
+        gated = gate(*_batch(), epoch=0)
+        alone = clip_losses(gate.adapter, *_batch())
+    assert set(alone) == {"loss_seg"} and gated["reuse_rate"].item() == 0.0
+    assert torch.equal(alone["loss_seg"], gated["loss_seg"])

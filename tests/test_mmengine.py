@@ -16,18 +16,20 @@ import torch
 from mmengine.hooks import Hook
 from mmengine.structures import BaseDataElement
 
-from reusegate import losses
+from reusegate.core import losses
 from reusegate.commands.train import TRUST_ENV, build_runner, load_config, train
 from reusegate.data import read_mask
 from reusegate.evaluation import jaccard
-from reusegate.gate import ReuseGate
+from reusegate.core.config import GateConfig
+from reusegate.core.gate import ReuseGate
+from reusegate.core.training import LossConfig
 from reusegate.integrations.mmengine import (DavisClipDataset, DavisVideoDataset, ReuseGateVOS, VOSMetric,
                                              export_state_dict, load_exported)
 from reusegate.integrations.mmengine.hooks import unwrap
 
 REPO = Path(__file__).resolve().parents[1]
-GATED = REPO / "configs" / "cpu" / "g_reference_davis16_cpu.py"
-PRETRAIN = REPO / "configs" / "cpu" / "reference_pretrain_cpu.py"
+GATED = REPO / "configs" / "examples" / "g_reference_davis16_cpu.py"
+PRETRAIN = REPO / "configs" / "examples" / "reference_pretrain_cpu.py"
 SIZE = (64, 112)
 _names = itertools.count()
 
@@ -91,7 +93,7 @@ def runner_for(config: Path, tmp_path: Path, davis_root: Path, recorder: Hook | 
 def test_no_progress_drops_a_progress_bar_the_config_asks_for(tmp_path):
     """--no-progress wins over a config's own ProgressBarHook (the default model's stage 1 lists one): a log
     file must not fill with carriage-return bar updates."""
-    config = REPO / "configs" / "cpu" / "frtm_mnv2_pretrain_davis16_cpu.py"
+    config = REPO / "configs" / "g_frtm_mnv2" / "1_pretrain.py"
     types = {p: [h["type"] for h in load_config(str(config), str(tmp_path / "work"), progress=p).custom_hooks]
              for p in (True, False)}
     assert types[True].count("ProgressBarHook") == 1 and "EpochSeedHook" in types[True]
@@ -322,10 +324,10 @@ def test_paper_configs_hold_the_recipe_and_build():
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
-    from reusegate.modules import INITIAL_REUSE_PROBABILITY
+    from reusegate.core.layers import INITIAL_REUSE_PROBABILITY
     from reusegate.registry import MODELS
 
-    cfg = Config.fromfile(str(REPO / "configs" / "g_frtm_fast_davis16.py"))
+    cfg = Config.fromfile(str(REPO / "configs" / "paper" / "g_frtm_fast_davis16.py"))
     assert cfg.default_scope == "reusegate"
     assert cfg.train_dataloader.batch_size == 8 and cfg.train_dataloader.dataset.clip_length == 6
     opt = cfg.optim_wrapper.optimizer
@@ -335,21 +337,36 @@ def test_paper_configs_hold_the_recipe_and_build():
     assert cfg.train_cfg.max_epochs == 260
     assert {k: cfg.model.gate[k] for k in ("m1", "m2", "ep_t")} == dict(m1=1.0, m2=0.0, ep_t=120)
     assert {"type": "GateMarginHook"} in cfg.custom_hooks
-    pre = Config.fromfile(str(REPO / "configs" / "frtm_fast_pretrain_davis16.py"))
+    pre = Config.fromfile(str(REPO / "configs" / "paper" / "frtm_fast_pretrain_davis16.py"))
     assert pre.model.gate is None and pre.model.host == cfg.model.host and pre.custom_hooks == []
     assert pre.optim_wrapper == cfg.optim_wrapper and pre.train_cfg == cfg.train_cfg
 
-    yt = Config.fromfile(str(REPO / "configs" / "g_frtm_fast_ytvos.py"))
+    yt = Config.fromfile(str(REPO / "configs" / "paper" / "g_frtm_fast_ytvos.py"))
     assert yt.model.gate.m1 == 0.5 and yt.train_dataloader.dataset.type == "YouTubeVOSClipDataset"  # M(0.5, 0)
-    assert Config.fromfile(str(REPO / "configs" / "frtm_fast_pretrain_ytvos.py")).model.gate is None
+    assert Config.fromfile(str(REPO / "configs" / "paper" / "frtm_fast_pretrain_ytvos.py")).model.gate is None
 
     init_default_scope("reusegate")
     gated = MODELS.build(cfg.model)
     assert isinstance(gated.net, ReuseGate) and type(gated.net.host).__name__ == "FRTM"
+    assert gated.loss_config == LossConfig(m1=1.0, m2=0.0, ep_t=120) and gated.net.config == GateConfig(tau=0.7)
     bias = gated.net.gate_modules.gate[4].bias
     assert torch.sigmoid(bias).item() == pytest.approx(INITIAL_REUSE_PROBABILITY)  # ~15 % initial reuse
     host_keys = {k for k in MODELS.build(pre.model).state_dict()}
     assert host_keys and host_keys <= set(gated.state_dict())  # pre-training loads into the gated model
+
+
+def test_the_gate_dict_holds_the_gates_and_the_losss_settings_apart():
+    """Configs write both in ``gate=dict(...)``; the model splits them, so neither the gate nor its export carries
+    the loss's."""
+    gate = dict(tau=0.6, variant="translate", reuse_path="hold", gate_input="change", m1=0.5, ep_t=4, train_tau=0.4)
+    model = ReuseGateVOS(host=dict(type="reference", width=8), adapter="reference", gate=gate)
+    assert model.net.config == GateConfig(tau=0.6, reuse_path="hold") and model.net.gate_modules.gate_input == "change"
+    assert model.loss_config == LossConfig(m1=0.5, ep_t=4, train_tau=0.4)
+    assert ReuseGateVOS(host=dict(type="reference", width=8), adapter="reference", gate=None).loss_config is None
+    with pytest.raises(TypeError, match="unexpected keyword argument 'mm1'"):
+        ReuseGateVOS(host=dict(type="reference", width=8), adapter="reference", gate=dict(mm1=1.0))
+    with pytest.raises(ValueError, match="ep_t must be > 0"):
+        ReuseGateVOS(host=dict(type="reference", width=8), adapter="reference", gate=dict(ep_t=0))
 
 
 def test_margin_hook_uses_fractional_epochs_in_iteration_loops():

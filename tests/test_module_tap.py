@@ -1,6 +1,7 @@
 """The module-tap adapter: a host built from MODELS gains a reuse gate from config, with no adapter class."""
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -8,16 +9,17 @@ import pytest
 import torch
 from torch import nn
 
-from reusegate import plugins
-from reusegate.adapters.modules import ExampleVOSNet, ModuleTapAdapter
-from reusegate.adapters.modules.example import TAPS
+from reusegate.plugins import manager as plugins
+from reusegate.adapters.module_tap import ExampleVOSNet, ModuleTapAdapter
+from reusegate.adapters.module_tap.example import TAPS
 from reusegate.commands.train import build_runner, load_config
-from reusegate.gate import HostRunner, ReuseGate
+from reusegate.core.gate import ReuseGate
+from reusegate.core.session import HostRunner
 from reusegate.integrations.mmengine import DavisVideoDataset, ReuseGateVOS
 from reusegate.registry import MODELS
 
 REPO = Path(__file__).resolve().parents[1]
-TAP_CONFIG = REPO / "configs" / "cpu" / "example_vos_tap_cpu.py"
+TAP_CONFIG = REPO / "configs" / "examples" / "example_vos_tap_cpu.py"
 SIZE = (64, 112)
 
 
@@ -35,7 +37,7 @@ def blob_video(n: int = 5, h: int = 64, w: int = 96) -> tuple[list[torch.Tensor]
 
 
 def test_plugin_registers_the_adapter_and_the_example_host():
-    assert plugins.available("adapters")["modules"].obj is ModuleTapAdapter
+    assert plugins.available("adapters")["module_tap"].obj is ModuleTapAdapter
     MODELS.import_from_location()
     assert MODELS.get("example_vos") is ExampleVOSNet
 
@@ -61,8 +63,7 @@ def test_tau_one_is_exactly_the_host_and_low_tau_skips_the_deep_stages():
 
     calls = []
     host.enc4.register_forward_hook(lambda *_: calls.append(1))
-    gate.tau = 0.0
-    session = gate.session()
+    session = gate.session(dataclasses.replace(gate.config, tau=0.0))
     results = [session.step(f, first if i == 0 else None) for i, f in enumerate(frames)]
     assert [r.deep_computed for r in results] == [True, False, False, False, False]
     assert len(calls) == 1 and session.stats()["reuse_rate"] == 1.0
@@ -148,11 +149,11 @@ def test_runner_trains_the_tap_host_from_config_then_it_runs_gated(tmp_path, dav
     assert any(k.startswith("net.gate_modules.") for k in changed)
 
     video = DavisVideoDataset(davis_root, sequences=["bear"], size=SIZE, max_frames=6)[0]
-    model.net.tau = 0.0  # reuse wherever the gate fires at all
+    model.net.config = dataclasses.replace(model.net.config, tau=0.0)  # reuse wherever the gate fires at all
     (sample,) = model.predict([video["inputs"]], [video["data_samples"]])
     assert sample.pred_labels.shape == (6, *SIZE)
     assert sample.deep_computed.tolist() == [True] + [False] * 5
     assert sample.reuse_rate == 1.0
-    model.net.tau = 1.0  # never reuse: the trained host on every frame
+    model.net.config = dataclasses.replace(model.net.config, tau=1.0)  # never reuse: the trained host everywhere
     (full,) = model.predict([video["inputs"]], [video["data_samples"]])
     assert full.deep_computed.all() and full.reuse_rate == 0.0

@@ -12,9 +12,9 @@ from torch import nn
 from numeric import RTOL_CONV, assert_scaled_close
 from reusegate.adapters.frtm import FRTM
 from reusegate.adapters.reference import ReferenceAdapter, ReferenceHost
-from reusegate.gate import ReuseGate
-from reusegate.modules import ResidualRefinementBlock
-from reusegate.optimize import fold_batchnorm, for_inference
+from reusegate.core.gate import ReuseGate
+from reusegate.core.layers import ResidualRefinementBlock
+from reusegate.tools.optimize import fold_batchnorm, for_inference
 
 
 def _randomise_bn(module: nn.Module, seed: int = 0) -> None:

@@ -20,7 +20,7 @@ from typing import Callable, Dict, Iterable
 import pytest
 import torch
 
-from reusegate import plugins
+from reusegate.plugins import manager as plugins
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -29,7 +29,7 @@ EFFNET_PROJECT = REPO / "integrations" / "plugins" / "efficientnet_lite0"
 # Prints every discovered name with its distribution as JSON; the tests add checks after it.
 PROBE_HEAD = """
 import json, sys
-from reusegate import plugins
+from reusegate.plugins import manager as plugins
 from reusegate.registry import ADAPTERS, MODELS
 out = {}
 """
@@ -266,14 +266,14 @@ out['module'] = type(net).__module__
                              for name, ch in out["channels"].items()}
 
 
-README = REPO / "README.md"
-README_PLUGIN_MARKER = "`tests/test_plugins.py` runs exactly these commands"
+PLUGIN_DOC = REPO / "docs" / "plugins.md"
+PLUGIN_DOC_MARKER = "`tests/test_plugins.py` runs exactly these commands"
 
 
-def readme_commands(marker: str) -> list[str]:
-    """The commands of the first ```bash block after ``marker`` in README.md, continuation lines joined and
+def doc_commands(marker: str) -> list[str]:
+    """The commands of the first ```bash block after ``marker`` in docs/plugins.md, continuation lines joined and
     trailing comments dropped."""
-    text = README.read_text()
+    text = PLUGIN_DOC.read_text()
     block = text[text.index("```bash", text.index(marker)) + len("```bash"):]
     block = block[:block.index("```")].replace("\\\n", " ")
     return [" ".join(shlex.split(line, comments=True)) for line in block.splitlines() if line.strip()]
@@ -281,13 +281,13 @@ def readme_commands(marker: str) -> list[str]:
 
 @pytest.mark.slow
 @pytest.mark.data
-def test_readme_plugin_example_trains_and_runs_frtm_on_the_installed_backbone(installed, tmp_path: Path,
-                                                                             davis_root: Path) -> None:
-    """The README's plugin commands as written: install the example plugin, train FRTM from the config that
-    names its backbone, run the export on a DAVIS sequence. The install goes to a target folder on PYTHONPATH
+def test_documented_plugin_example_trains_and_runs_frtm_on_the_installed_backbone(installed, tmp_path: Path,
+                                                                                 davis_root: Path) -> None:
+    """The plugin commands of docs/plugins.md as written: install the example plugin, train FRTM from the config
+    that names its backbone, run the export on a DAVIS sequence. The install goes to a target folder on PYTHONPATH
     instead of the test venv; the commands run in a tree that sees the repository's configs and the shared data
-    where the README expects them."""
-    install, train, run = readme_commands(README_PLUGIN_MARKER)
+    where the docs expect them."""
+    install, train, run = doc_commands(PLUGIN_DOC_MARKER)
     assert install == f"pip install --no-deps ./{EFFNET_PROJECT.relative_to(REPO)}"
     site = installed("efficientnet_lite0")
     work = tmp_path / "repo"

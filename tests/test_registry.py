@@ -1,8 +1,10 @@
-"""One name table: backbones, hosts and adapters are looked up in the mmengine registries, filled from the hooks.
+"""One lookup: every registered name is found through ``reusegate.registry.lookup`` (and built through ``build``),
+from the mmengine registries that the plugin hooks fill.
 
 Installed third-party plugins are in test_plugins.py; here in-process plugins (registered on a manager built as
 in production) show the lookup rules: every host takes any registered backbone, a name is unique within a
-registry, and a checkout without reusegate's own entry points says why nothing is registered.
+registry, a name is found as its own kind only, and a checkout without reusegate's own entry points says why
+nothing is registered.
 """
 from __future__ import annotations
 
@@ -14,22 +16,27 @@ import pytest
 import torch
 from torch import nn
 
-from reusegate import plugins
+from reusegate.plugins import manager as plugins
+from reusegate import registry
+from reusegate.adapters.frtm.adapter import FRTMAdapter
 from reusegate.adapters.frtm.model import FRTM
 from reusegate.adapters.frtm.target_model import TargetModelParams
-from reusegate.adapters.modules.example import BACKBONE_TAPS, ExampleVOSNet
-from reusegate.adapters.reference import ReferenceHost
-from reusegate.gate import ReuseGate
-from reusegate.hookspecs import hookimpl
-from reusegate.pretrained import load_gate, save_gate
-from reusegate.registry import PluginRegistry, lookup
+from reusegate.adapters.module_tap.example import BACKBONE_TAPS, ExampleVOSNet
+from reusegate.adapters.reference import ReferenceAdapter, ReferenceHost
+from reusegate.adapters.ttvos import TTVOS
+from reusegate.adapters.ttvos.backbones import MobileNetV2S16, mobilenet_v2s16
+from reusegate.core.host import HostAdapter
+from reusegate.core.gate import ReuseGate
+from reusegate.plugins.hookspecs import hookimpl
+from reusegate.zoo.catalog import load_gate, save_gate
+from reusegate.registry import NotRegisteredError, PluginRegistry, build, lookup
 
 CHEAP = TargetModelParams.inference_fast(num_aug=2, init_iters=(2, 2), update_iters=(2,), fit_resolution="score",
                                          memory_size=8)
 HOSTS = {
     "frtm": (lambda backbone: FRTM(backbone, target_params=CHEAP), "frtm"),
     "reference": (lambda backbone: ReferenceHost(width=8, backbone=backbone), "reference"),
-    "modules": (lambda backbone: ExampleVOSNet(width=8, backbone=backbone), dict(type="modules", **BACKBONE_TAPS)),
+    "module_tap": (lambda backbone: ExampleVOSNet(width=8, backbone=backbone), dict(type="module_tap", **BACKBONE_TAPS)),
 }
 
 
@@ -117,9 +124,10 @@ def test_an_uninstalled_checkout_says_why_no_adapter_is_found(monkeypatch):
     monkeypatch.setattr(md, "distribution", distribution)
     pm = plugins.build_plugin_manager()
     monkeypatch.setattr(plugins, "plugin_manager", lambda: pm)
-    fresh = PluginRegistry("adapter", scope="rg_test_uninstalled", plugin_kinds=("adapters",))
+    monkeypatch.setattr(registry, "ADAPTERS",
+                        PluginRegistry("adapter", scope="rg_test_uninstalled", plugin_kinds=("adapters",)))
     with pytest.raises(KeyError) as info:
-        lookup(fresh, "host adapter", "frtm")
+        lookup("adapter", "frtm")
     message = str(info.value)
     assert "registered host adapters: none" in message
     assert "not installed" in message and "pip install -e ." in message
@@ -128,5 +136,69 @@ def test_an_uninstalled_checkout_says_why_no_adapter_is_found(monkeypatch):
 def test_a_missing_name_mentions_plugins_that_failed_to_import(monkeypatch):
     pm = _manager_with(monkeypatch)
     pm.broken["rg_broken"] = "reusegate plugin 'rg_broken' from distribution 'rg-broken' failed to import"
+    monkeypatch.setattr(registry, "ADAPTERS",
+                        PluginRegistry("adapter", scope="rg_test_broken", plugin_kinds=("adapters",)))
     with pytest.raises(KeyError, match="failed to import: reusegate plugin 'rg_broken' from distribution 'rg-broken'"):
-        lookup(PluginRegistry("adapter", scope="rg_test_broken", plugin_kinds=("adapters",)), "host adapter", "x")
+        lookup("adapter", "x")
+
+
+# ---------------------------------------------------------------------------------------------- the one lookup
+@pytest.mark.parametrize("kind, name, found", [
+    ("backbone", "mobilenet_v2s16", lambda obj: obj is mobilenet_v2s16),  # TTVOS's, through the same hook as FRTM's
+    ("backbone", "resnet18", lambda obj: callable(obj)),
+    ("host", "frtm", lambda obj: obj is FRTM),
+    ("host", "ttvos", lambda obj: obj is TTVOS),
+    ("adapter", "frtm", lambda obj: obj is FRTMAdapter),
+    ("model", "ReuseGateVOS", lambda obj: obj.__name__ == "ReuseGateVOS"),
+    ("dataset", "DavisClipDataset", lambda obj: obj.__name__ == "DavisClipDataset"),
+    ("metric", "VOSMetric", lambda obj: obj.__name__ == "VOSMetric"),
+    ("hook", "GateMarginHook", lambda obj: obj.__name__ == "GateMarginHook"),
+])
+def test_every_kind_of_name_is_found_through_lookup(kind, name, found):
+    assert found(lookup(kind, name))
+
+
+def test_a_name_of_another_kind_is_not_found_and_the_error_says_what_it_is():
+    with pytest.raises(NotRegisteredError, match=r"no host named 'resnet18' \(it is a backbone\); registered hosts: "
+                                                 r".*frtm.*ttvos"):
+        lookup("host", "resnet18")
+    with pytest.raises(KeyError, match="no dataset named 'nope'; registered datasets: .*DavisClipDataset"):
+        lookup("dataset", "nope")
+    with pytest.raises(ValueError, match="unknown kind of registered name 'backbones'; expected one of backbone"):
+        lookup("backbones", "resnet18")
+    with pytest.raises(NotRegisteredError) as info:
+        lookup("adapter", "nope")
+    assert isinstance(info.value, KeyError) and isinstance(info.value, ValueError)  # a lookup and a config mistake
+    assert str(info.value).startswith("no host adapter named 'nope'; registered host adapters: ")  # not quoted
+
+
+def test_build_takes_an_adapter_in_every_form():
+    host = ReferenceHost(width=8)
+    given = ReferenceAdapter(host)
+    assert build("adapter", given, model=host) is given
+    for spec in ("reference", ReferenceAdapter, dict(type="reference"), dict(type=ReferenceAdapter)):
+        adapter = build("adapter", spec, model=host)
+        assert type(adapter) is ReferenceAdapter and adapter.model is host
+    with pytest.raises(ValueError, match="an adapter given as a dict needs a 'type'"):
+        build("adapter", dict(width=8), model=host)
+    with pytest.raises(ValueError, match="adapter must be a HostAdapter, a HostAdapter subclass, a registered name"):
+        build("adapter", nn.Identity, model=host)
+    with pytest.raises(TypeError, match="needs the host"):
+        build("adapter", "reference")
+    with pytest.raises(KeyError, match="no host adapter named 'nope'"):
+        ReuseGate(host, dict(type="nope"))
+    assert issubclass(lookup("adapter", "reference"), HostAdapter)
+
+
+def test_build_checks_a_backbone_for_the_taps_its_host_reads():
+    assert isinstance(build("backbone", "mobilenet_v2s16", taps=("s4", "s8", "s16")), MobileNetV2S16)
+    with pytest.raises(ValueError, match=r"lacks the feature taps \['s32'\].*reads \['s4', 's8', 's16', 's32'\]"):
+        build("backbone", "mobilenet_v2s16")  # the uniform four by default
+    with pytest.raises(ValueError, match=r"lacks the feature taps \['s32'\]"):
+        ReferenceHost(width=8, backbone="resnet18s16")  # a stride-16 trunk is refused at construction
+    with pytest.raises(ValueError, match="a backbone config needs a 'type'"):
+        build("backbone", dict(weights=None))
+    with pytest.raises(ValueError, match="taps= applies to backbones only"):
+        build("host", "reference", taps=("s4",))
+    host = build("host", dict(type="reference", width=8))
+    assert isinstance(host, ReferenceHost) and host.channels["s4"] > 0

@@ -15,11 +15,11 @@ from PIL import Image
 from conftest import MINI_FRAMES, MINI_SEQUENCES, MINI_SIZE
 from vos_synth import write_clip_folder
 
-from reusegate import inference
+from reusegate.tools import run as inference
 from reusegate.cli import main
 from reusegate.data.writer import ResultWriter
 from reusegate.evaluation import evaluate_sequences, jaccard
-from reusegate.synthetic import make_clip
+from reusegate.data.synthetic import make_clip
 
 @pytest.fixture
 def synthetic_folder(tmp_path) -> tuple[Path, Path]:
@@ -59,7 +59,7 @@ def test_davis_layout_summary_and_scores(mini_davis, tiny_model, tmp_path, capsy
         assert not list((out / seq).glob("*.tmp"))
     summary = json.loads((out / inference.SUMMARY).read_text())
     assert summary["complete"] and summary["resumed"] == []
-    assert summary["settings"] == {"model": str(tiny_model.resolve()), "tau": 0.5, "variant": "translate",
+    assert summary["settings"] == {"model": str(tiny_model.resolve()), "tau": 0.5, "variant": "decode",
                                    "gate_input": "template", "reuse_path": "translate"}
     assert list(summary["sequences"]) == list(MINI_SEQUENCES)
     for s in summary["sequences"].values():
@@ -221,6 +221,10 @@ def test_reuse_path_overrides_the_models_and_is_recorded(synthetic_folder, tiny_
     args = ["--input", folder, "--first-mask", mask, "--model", tiny_model, "--tau", 0.5]
     assert _run(*args, "--reuse-path", "copy", "--out", tmp_path / "bad") == 2
     assert "reuse_path must be one of" in capsys.readouterr().err and not (tmp_path / "bad").exists()
-    assert _run(*args, "--reuse-path", "shift", "--out", tmp_path / "out") == 0
+    assert _run(*args, "--reuse-path", "shift", "--out", tmp_path / "retired") == 2
+    err = capsys.readouterr().err
+    assert "reuse_path='shift' was retired in 0.2.0" in err and "use reuse_path='hold'" in err
+    assert _run(*args, "--reuse-path", "hold", "--variant", "translate", "--out", tmp_path / "out") == 0
     settings = json.loads((tmp_path / "out" / inference.SUMMARY).read_text())["settings"]
-    assert settings["reuse_path"] == "shift" and settings["gate_input"] == "template"
+    assert settings["reuse_path"] == "hold" and settings["gate_input"] == "template"
+    assert settings["variant"] == "decode"  # the old name on the command line, recorded as the new one

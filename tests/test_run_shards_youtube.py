@@ -17,7 +17,7 @@ from PIL import Image
 
 from conftest import DATA, MINI_SEQUENCES, _require
 
-from reusegate import inference
+from reusegate.tools import run as inference
 from reusegate.cli import main
 from reusegate.data.readers import YouTubeVOSReader
 from reusegate.data.writer import write_palette_png

@@ -17,12 +17,12 @@ import torch
 from reusegate.adapters.reference import ReferenceHost
 from reusegate.cli import main
 from reusegate.commands.train import load_config, needs_trust
-from reusegate.gate import ReuseGate
-from reusegate.pretrained import load_gate, save_gate
-from reusegate.safe_load import UnsafeCheckpointError, load_weights, unsafe_globals
+from reusegate.core.gate import ReuseGate
+from reusegate.zoo.catalog import load_gate, save_gate
+from reusegate.zoo.safe_load import UnsafeCheckpointError, load_weights, unsafe_globals
 
 REPO = Path(__file__).resolve().parents[1]
-GATED = REPO / "configs" / "cpu" / "g_reference_davis16_cpu.py"
+GATED = REPO / "configs" / "examples" / "g_reference_davis16_cpu.py"
 
 
 class _CreatesAFile:
@@ -104,7 +104,7 @@ def test_run_refuses_a_malicious_model(evil, tmp_path, capsys):
     """The CLI path end to end on a valid clip: exit 2, one line naming the file, nothing created."""
     from PIL import Image
 
-    from reusegate.synthetic import make_clip
+    from reusegate.data.synthetic import make_clip
 
     path, marker = evil
     kwargs = dict(width=8, refined_channels=16)
@@ -222,7 +222,7 @@ PROBE = """
 import json, warnings
 warnings.simplefilter("always")
 from reusegate.adapters.reference import ReferenceHost
-from reusegate.gate import ReuseGate
+from reusegate.core.gate import ReuseGate
 with warnings.catch_warnings(record=True) as caught:
     gate = ReuseGate(ReferenceHost(width=8, refined_channels=16), "reference")   # a built-in, by name
 out = {"warnings": [str(w.message) for w in caught if "plugin" in str(w.message)]}
@@ -260,7 +260,7 @@ def test_plugin_raising_at_import_is_named_and_builtins_still_work(tmp_path):
     # the CLI reports it as one warning line and the built-in reference host still runs
     from PIL import Image
 
-    from reusegate.synthetic import make_clip
+    from reusegate.data.synthetic import make_clip
 
     clip = make_clip(((2, 2.0),), size=(32, 48), n_objects=1, seed=1)
     (tmp_path / "clip").mkdir()

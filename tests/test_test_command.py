@@ -18,7 +18,7 @@ from conftest import MINI_SEQUENCES
 from reusegate.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG = REPO / "configs" / "test_davis2016_val.py"
+CONFIG = REPO / "configs" / "examples" / "test_davis2016_val.py"
 
 
 def _options(mini_davis: Path) -> list[str]:
@@ -113,8 +113,8 @@ def test_no_runner_holds_the_process_group_when_it_is_destroyed(mini_davis, tiny
 
 def test_variant_and_tau2_reach_the_model(tmp_path, monkeypatch, capsys):
     """``--variant`` / ``--tau2`` pass to the loaded model like ``run``'s (a model recommending fusion needs
-    ``--variant translate`` to be tested above its tau2); unset, the model's recommendation applies."""
-    import reusegate.inference
+    ``--variant decode`` to be tested above its tau2); unset, the model's recommendation applies."""
+    import reusegate.tools.run
 
     seen = []
 
@@ -122,7 +122,7 @@ def test_variant_and_tau2_reach_the_model(tmp_path, monkeypatch, capsys):
         seen.append(kwargs)
         raise ValueError("stop here")
 
-    monkeypatch.setattr(reusegate.inference, "load_model", fake_load_model)
+    monkeypatch.setattr(reusegate.tools.run, "load_model", fake_load_model)
     for extra in (["--variant", "fusion", "--tau2", "0.8"], []):
         assert main(["test", str(CONFIG), "--model", "fast", "--out", str(tmp_path / "out"), *extra]) == 2
     assert "stop here" in capsys.readouterr().err

@@ -11,11 +11,11 @@ import torch
 
 from reusegate.cli import main
 from reusegate.commands.train import TRUST_ENV, detect_launcher, load_config, trusted_checkpoints
-from reusegate.gate import ReuseGate
+from reusegate.core.gate import ReuseGate
 from reusegate.adapters.reference import ReferenceHost
 
 REPO = Path(__file__).resolve().parents[1]
-GATED = REPO / "configs" / "cpu" / "g_reference_davis16_cpu.py"
+GATED = REPO / "configs" / "examples" / "g_reference_davis16_cpu.py"
 
 
 @pytest.fixture(autouse=True)
@@ -75,17 +75,21 @@ def test_config_handling(tmp_path):
     cfg = load_config(str(GATED), cfg_options={"model.gate.tau": 0.9}, progress=True)
     assert cfg.model.gate.tau == 0.9 and cfg.launcher == "none"
     assert cfg.work_dir == str(Path("work_dirs") / "g_reference_davis16_cpu")
+    # every shipped model has a 1_pretrain.py: numbered stages get their model's folder, so runs never mix
+    stages = [REPO / "configs" / m / "1_pretrain.py" for m in ("g_frtm_mnv2", "g_frtm_mnv2_h360")]
+    assert [load_config(str(s), progress=False).work_dir for s in stages] == [
+        str(Path("work_dirs") / "g_frtm_mnv2" / "1_pretrain"), str(Path("work_dirs") / "g_frtm_mnv2_h360" / "1_pretrain")]
     assert [h["type"] for h in cfg.custom_hooks] == ["GateMarginHook", "EpochSeedHook", "ProgressBarHook"]
     cfg = load_config(str(GATED), str(tmp_path), resume="auto", progress=False)
     assert cfg.resume is True and cfg.get("load_from") is None and cfg.work_dir == str(tmp_path)
 
 
 def test_no_progress_also_quiets_the_frozen_tap_cache():
-    stage2 = REPO / "configs" / "cpu" / "g_frtm_mnv2_h360_davis16_cpu.py"  # a ConcatDataset of two cached datasets
+    stage2 = REPO / "configs" / "g_frtm_mnv2_h360" / "2_gate.py"  # a ConcatDataset of two cached datasets
     quiet = load_config(str(stage2), progress=False).train_dataloader.dataset
     assert [d.get("progress") for d in quiet.datasets] == [False, False]
     assert "progress" not in load_config(str(stage2), progress=True).train_dataloader.dataset.datasets[0]
-    stage1 = load_config(str(REPO / "configs" / "cpu" / "frtm_mnv2_pretrain_davis16_cpu.py"), progress=False)
+    stage1 = load_config(str(REPO / "configs" / "g_frtm_mnv2" / "1_pretrain.py"), progress=False)
     assert stage1.train_dataloader.dataset.progress is False
 
 
@@ -108,10 +112,10 @@ def test_cli_trains_and_exports_a_weights_only_state_dict(tmp_path, davis_root):
     gate = ReuseGate(ReferenceHost(width=8, refined_channels=16), "reference")
     gate.load_state_dict(state, strict=True)
     assert not torch.equal(gate.host.head.weight, ReferenceHost(width=8, refined_channels=16).head.weight)
-    from reusegate.pretrained import load_gate
+    from reusegate.zoo.catalog import load_gate
 
     loaded = load_gate(out, tau=0.6)  # the .json beside it names host and adapter: what `reusegate run` reads
-    assert loaded.tau == 0.6 and loaded.m1 == 1.0
+    assert loaded.tau == 0.6 and "m1" not in out.with_suffix(".json").read_text()  # training settings stay out
     assert all(torch.equal(v, state[k]) for k, v in loaded.state_dict().items())
 
 

@@ -1,6 +1,6 @@
-"""The shipped G-TTVOS model (``reusegate/weights/g_ttvos_mnv2``): its recipe, and its masks on held-out frames.
+"""The shipped G-TTVOS model (``reusegate/zoo/weights/g_ttvos_mnv2``): its recipe, and its masks on held-out frames.
 
-The recipe test keeps the configs and the exported ``.json`` in step (README "TTVOS"); the data test checks the
+The recipe test keeps the configs and the exported ``.json`` in step (docs/ttvos.md); the data test checks the
 weights are the trained ones by segmenting a development-split sequence the model never saw.
 """
 from __future__ import annotations
@@ -17,11 +17,12 @@ from mmengine.config import Config
 from reusegate import ReuseGate
 from reusegate.adapters.ttvos import TTVOS
 from reusegate.data import DavisReader
-from reusegate.demo import clip_jf
-from reusegate.pretrained import load_gate
+from reusegate.core.config import GateConfig
+from reusegate.tools.demo import clip_jf
+from reusegate.zoo.catalog import load_gate
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-MODEL = Path(str(resources.files("reusegate") / "weights" / "g_ttvos_mnv2.pth"))
+MODEL = Path(str(resources.files("reusegate.zoo") / "weights" / "g_ttvos_mnv2.pth"))
 
 
 def _meta() -> dict:
@@ -32,13 +33,15 @@ def test_g_ttvos_configs_match_the_shipped_model():
     """Both stages build the host and adapter the ``.json`` names, on the default model's 24 training sequences,
     from frozen taps of that very host; the export holds the trained heads only (the backbone is rebuilt)."""
     meta = _meta()
-    stage1 = Config.fromfile(str(CONFIGS / "cpu" / "ttvos_mnv2_pretrain_davis16_cpu.py"))
-    stage2 = Config.fromfile(str(CONFIGS / "cpu" / "g_ttvos_mnv2_davis16_cpu.py"))
+    stage1 = Config.fromfile(str(CONFIGS / "g_ttvos_mnv2" / "1_pretrain.py"))
+    stage2 = Config.fromfile(str(CONFIGS / "g_ttvos_mnv2" / "2_gate.py"))
     host = stage2.model.host.to_dict()
     assert host.pop("type") == meta["host"] == "ttvos" and host == meta["host_kwargs"]
     assert stage2.model.adapter.to_dict() == meta["adapter"]
-    assert {k: float(stage2.model.gate[k]) for k in ("m1", "m2", "ep_t")} == meta["gate"]
-    assert float(stage2.model.gate.tau) == meta["recommended_tau"]
+    gate = stage2.model.gate.to_dict()
+    assert gate.get("gate_input", "template") == meta["gate_input"]
+    run_time = {k: gate[k] for k in ("tau", "variant", "tau2", "reuse_path") if k in gate}
+    assert GateConfig(**run_time) == GateConfig(**meta["recommended"])  # what --export records
     assert stage1.model.gate is None and stage2.model.freeze_host
     assert stage1.model.host.to_dict() == stage2.model.host.to_dict()
     for cfg in (stage1, stage2):
@@ -48,7 +51,7 @@ def test_g_ttvos_configs_match_the_shipped_model():
         assert data.sampling == "ordered"
     held_out = set((CONFIGS / "splits" / "davis16_dev.txt").read_text().split())
     trained = set(Path(stage2.train_dataloader.dataset.sequences).read_text().split())
-    default = Config.fromfile(str(CONFIGS / "cpu" / "g_frtm_mnv2_davis16_cpu.py"))
+    default = Config.fromfile(str(CONFIGS / "g_frtm_mnv2" / "2_gate.py"))
     davis = default.train_dataloader.dataset.datasets[0]  # the default model's stage 2 adds procedural clips
     assert trained == set(Path(davis.sequences).read_text().split())
     assert len(trained) == 24 and not held_out & trained

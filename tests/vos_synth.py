@@ -77,7 +77,7 @@ def make_youtube(root: Path, n_frames: int = 12, step: int = 5, shape: tuple[int
 
 
 def write_clip_folder(root: Path, clip, ext: str = ".jpg") -> tuple[Path, Path]:
-    """A synthetic clip (``reusegate.synthetic.make_clip``) as ``root/clip/00000<ext>`` ... frames plus its first
+    """A synthetic clip (``reusegate.data.synthetic.make_clip``) as ``root/clip/00000<ext>`` ... frames plus its first
     frame's id mask ``root/first.png``: the input of ``reusegate run --input ... --first-mask ...``."""
     folder = root / "clip"
     folder.mkdir()

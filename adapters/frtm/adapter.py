@@ -6,18 +6,12 @@ Tap mapping (strides; FRTM feature keys in brackets):
   ``deep`` adds ``s16`` and ``s32``; the match feature is ``s8`` (G-FRTM's "f8");
 * score: the object's target model on ``s16`` (stride 16, one channel, raw); ``advance`` feeds the merged soft
   mask of computed frames to its memory and periodic Gauss-Newton update (in training too);
-* refined tap: the output of the stride-16 refinement stage (64 ch), what G-FRTM caches as ``prevRefine``;
-  ``refined_split='s8'`` (an option; the same weights) taps the stride-8 stage's output instead, so a reused frame
-  also skips that stage (see :mod:`.refiner`).
+* refined tap: the output of the stride-16 refinement stage (64 ch), what G-FRTM caches as ``prevRefine``.
 
 Training on frozen taps: a feature dict may carry tap ``'score'``, the object's coarse score precomputed by a
 target model fitted once on its first frame and frozen (FRTM's training setting; see
 :class:`reusegate.integrations.mmengine.frozen.FrozenFeatureClipDataset`). The adapter then fits nothing and
 returns that score; ``'image'`` may have zero channels there (only its size is read).
-
-Prior-mask hosts (``FRTM(prior_mask=True)``): the object's state also keeps its last output, the merged soft mask
-``advance`` sees on every frame, computed or reused (detached: a fixed input, as at run time), starting from the
-first-frame mask; the deep decoder reads it (``stateful_decoder``).
 
 Multi-object: every object has its own target model and decoder pass over the frame's shared features; the core
 merges with :meth:`FRTMAdapter.merge` (soft aggregation on odds).
@@ -39,15 +33,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from reusegate.host import Features, HostAdapter, TapSpec, soft_aggregate
+from reusegate.core.host import Features, HostAdapter, TapSpec, soft_aggregate
 
 from .model import FRTM
-from .refiner import SPLITS
 from .target_model import TargetModel
 
 __all__ = ["FRTMAdapter", "FRTMObject", "LABEL_RULES"]
 
 LABEL_RULES = ("argmax", "upstream")
+REFINED_SPLIT = "s16"
+"""The refinement stage whose output is the refined tap (G-FRTM's). ``'s8'``, which also skipped the stride-8
+stage on reused frames, was retired in 0.2.0: measured not to pay (docs/experiments/split-s8.md)."""
 
 
 @dataclass
@@ -58,7 +54,6 @@ class FRTMObject:
     # the feature dict of the frame the last apply() scored, until advance() consumes it (a reference: the id of
     # a freed dict can come back for a later frame's)
     scored_on: Optional[Features] = field(default=None)
-    prior: Optional[Tensor] = None  # [B, 1, H, W] last output mask, for prior-mask hosts only
 
 
 class FRTMAdapter(HostAdapter):
@@ -72,14 +67,12 @@ class FRTMAdapter(HostAdapter):
         input_height: instead of a factor, resize every frame to this height (aspect kept): a model trained at
             one internal size (the default model: 240, i.e. 480p halved) then sees that size whatever the
             video's resolution. Exclusive with ``input_scale``.
-        refined_split: the refinement stage whose output is the refined tap, one of
-            :data:`~.refiner.SPLITS`: ``'s16'`` (G-FRTM's) or ``'s8'``, where a reused frame also skips the
-            stride-8 decoder stage and holds (or shifts) its output. Changes no weights; the translate path needs
-            a refine-translator trained at that split.
+        refined_split: only :data:`REFINED_SPLIT`; read so that a 0.1 ``.json`` or config that asks for the
+            retired ``'s8'`` is told so.
     """
 
     def __init__(self, model: FRTM, label_rule: str = "argmax", input_scale: float = 1.0,
-                 input_height: Optional[int] = None, refined_split: str = "s16") -> None:
+                 input_height: Optional[int] = None, refined_split: str = REFINED_SPLIT) -> None:
         super().__init__(model)
         if not isinstance(model, FRTM):
             raise ValueError(f"FRTMAdapter wraps an FRTM model, got {type(model).__name__}")
@@ -92,10 +85,12 @@ class FRTMAdapter(HostAdapter):
                 raise ValueError("give input_scale or input_height, not both")
             if not isinstance(input_height, int) or input_height < 32:
                 raise ValueError(f"input_height must be an int >= 32 (pixels), got {input_height!r}")
-        if refined_split not in SPLITS:
-            raise ValueError(f"refined_split must be one of {SPLITS}, got {refined_split!r}")
-        self.stateful_decoder = model.refiner.prior
-        self.refined_split = refined_split
+        if refined_split == "s8":
+            raise ValueError("refined_split='s8' was retired in 0.2.0 (measured not to pay, "
+                             "docs/experiments/split-s8.md); drop the setting: the refined tap is G-FRTM's 's16', and "
+                             "reuse_path='hold' is the cheap reuse path")
+        if refined_split != REFINED_SPLIT:
+            raise ValueError(f"refined_split must be {REFINED_SPLIT!r}, got {refined_split!r}")
         self.label_rule = label_rule
         self.input_scale = float(input_scale)
         self.input_height = input_height
@@ -103,8 +98,8 @@ class FRTMAdapter(HostAdapter):
             match_channels=model.backbone.feature_channels["s8"],
             match_stride=8,
             score_stride=16,
-            refined_channels=model.refiner.widths[refined_split],
-            refined_stride=int(refined_split[1:]),
+            refined_channels=model.refiner.widths[REFINED_SPLIT],
+            refined_stride=int(REFINED_SPLIT[1:]),
         )
 
     # ------------------------------------------------------------------ feature tap
@@ -133,14 +128,13 @@ class FRTMAdapter(HostAdapter):
 
         Features with a precomputed ``'score'`` tap (frozen target models, training) fit nothing.
         """
-        prior = mask.detach().float() if self.stateful_decoder else None
         if "score" in feats:
-            return FRTMObject([], prior=prior)
+            return FRTMObject([])
         models = [
             self.model.start_target_model({"s16": feats["s16"][i:i + 1]}, feats["image"][i:i + 1], mask[i:i + 1])
             for i in range(mask.shape[0])
         ]
-        return FRTMObject(models, prior=prior)
+        return FRTMObject(models)
 
     def score(self, state: FRTMObject, feats: Features) -> Tensor:
         if not state.models:
@@ -157,10 +151,8 @@ class FRTMAdapter(HostAdapter):
 
         In training every frame is scored (both paths run); a frame the gate then reused is taken back from the
         target model's frame count, so its solves fall on the frames they fall on in a session, which scores
-        computed frames only. A prior-mask host keeps ``prob`` (detached) as the next frame's prior, on every frame.
+        computed frames only.
         """
-        if self.stateful_decoder:
-            state.prior = prob.detach()
         scored_here, state.scored_on = state.scored_on is feats, None
         if not scored_here:  # a session's reused frame: nothing was scored
             return
@@ -171,18 +163,13 @@ class FRTMAdapter(HostAdapter):
                 tm.discard_apply()
 
     # ------------------------------------------------------------------ refined-feature tap
-    def refine_deep(self, feats: Features, score: Tensor, state: Optional[FRTMObject] = None) -> Tensor:
-        """The stages up to the split; a prior-mask host also reads the object's last mask from ``state`` (the
-        refiner says so when it is missing)."""
-        feats = self.model.complete(feats)
-        return self.model.refiner.forward_deep(feats, score, prior=None if state is None else state.prior,
-                                               split=self.refined_split)
+    def refine_deep(self, feats: Features, score: Tensor) -> Tensor:
+        """The stages up to the refined tap (a fine-tuned backbone stage first computes its tap)."""
+        return self.model.refiner.forward_deep(self.model.complete(feats), score)
 
-    def refine_shallow(self, feats: Features, score: Tensor, refined: Tensor,
-                       state: Optional[FRTMObject] = None) -> Tensor:
-        """The stages after the split and the head (``state`` is accepted for prior-mask hosts and not read)."""
-        return self.model.refiner.forward_shallow(feats, score, refined, feats["image"].shape[-2:],
-                                                  split=self.refined_split)
+    def refine_shallow(self, feats: Features, score: Tensor, refined: Tensor) -> Tensor:
+        """The stages after the refined tap and the head."""
+        return self.model.refiner.forward_shallow(feats, score, refined, feats["image"].shape[-2:])
 
     # ------------------------------------------------------------------ multi-object
     def merge(self, probs: Tensor) -> tuple[Tensor, Tensor]:

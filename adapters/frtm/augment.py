@@ -1,7 +1,7 @@
 """First-frame augmentation for FRTM's target model: K-1 synthetic frames from the one annotated frame.
 
-Follows the description of upstream's scheme in ``research/frtm-and-reuse-gate.md`` §A.2 (re-implemented with
-OpenCV; the GPL code was not consulted): the object is cut out, the hole it leaves is inpainted (Telea), and the
+Follows a description of the released FRTM code's scheme (re-implemented with OpenCV; that GPL code was not
+consulted): the object is cut out, the hole it leaves is inpainted (Telea), and the
 object is pasted back after a random rotation (5-45 degrees either way), scale (0.5-2.5, log-uniform), horizontal
 flip, skew and motion blur; the background gets a mild rescale and blur. The target model thus sees the object
 in poses it may take later and on background that no longer holds the object's silhouette.

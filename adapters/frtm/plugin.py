@@ -1,7 +1,7 @@
 """Built-in plugin (entry point ``frtm`` of the ``reusegate`` group): FRTM's backbones, host and adapter."""
 from __future__ import annotations
 
-from reusegate.hookspecs import Register, hookimpl
+from reusegate.plugins.hookspecs import Register, hookimpl
 
 from .adapter import FRTMAdapter
 from .backbones import BACKBONES

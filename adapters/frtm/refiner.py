@@ -4,7 +4,7 @@ One stage per backbone tap, deepest first (``s32``, ``s16``, ``s8``, ``s4``); ea
 
 1. **TSE** (target segmentation encoder): ``reduce`` (1x1, ReLU, 1x1) of the backbone feature, the coarse score
    ``S`` bilinearly resized to that resolution and concatenated, ``transform`` (three 3x3 convs with ReLU);
-2. **RRB1** (:class:`reusegate.modules.ResidualRefinementBlock`);
+2. **RRB1** (:class:`reusegate.core.layers.ResidualRefinementBlock`);
 3. **CAB** (channel attention): sigmoid attention from the global averages of the stage's map and of ``deeper``
    (the previous stage's output; at the deepest stage the global average of its own ``reduce`` output), then
    ``+ deeper`` upsampled;
@@ -19,16 +19,9 @@ reused.
 Split for the reuse gate: :meth:`Refiner.forward_deep` runs the ``s32`` and ``s16`` stages and returns the
 refined feature ``R`` (stride 16, the output of the ``s16`` stage -- what G-FRTM caches); :meth:`Refiner.
 forward_shallow` runs the ``s8`` and ``s4`` stages and the head from ``R``. On reused frames ``R`` is the
-refine-translator's estimate and ``S`` is ``S(t-n) + delta``. ``split='s8'`` (an option, not the paper's; same
-weights) moves the ``s8`` stage to the deep half: ``R`` is then its output (stride 8) and a reused frame runs only
-the ``s4`` stage and the head, which on a CPU is about 40 % less never-skipped decoder.
+refine-translator's estimate (or the cached one) and ``S`` is ``S(t-n) + delta`` (or the cached one).
 
 Every bilinear resize uses ``align_corners=False`` and is skipped when the sizes already match (as upstream).
-
-The prior-mask option (``prior=True``, not in FRTM; must be trained) gives the deep stages a second input
-channel next to ``S``: the object's previous output mask, area-pooled to the score grid. The target model scores
-every region that looks like the object, look-alike distractors too; the previous mask says where the object
-was. Only the skippable stages read it, so a reused frame costs the same.
 """
 from __future__ import annotations
 
@@ -38,33 +31,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from reusegate.modules import ResidualRefinementBlock
+from reusegate.core.host import resize
+from reusegate.core.layers import ResidualRefinementBlock
 
 __all__ = ["Refiner", "RefineStage", "BicubicUpsample2x", "UpsampleHead", "Stride4Head", "Stride2Head", "HEADS",
-           "STAGE_TAPS", "SPLITS", "DEEP_TAPS", "SHALLOW_TAPS"]
+           "STAGE_TAPS", "DEEP_TAPS", "SHALLOW_TAPS"]
 
 STAGE_TAPS = ("s32", "s16", "s8", "s4")
 """The refinement stages in the order they run."""
-SPLITS = ("s16", "s8")
-"""Where the decoder may be split for the reuse gate: the last stage of the skippable half, whose output is ``R``
-(``'s16'``: G-FRTM's)."""
 DEEP_TAPS = ("s32", "s16")
-"""The deep half at G-FRTM's split; also the stages that read the prior mask (``prior=True``)."""
+"""The skippable half at G-FRTM's split: its last stage's output is ``R``."""
 SHALLOW_TAPS = ("s8", "s4")
 """The half that always runs at G-FRTM's split."""
-
-
-def _halves(split: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    cut = STAGE_TAPS.index(split) + 1
-    return STAGE_TAPS[:cut], STAGE_TAPS[cut:]
-
-
-def _resize(x: Tensor, size: Sequence[int]) -> Tensor:
-    if tuple(x.shape[-2:]) == tuple(size):
-        return x
-    return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
 
 
 class TargetSegmentationEncoder(nn.Module):
@@ -83,7 +61,7 @@ class TargetSegmentationEncoder(nn.Module):
     def forward(self, feature: Tensor, score: Tensor) -> tuple[Tensor, Tensor]:
         """Return ``(transformed map, reduce output)``; the deepest stage's CAB pools the latter."""
         x = self.reduce(feature)
-        return self.transform(torch.cat([x, _resize(score, x.shape[-2:])], dim=1)), x
+        return self.transform(torch.cat([x, resize(score, x.shape[-2:])], dim=1)), x
 
 
 class ChannelAttention(nn.Module):
@@ -105,7 +83,7 @@ class ChannelAttention(nn.Module):
         if self.deeper_proj is not None:
             deeper = self.deeper_proj(deeper)
         pooled = torch.cat([F.adaptive_avg_pool2d(shallower, 1), F.adaptive_avg_pool2d(deeper, 1)], dim=1)
-        return shallower * self.attention(pooled) + _resize(deeper, shallower.shape[-2:])
+        return shallower * self.attention(pooled) + resize(deeper, shallower.shape[-2:])
 
 
 class RefineStage(nn.Module):
@@ -171,7 +149,7 @@ class UpsampleHead(nn.Module):
 
     def forward(self, x: Tensor, image_size: Sequence[int]) -> Tensor:
         x = self.up(F.relu(self.conv1(self.up(x))))
-        return self.conv2(_resize(x, image_size))
+        return self.conv2(resize(x, image_size))
 
 
 class Stride4Head(nn.Module):
@@ -192,7 +170,7 @@ class Stride4Head(nn.Module):
         h = F.relu(self.conv1(x))
         if self.hidden_upsample > 1:
             h = F.interpolate(h, scale_factor=self.hidden_upsample, mode="bilinear", align_corners=False)
-        return _resize(self.conv2(h), image_size)
+        return resize(self.conv2(h), image_size)
 
 
 class Stride2Head(Stride4Head):
@@ -221,13 +199,10 @@ class Refiner(nn.Module):
             narrows a never-skipped stage (the option moves decoder cost to the skippable deep stages).
         head_channels: width of the head's hidden conv (upstream: 32).
         head: a key of :data:`HEADS` (upstream: ``'bicubic'``).
-        prior: the deep stages also read the object's previous mask (see the module doc); ``forward_deep`` then
-            needs ``prior``.
     """
 
     def __init__(self, feature_channels: Mapping[str, int], channels: int = 64, s4_channels: Optional[int] = None,
-                 head_channels: int = 32, s8_channels: Optional[int] = None, head: str = "bicubic",
-                 prior: bool = False) -> None:
+                 head_channels: int = 32, s8_channels: Optional[int] = None, head: str = "bicubic") -> None:
         super().__init__()
         missing = [t for t in DEEP_TAPS + SHALLOW_TAPS if t not in feature_channels]
         if missing:
@@ -239,52 +214,36 @@ class Refiner(nn.Module):
         self.channels = channels
         self.widths = {"s32": channels, "s16": channels, "s8": s8, "s4": s4}
         """Output channels of each stage (the refined feature's width at each split)."""
-        self.prior = bool(prior)
-        deep_inputs = 2 if self.prior else 1
         self.stages = nn.ModuleDict({
-            "s32": RefineStage(feature_channels["s32"], channels, score_channels=deep_inputs),
-            "s16": RefineStage(feature_channels["s16"], channels, score_channels=deep_inputs),
+            "s32": RefineStage(feature_channels["s32"], channels),
+            "s16": RefineStage(feature_channels["s16"], channels),
             "s8": RefineStage(feature_channels["s8"], s8, deeper_channels=channels),
             "s4": RefineStage(feature_channels["s4"], s4, deeper_channels=s8),
         })
         self.head = HEADS[head](s4, head_channels)
 
     def forward_deep(self, feats: Mapping[str, Tensor], score: Tensor,
-                     stages: Optional[Dict[str, Tensor]] = None, prior: Optional[Tensor] = None,
-                     split: str = "s16") -> Tensor:
-        """Run the stages up to ``split`` (:data:`SPLITS`); return ``R`` (``split='s16'``:
-        ``[B, channels, h16, w16]``; ``'s8'``: ``[B, widths['s8'], h8, w8]``).
-
-        ``stages``, when given, receives each stage's output (for tests and analysis). ``prior``: the object's
-        previous mask ``[B, 1, H, W]`` in [0, 1] at any size, required with ``prior=True`` and refused without.
-        """
-        deep, _ = _halves(split)
-        if self.prior != (prior is not None):
-            raise ValueError("this refiner was built with prior=True and needs the previous mask" if self.prior
-                             else "this refiner has no prior input (prior=False); pass prior=None")
-        inputs = score
-        if prior is not None:
-            inputs = torch.cat([score, F.adaptive_avg_pool2d(prior.to(score.dtype), score.shape[-2:])], dim=1)
+                     stages: Optional[Dict[str, Tensor]] = None) -> Tensor:
+        """Run the :data:`DEEP_TAPS` stages; return ``R`` ``[B, channels, h16, w16]``. ``stages``, when given,
+        receives each stage's output (for tests and analysis)."""
         x: Optional[Tensor] = None
-        for tap in deep:
-            x = self.stages[tap](feats[tap], inputs if tap in DEEP_TAPS else score, x)
+        for tap in DEEP_TAPS:
+            x = self.stages[tap](feats[tap], score, x)
             if stages is not None:
                 stages[tap] = x
         assert x is not None
         return x
 
     def forward_shallow(self, feats: Mapping[str, Tensor], score: Tensor, refined: Tensor,
-                        image_size: Sequence[int], stages: Optional[Dict[str, Tensor]] = None,
-                        split: str = "s16") -> Tensor:
-        """Run the stages after ``split`` from ``refined`` and the head; return logits ``[B, 1, *image_size]``."""
+                        image_size: Sequence[int], stages: Optional[Dict[str, Tensor]] = None) -> Tensor:
+        """Run the :data:`SHALLOW_TAPS` stages from ``refined`` and the head; return logits ``[B, 1, *image_size]``."""
         x = refined
-        for tap in _halves(split)[1]:
+        for tap in SHALLOW_TAPS:
             x = self.stages[tap](feats[tap], score, x)
             if stages is not None:
                 stages[tap] = x
         return self.head(x, image_size)
 
-    def forward(self, feats: Mapping[str, Tensor], score: Tensor, image_size: Sequence[int],
-                prior: Optional[Tensor] = None) -> Tensor:
+    def forward(self, feats: Mapping[str, Tensor], score: Tensor, image_size: Sequence[int]) -> Tensor:
         """The whole decoder (a computed frame): logits at ``image_size``."""
-        return self.forward_shallow(feats, score, self.forward_deep(feats, score, prior=prior), image_size)
+        return self.forward_shallow(feats, score, self.forward_deep(feats, score), image_size)

@@ -1,7 +1,7 @@
 """FRTM's online target model: a tiny per-object network fitted on the fly by Gauss-Newton + conjugate gradient.
 
-Re-implemented from the description in ``research/frtm-and-reuse-gate.md`` §A.2 (the upstream code is GPL-3.0
-and was not consulted). The model is ``project`` (1x1 conv, C16 -> c, no bias) followed by ``filter`` (3x3 conv,
+Re-implemented from FRTM's paper (Robinson et al., CVPR 2020) and a description of its released code (that code is
+GPL-3.0 and was not consulted); docs/upstream-differences.md lists where this one differs. The model is ``project`` (1x1 conv, C16 -> c, no bias) followed by ``filter`` (3x3 conv,
 c -> 1, no bias, padding 1); its raw output is the coarse score ``S`` at stride 16.
 
 It is trained by weighted least squares against object masks: the score is bilinearly upsampled to the label
@@ -30,6 +30,8 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from reusegate.core.host import resize
 
 __all__ = [
     "TargetModelParams",
@@ -144,26 +146,20 @@ def hinge_pixel_weights(mask: Tensor, tf: float = 0.1, min_pixels: int = 10) -> 
     return weights
 
 
-def _upsample(score: Tensor, size: Sequence[int]) -> Tensor:
-    if tuple(score.shape[-2:]) == tuple(size):
-        return score
-    return F.interpolate(score, size=tuple(size), mode="bilinear", align_corners=False)
-
-
 def _upsample_adjoint(t: Tensor, size: Sequence[int]) -> Tensor:
     """U^T t, where U is the bilinear upsampling from ``size`` to ``t``'s resolution."""
     if tuple(t.shape[-2:]) == tuple(size):
         return t
     with torch.enable_grad():
         z = t.new_zeros(*t.shape[:-2], *size, requires_grad=True)
-        (grad,) = torch.autograd.grad(_upsample(z, t.shape[-2:]), z, t)
+        (grad,) = torch.autograd.grad(resize(z, t.shape[-2:]), z, t)
     return grad
 
 
 def _upsample_matrix(n_out: int, n_in: int, like: Tensor) -> Tensor:
     """The 1-D bilinear (align_corners=False) upsampling matrix [n_out, n_in], as F.interpolate applies it."""
     eye = torch.eye(n_in, dtype=like.dtype, device=like.device)[None, None]
-    return _upsample(eye, (n_out, n_in))[0, 0]
+    return resize(eye, (n_out, n_in))[0, 0]
 
 
 def _shift_cols(m: Tensor, d: int) -> Tensor:
@@ -394,8 +390,8 @@ class TargetModel(nn.Module):
         sw = sample_weights.view(-1, 1, 1, 1)
         if self.params.fit_resolution == "full":
             weights, size = a * sw, a.shape[-2:]
-            return (lambda u: _upsample_adjoint(weights * _upsample(u, size), score_size),
-                    lambda s: _upsample_adjoint(weights * (_upsample(s, size) - b), score_size))
+            return (lambda u: _upsample_adjoint(weights * resize(u, size), score_size),
+                    lambda s: _upsample_adjoint(weights * (resize(s, size) - b), score_size))
         coefs, t = a * sw, b * sw
         # B s and t nearly cancel at the optimum: subtract them in float64 (a score-grid-sized operation)
         return (lambda u: _banded_apply(coefs, u),

@@ -20,39 +20,30 @@ each called with a fixed convention:
   so its inputs must be shallow stages.
 
 Channels and strides of the taps are measured once with a small probe forward, so a config names modules,
-never numbers. Example (see ``configs/cpu/example_vos_tap_cpu.py``)::
+never numbers. Example (see ``configs/examples/example_vos_tap_cpu.py``)::
 
-    adapter=dict(type='modules', shallow=['stem', 'enc1', 'enc2'], deep=['enc3', 'enc4'],
+    adapter=dict(type='module_tap', shallow=['stem', 'enc1', 'enc2'], deep=['enc3', 'enc4'],
                  score='previous_mask', deep_decoder=dict(module='dec_deep', inputs=['enc4', 'enc3']),
                  shallow_decoder=dict(module='dec_shallow', inputs=['enc2', 'enc1']))
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence, Union
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from reusegate.host import Features, HostAdapter, TapSpec
+from reusegate.core.host import Features, HostAdapter, PreviousMask, TapSpec, resize
 
 __all__ = ["ModuleTapAdapter", "PreviousMask"]
 
 PREVIOUS_MASK = "previous_mask"
 SHALLOW_TAPS, DEEP_TAPS = ("s4", "s8"), ("s16", "s32")
-"""Feature names of a uniform-tap ``backbone`` (see :mod:`reusegate.hookspecs`)."""
+"""Feature names of a uniform-tap ``backbone`` (see :mod:`reusegate.plugins.hookspecs`)."""
 MASK_CLAMP = 0.01
 """Masks are clamped to [0.01, 0.99] before the logit, so a previous-mask score stays within +-4.6."""
 
 DecoderSpec = Union[str, Mapping[str, Any]]
-
-
-@dataclass
-class PreviousMask:
-    """Per-object state of a previous-mask score provider: the mask of the last computed frame ``[B, 1, H, W]``."""
-
-    prob: Tensor
 
 
 def _stride(full: int, part: int, what: str) -> int:
@@ -66,7 +57,7 @@ def _stride(full: int, part: int, what: str) -> int:
 
 
 class ModuleTapAdapter(HostAdapter):
-    """Adapter built from submodule names (registered as ``'modules'``).
+    """Adapter built from submodule names (registered as ``'module_tap'``).
 
     Args:
         model: the host network.
@@ -112,7 +103,7 @@ class ModuleTapAdapter(HostAdapter):
             missing = [n for n in ("forward_shallow", "forward_deep") if not hasattr(self.backbone, n)]
             if missing:
                 raise ValueError(f"backbone {backbone!r} ({type(self.backbone).__name__}) lacks {missing}; see "
-                                 "reusegate.hookspecs.register_backbones")
+                                 "reusegate.plugins.hookspecs.register_backbones")
             shallow, deep = SHALLOW_TAPS, DEEP_TAPS
         elif not shallow or not deep:
             raise ValueError("a gated host needs at least one shallow and one deep stage (shallow=[...], deep=[...]),"
@@ -249,7 +240,7 @@ class ModuleTapAdapter(HostAdapter):
         if self.score_module is not None:
             return self.score_module(feats, state)
         size = feats[self.score_ref].shape[-2:]
-        prob = F.interpolate(state.prob, size=size, mode="bilinear", align_corners=False)
+        prob = resize(state.prob, size)
         return torch.logit(prob.clamp(MASK_CLAMP, 1 - MASK_CLAMP))
 
     def learn(self, state: Any, feats: Features, prob: Tensor) -> None:
@@ -272,5 +263,5 @@ class ModuleTapAdapter(HostAdapter):
         logits = self.shallow_decoder(score, refined, *[feats[n] for n in self.shallow_inputs])
         image = feats["image"]
         if logits.shape[-2:] != image.shape[-2:]:
-            logits = F.interpolate(logits, size=image.shape[-2:], mode="bilinear", align_corners=False)
+            logits = resize(logits, image.shape[-2:])
         return logits

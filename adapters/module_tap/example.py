@@ -17,10 +17,10 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional, Union
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from reusegate.registry import build_backbone
+from reusegate.core.host import resize, resize_like
+from reusegate.registry import build
 
 __all__ = ["ExampleVOSNet", "TAPS", "BACKBONE_TAPS"]
 
@@ -31,7 +31,7 @@ TAPS = dict(
     deep_decoder=dict(module="dec_deep", inputs=["enc4", "enc3"]),
     shallow_decoder=dict(module="dec_shallow", inputs=["enc2", "enc1"]),
 )
-"""The adapter settings for this host, as a config would write them (``adapter=dict(type='modules', **TAPS)``)."""
+"""The adapter settings for this host, as a config would write them (``adapter=dict(type='module_tap', **TAPS)``)."""
 
 BACKBONE_TAPS = dict(
     backbone="backbone",
@@ -46,10 +46,6 @@ def _block(cin: int, cout: int, stride: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
-def _up(x: Tensor, like: Tensor) -> Tensor:
-    return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
-
-
 class DeepDecoder(nn.Module):
     """Fuses the /32 and /16 features with the score into the refined feature at /16."""
 
@@ -59,7 +55,7 @@ class DeepDecoder(nn.Module):
         self.fuse = nn.Sequential(_block(c16 + out + 1, out, 1), _block(out, out, 1))
 
     def forward(self, score: Tensor, f32: Tensor, f16: Tensor) -> Tensor:
-        return self.fuse(torch.cat([f16, _up(self.reduce(f32), f16), _up(score, f16)], dim=1))
+        return self.fuse(torch.cat([f16, resize_like(self.reduce(f32), f16), resize_like(score, f16)], dim=1))
 
 
 class ShallowDecoder(nn.Module):
@@ -73,8 +69,8 @@ class ShallowDecoder(nn.Module):
         self.head = nn.Conv2d(mid, 1, 3, padding=1)
 
     def forward(self, score: Tensor, refined: Tensor, f8: Tensor, f4: Tensor) -> Tensor:
-        x = self.up8(torch.cat([f8, _up(refined, f8), _up(score, f8)], dim=1))
-        x = self.up4(torch.cat([f4, _up(x, f4)], dim=1))
+        x = self.up8(torch.cat([f8, resize_like(refined, f8), resize_like(score, f8)], dim=1))
+        x = self.up4(torch.cat([f4, resize_like(x, f4)], dim=1))
         return self.head(x)
 
 
@@ -85,7 +81,7 @@ class ExampleVOSNet(nn.Module):
         width: channels of the built-in encoder's /2 stem; stages double it every other stride (capped at 8x).
         refined_channels: channels of the refined feature at /16.
         backbone: instead of the built-in encoder, a backbone registered in ``reusegate.registry.MODELS`` (name or
-            config dict) or a module with the uniform taps; gate it with ``adapter=dict(type='modules',
+            config dict) or a module with the uniform taps; gate it with ``adapter=dict(type='module_tap',
             **BACKBONE_TAPS)``.
     """
 
@@ -102,7 +98,7 @@ class ExampleVOSNet(nn.Module):
             self.enc4 = nn.Sequential(_block(4 * w, 8 * w, 2), _block(8 * w, 8 * w, 1))
             c = {"s4": w, "s8": 2 * w, "s16": 4 * w, "s32": 8 * w}
         else:
-            self.backbone = build_backbone(backbone)
+            self.backbone = build("backbone", backbone)
             c = self.backbone.feature_channels
         self.dec_deep = DeepDecoder(c["s32"], c["s16"], refined_channels)
         self.dec_shallow = ShallowDecoder(refined_channels, c["s8"], c["s4"])
@@ -117,6 +113,6 @@ class ExampleVOSNet(nn.Module):
             f8 = self.enc2(f4)
             f16 = self.enc3(f8)
             f32 = self.enc4(f16)
-        prob = F.interpolate(prev_mask, size=f16.shape[-2:], mode="bilinear", align_corners=False)
+        prob = resize(prev_mask, f16.shape[-2:])
         score = torch.logit(prob.clamp(0.01, 0.99))
         return self.dec_shallow(score, self.dec_deep(score, f32, f16), f8, f4)

@@ -1,11 +1,11 @@
-"""Plugin entry (entry point ``modules``): the module-tap adapter and the example host.
+"""Plugin entry (entry point ``module_tap``): the module-tap adapter and the example host.
 
-Registered through the same ``reusegate`` hooks as third-party plugins, so ``adapter=dict(type='modules', ...)``
+Registered through the same ``reusegate`` hooks as third-party plugins, so ``adapter=dict(type='module_tap', ...)``
 and ``host=dict(type='example_vos')`` resolve in configs of scope ``reusegate``.
 """
 from __future__ import annotations
 
-from reusegate.hookspecs import hookimpl
+from reusegate.plugins.hookspecs import hookimpl
 
 from .adapter import ModuleTapAdapter
 from .example import ExampleVOSNet
@@ -13,8 +13,8 @@ from .example import ExampleVOSNet
 
 @hookimpl
 def register_adapters(register) -> None:
-    """The module-tap adapter, under the name ``modules``."""
-    register("modules", ModuleTapAdapter)
+    """The module-tap adapter, under the name ``module_tap``."""
+    register("module_tap", ModuleTapAdapter)
 
 
 @hookimpl

@@ -18,7 +18,7 @@ so the adapter sets ``stateful_decoder`` and keeps that memory in the object's s
   template is blended with a fresh one at the decoder's rate and the stride-16 memory takes ``s16``. So a reused
   frame runs neither the stride-16 stage, nor the short-term branch, nor the template update.
 
-The open choices of the notes' §3, as options (defaults are the notes' proposal; not yet measured, see README):
+The open choices of the notes' §3, as options (defaults are the notes' proposal; docs/ttvos.md has what was measured):
 
 * ``history_on_reuse``: ``"push"`` (default) feeds reused frames' estimates into the history as TTVOS feeds
   every frame's; ``"hold"`` keeps the history of the last computed frame;
@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from reusegate.host import Features, HostAdapter, TapSpec, label_map
+from reusegate.core.host import Features, HostAdapter, TapSpec, label_map
 
 from .model import TTVOS, TTVOSState, pad16, padding16, pool_mask, two_channel, unpad
 from .video import aggregate

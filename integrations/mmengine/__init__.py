@@ -8,9 +8,9 @@ from .frozen import FrozenFeatureClipDataset, ProceduralFrozenClipDataset
 from .hooks import EpochSeedHook, GateMarginHook, ProgressBarHook
 from .metric import VOSMetric
 from .synthetic import SyntheticClipDataset
-from .model import HostOnly, ReuseGateVOS, build_adapter, export_state_dict, load_exported
+from .model import HostOnly, ReuseGateVOS, export_state_dict, load_exported
 
-__all__ = ["ReuseGateVOS", "HostOnly", "build_adapter", "export_state_dict", "load_exported", "DavisClipDataset",
+__all__ = ["ReuseGateVOS", "HostOnly", "export_state_dict", "load_exported", "DavisClipDataset",
            "DavisVideoDataset", "YouTubeVOSClipDataset", "SyntheticClipDataset", "FrozenFeatureClipDataset",
            "ProceduralFrozenClipDataset", "VOSMetric",
            "GateMarginHook", "EpochSeedHook", "ProgressBarHook"]

@@ -4,7 +4,7 @@ DAVIS is read through :class:`reusegate.data.DavisReader` (2016 0/255 masks or 2
 through :class:`reusegate.data.YouTubeVOSReader` (sparse annotations, objects starting late); samples are packed
 as ``dict(inputs=uint8 [T, 3, H, W], data_samples=BaseDataElement)``.
 
-Training clips follow the Reuse_VOS recipe (``research/frtm-and-reuse-gate.md`` C.6): one object per clip,
+Training clips follow the released Reuse_VOS recipe (docs/upstream-differences.md): one object per clip,
 relabelled to 1; the reference frame is a random frame where the object is visible; the other ``T - 1``
 frames are drawn without replacement from the whole video, in random order (``sampling='random'``).
 ``sampling='ordered'`` takes them in temporal order after the reference, within ``max_skip * (T - 1)``

@@ -10,13 +10,8 @@ inference path -- keeps the taps in float16 on disk and in memory, and samples o
 ``precompute_score=True`` also stores, per object, the host's coarse score of every frame from a state
 started on the object's first frame (``adapter.start_object`` then ``adapter.score``; no ``learn``), as tap
 ``'score'``. That is FRTM's training setting: target models are fitted once and frozen during a sequence
-(``research/frtm-and-reuse-gate.md`` C.6). An adapter that accepts a ``'score'`` tap (FRTM's does) then uses
+(as in the released Reuse_VOS training code). An adapter that accepts a ``'score'`` tap (FRTM's does) then uses
 it instead of running its score model; a host whose score depends on earlier outputs must not use it.
-
-``copies`` adds fixed augmented copies of every sequence (:mod:`reusegate.data.copies`: mirrored, zoomed on a
-panning crop, colour-shifted), each cached and sampled like another sequence: augmentation without giving up the
-cache; ``pasted`` adds synthetic videos, one sequence's objects pasted on another's frames. Each gets
-``samples_per_object`` clips per object and epoch, as the originals do.
 
 Cache files are named by a hash of everything that shapes them (host and adapter settings, sequence,
 resolution, data root); each is written atomically, so a stopped build leaves no half file and a
@@ -28,21 +23,21 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Sequence, Union
 
 import numpy as np
 import torch
 from mmengine.structures import BaseDataElement
 from torch import Tensor
 
-from reusegate.data.copies import AugmentedSequence, PastedSequence, check_copy, check_pasted, copy_tag
-from reusegate.paths import resize
-from reusegate.session import as_image
-from reusegate.registry import DATASETS, MODELS
-from reusegate.safe_load import load_weights
+from reusegate.core.host import resize
+from reusegate.core.session import as_image
+from reusegate.data.writer import atomic_torch_save
+from reusegate.registry import DATASETS, build
+from reusegate.zoo.safe_load import load_weights
 
 from .datasets import DavisClipDataset
-from .model import _plain, build_adapter
+from .model import _plain
 
 __all__ = ["FrozenFeatureClipDataset", "ProceduralFrozenClipDataset", "SIZE_TAP"]
 
@@ -60,10 +55,6 @@ class FrozenFeatureClipDataset(DavisClipDataset):
         adapter: the adapter's name or ``dict(type=name, **settings)`` (its ``preprocess`` sets the input size).
         cache_dir: where the per-sequence cache files go.
         precompute_score: also store each object's frozen coarse score (see the module doc).
-        copies: augmented copies of every sequence, each a dict of :func:`reusegate.data.copies.check_copy`
-            settings (e.g. ``[dict(flip=True), dict(zoom=1.3, pan=0.2, seed=1)]``).
-        pasted: ``dict(count=N, drift=0.2, seed=0)`` adds N :class:`~reusegate.data.copies.PastedSequence`: the
-            objects of sequence k (cycling) pasted on a background drawn from the others.
         progress: show a progress bar while building the cache.
         data_root, year, resolution, sequences, split, clip_length, samples_per_object, sampling, max_skip,
         frames: as for :class:`DavisClipDataset` (frames keep their stored size: the adapter resizes).
@@ -71,9 +62,7 @@ class FrozenFeatureClipDataset(DavisClipDataset):
 
     def __init__(self, data_root: Union[str, os.PathLike], host: Mapping[str, Any],
                  adapter: Union[str, Mapping[str, Any]], cache_dir: Union[str, os.PathLike] = "work_dirs/.frozen_taps",
-                 precompute_score: bool = False, progress: bool = True,
-                 copies: Sequence[Mapping[str, Any]] = (), pasted: Optional[Mapping[str, Any]] = None,
-                 **kwargs: Any) -> None:
+                 precompute_score: bool = False, progress: bool = True, **kwargs: Any) -> None:
         if "size" in kwargs and kwargs["size"] is not None:
             raise ValueError("FrozenFeatureClipDataset reads frames at their stored size (the adapter resizes); "
                              "drop size=")
@@ -81,29 +70,7 @@ class FrozenFeatureClipDataset(DavisClipDataset):
         self.cache_dir = Path(cache_dir)
         self.precompute_score, self.progress = bool(precompute_score), bool(progress)
         self._taps: Dict[str, Dict[str, Any]] = {}
-        self.copies = {copy_tag(c): check_copy(c) for c in copies}
-        if len(self.copies) != len(copies):
-            raise ValueError(f"copies lists the same augmented copy twice: {list(copies)}")
-        self.pasted = None if pasted is None else check_pasted(pasted)
         super().__init__(data_root, **kwargs)
-
-    def _virtual_sequences(self, real: List[str]) -> List[Any]:
-        """The augmented copies of every real sequence, then the pasted sequences (deterministic pairs)."""
-        out = {}
-        for spec in self.copies.values():
-            for n in real:
-                seq = AugmentedSequence(self.sequence(n), **spec)
-                out[seq.name] = seq
-        if self.pasted is not None:
-            if len(real) < 2:
-                raise ValueError("pasted sequences need at least two real sequences to combine")
-            rng = np.random.default_rng(self.pasted["seed"])
-            for k in range(self.pasted["count"]):
-                fg = real[k % len(real)]
-                bg = str(rng.choice([n for n in real if n != fg]))
-                seq = PastedSequence(self.sequence(fg), self.sequence(bg), self.pasted["drift"], self.pasted["seed"])
-                out.setdefault(seq.name, seq)  # a pair drawn twice is one sequence
-        return list(out.values())
 
     # ------------------------------------------------------------------ cache
     def _key(self, name: str) -> str:
@@ -113,11 +80,6 @@ class FrozenFeatureClipDataset(DavisClipDataset):
 
     def load_data_list(self) -> List[dict]:
         items = super().load_data_list()
-        real = list(dict.fromkeys(i["sequence"] for i in items))
-        for seq in self._virtual_sequences(real):
-            self._sequences[seq.name] = seq  # DavisClipDataset's sequence(name) finds it here
-            if len(seq) >= self.clip_length:
-                items += [dict(sequence=seq.name, object_id=oid) for oid in seq.object_ids] * self.samples_per_object
         names = list(dict.fromkeys(i["sequence"] for i in items))
         todo = [n for n in names if not self._path(n).is_file()]
         if todo:
@@ -133,16 +95,14 @@ class FrozenFeatureClipDataset(DavisClipDataset):
     def _build(self, names: Sequence[str]) -> None:
         from tqdm import tqdm
 
-        host = MODELS.build(dict(self.host_cfg)).eval()
-        adapter = build_adapter(self.adapter_cfg, host)
+        host = build("host", dict(self.host_cfg)).eval()
+        adapter = build("adapter", self.adapter_cfg, model=host)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         total = sum(len(self.sequence(n)) for n in names)
         with tqdm(total=total, unit="frame", desc="caching frozen taps", disable=not self.progress) as bar:
             for name in names:
-                path = self._path(name)
-                tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-                torch.save(_sequence_taps(adapter, self.sequence(name), self.precompute_score, bar), tmp)
-                os.replace(tmp, path)
+                atomic_torch_save(_sequence_taps(adapter, self.sequence(name), self.precompute_score, bar),
+                                  self._path(name))
 
     # ------------------------------------------------------------------ samples
     def prepare_data(self, idx: int) -> Dict[str, Any]:
@@ -161,14 +121,14 @@ class FrozenFeatureClipDataset(DavisClipDataset):
 
 @DATASETS.register_module()
 class ProceduralFrozenClipDataset(FrozenFeatureClipDataset):
-    """:class:`FrozenFeatureClipDataset` over procedural clips (:func:`reusegate.synthetic.gate_training_clips`).
+    """:class:`FrozenFeatureClipDataset` over procedural clips (:func:`reusegate.data.synthetic.gate_training_clips`).
 
     The clips are written once, in the DAVIS layout, to ``<cache_root>/n<N>-len<L>-seed<S>-<H>x<W>``; mix this dataset
     with real video (``ConcatDataset``) so the gate also learns the still / slow / fast stretches of clips
     like the demo's.
 
     Args:
-        num_clips, length, seed, size: as for :func:`~reusegate.synthetic.gate_training_clips` (``size``
+        num_clips, length, seed, size: as for :func:`~reusegate.data.synthetic.gate_training_clips` (``size``
             ``(H, W)``; keep DAVIS's aspect to batch them with DAVIS clips).
         cache_root: where the clips' folder goes.
         **kwargs: as for :class:`FrozenFeatureClipDataset` (``data_root``, ``year`` are set here).
@@ -176,7 +136,7 @@ class ProceduralFrozenClipDataset(FrozenFeatureClipDataset):
 
     def __init__(self, num_clips: int = 12, length: int = 40, seed: int = 5000, size: Sequence[int] = (240, 427),
                  cache_root: Union[str, os.PathLike] = "work_dirs/.procedural", **kwargs: Any) -> None:
-        from reusegate.synthetic import gate_training_clips, write_davis
+        from reusegate.data.synthetic import gate_training_clips, write_davis
 
         for key in ("data_root", "year"):
             if key in kwargs:

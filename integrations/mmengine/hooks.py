@@ -14,7 +14,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.runner import EpochBasedTrainLoop
 
-from reusegate import losses
+from reusegate.core import losses
 from reusegate.registry import HOOKS
 
 __all__ = ["GateMarginHook", "EpochSeedHook", "ProgressBarHook", "unwrap"]
@@ -37,8 +37,8 @@ class GateMarginHook(Hook):
             raise ValueError(f"GateMarginHook needs a model with set_epoch(epoch) (ReuseGateVOS), got "
                              f"{type(model).__name__}; remove the hook from custom_hooks")
         model.set_epoch(epoch)
-        net = getattr(model, "net", None)
-        return losses.margin(net.m1, epoch, net.ep_t) if hasattr(net, "m1") else None
+        config = getattr(model, "loss_config", None)  # None: the host alone, no margin
+        return None if config is None else losses.margin(config.m1, epoch, config.ep_t)
 
     def before_train_epoch(self, runner) -> None:
         margin = self._set(runner, runner.epoch)

@@ -5,11 +5,15 @@
     model = dict(
         type='ReuseGateVOS',
         host=dict(type='reference', width=8),             # any host in MODELS (plugins: 'reference', 'frtm', ...)
-        adapter='reference',                             # adapter name, or dict(type='modules', shallow=[...], ...)
-        gate=dict(tau=0.7, variant='translate', m1=1.0, m2=0.0, ep_t=120))
+        adapter='reference',                             # adapter name, or dict(type='module_tap', shallow=[...], ...)
+        gate=dict(tau=0.7, variant='decode', m1=1.0, m2=0.0, ep_t=120))
 
-``gate=None`` trains the host alone (the paper's pre-training without the gate modules); the parameter names
-stay ``net.host.*`` either way, so a pre-trained checkpoint loads into the gated model with ``load_from``.
+``gate`` holds the gate's settings (:class:`~reusegate.core.gate.ReuseGate`'s ``tau``, ``variant``, ``tau2``,
+``reuse_path``, ``gate_input``) and the loss's (:class:`~reusegate.core.training.LossConfig`'s ``m1``, ``m2``,
+``ep_t``, ``gate_loss``, ``target_rate``, ``train_tau``) side by side, as configs have always written them; the
+model splits them. ``gate=None`` trains the host alone (the paper's pre-training without the gate layers); the
+parameter names stay ``net.host.*`` either way, so a pre-trained checkpoint loads into the gated model with
+``load_from``.
 
 Modes: ``loss`` (a batch of one-object clips -> named losses), ``predict`` (one whole video per sample through
 a per-video session; labels, reuse flags, gate probabilities and optionally FLOPs go into the data samples),
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import fields
 from types import MappingProxyType
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
@@ -27,33 +32,24 @@ from mmengine.model import BaseModel
 from mmengine.structures import BaseDataElement
 from torch import Tensor, nn
 
-from reusegate import losses
-from reusegate.gate import (Clip, HostRunner, ReuseGate, clip_frames, decode_deep, decode_shallow, merged_probability,
-                            resolve_adapter)
-from reusegate.host import HostAdapter
+from reusegate.core.gate import ReuseGate
+from reusegate.core.host import HostAdapter
+from reusegate.core.session import HostRunner
+from reusegate.core.training import Clip, LossConfig, clip_losses
 from reusegate.registry import MODELS, build
-from reusegate.safe_load import load_weights
+from reusegate.zoo.safe_load import load_weights
 
-__all__ = ["ReuseGateVOS", "HostOnly", "build_adapter", "export_state_dict", "load_exported"]
-
-
-def build_adapter(spec: Union[str, Mapping[str, Any], HostAdapter], host: nn.Module) -> HostAdapter:
-    """An adapter for ``host`` from a registered name or ``dict(type=name, **settings)``; an unknown name is a
-    ``ValueError``, as other config mistakes are."""
-    try:
-        return resolve_adapter(host, spec)
-    except KeyError as exc:
-        raise ValueError(exc.args[0]) from None
+__all__ = ["ReuseGateVOS", "HostOnly", "export_state_dict", "load_exported"]
 
 
 class HostOnly(nn.Module):
-    """The host alone behind the same interface as :class:`ReuseGate` (pre-training without gate modules).
+    """The host alone behind the same interface as :class:`ReuseGate` (pre-training without gate layers).
 
-    Training computes every frame, as :class:`~reusegate.gate.HostRunner` does at run time: start the object on
-    frame 0, then score, deep and shallow decoder on each later frame, with the segmentation BCE only; after
-    each frame the adapter's ``advance`` sees the merged probability, so a previous-mask host is guided by its
-    own last estimate and FRTM's target model learns, as in a video (gradient policy: ``ReuseGate.loss``). A host
-    with a stateful decoder (TTVOS) gets the object's state in both decoder taps, as in a session.
+    Training computes every frame, as :class:`~reusegate.core.session.HostRunner` does at run time: the training
+    loop of :func:`~reusegate.core.training.clip_losses` without gate layers, with the segmentation BCE only;
+    after each frame the adapter's ``advance`` sees the merged probability, so a previous-mask host is guided by
+    its own last estimate and FRTM's target model learns, as in a video (gradient policy: ``ReuseGate.loss``). A
+    host with a stateful decoder (TTVOS) gets the object's state in both decoder taps, as in a session.
     """
 
     def __init__(self, model: nn.Module, adapter: HostAdapter) -> None:
@@ -62,17 +58,8 @@ class HostOnly(nn.Module):
         self.adapter = adapter
 
     def loss(self, clip: Clip, masks: Tensor, epoch: float = 0) -> Dict[str, Tensor]:
-        a = self.adapter
-        frames, masks = clip_frames(a, clip, masks)
-        state = a.start_object(frames[0], masks[:, 0])
-        computed = torch.ones(masks.shape[0], dtype=torch.bool)
-        seg = []
-        for t in range(1, len(frames)):
-            score = a.score(state, frames[t])
-            logits = decode_shallow(a, state, frames[t], score, decode_deep(a, state, frames[t], score))
-            seg.append(losses.segmentation_loss(logits, masks[:, t]))
-            a.advance(state, frames[t], merged_probability(a, logits), computed)
-        return {"loss_seg": torch.stack(seg).mean()}
+        """``loss_seg`` of a batch of one-object clips (``epoch`` is accepted for symmetry; nothing ramps)."""
+        return clip_losses(self.adapter, clip, masks)
 
     def session(self, count_flops: bool = False) -> HostRunner:
         """A bare-host session (``count_flops`` is accepted for symmetry; the host runner does not count)."""
@@ -87,13 +74,13 @@ class ReuseGateVOS(BaseModel):
     Args:
         host: the host network, or its config (built from ``MODELS``, which holds plugin hosts).
         adapter: the host adapter's registered name, or ``dict(type=name, **settings)``.
-        gate: :class:`reusegate.gate.ReuseGate` settings (``tau``, ``variant``, ``m1``, ``m2``, ``ep_t``, ...);
-            the default is the paper's; ``None`` trains and runs the host alone (pre-training).
+        gate: the gate's and the loss's settings in one dict (see the module doc: ``tau``, ``variant``, ``m1``,
+            ``ep_t``, ...); the default is the paper's; ``None`` trains and runs the host alone (pre-training).
         count_flops: in ``predict`` mode, count the FLOPs of every frame (slower).
         freeze_host: train the gate modules only: the host's parameters get no updates and its normalisation
             layers stay in eval mode, so the computed path (``tau = 1``) stays exactly the pre-trained host.
             The paper fine-tunes the whole refiner with the gate; on a short CPU schedule that fine-tuning,
-            mostly on blended reuse frames, cost the computed path accuracy (README "Default model"). It is
+            mostly on blended reuse frames, cost the computed path accuracy (docs/models/). It is
             ``train_only=['gate_modules']``, which takes its place when both are given.
         train_only: names of sub-modules of the network (e.g. ``['gate_modules.change_gate']``) that alone
             train; every other parameter is frozen and every other module stays in eval mode, so a new gate
@@ -113,12 +100,17 @@ class ReuseGateVOS(BaseModel):
         init_cfg: Optional[Mapping[str, Any]] = None,
     ) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        host = build(MODELS, "host", host) if isinstance(host, Mapping) else host
+        host = build("host", host) if isinstance(host, Mapping) else host
         if not isinstance(host, nn.Module):
             raise ValueError(f"host must be an nn.Module or a MODELS config, got {type(host).__name__}")
-        built = build_adapter(adapter, host)
-        self.net: Union[ReuseGate, HostOnly] = HostOnly(host, built) if gate is None else ReuseGate(
-            host, built, **dict(gate))
+        built = build("adapter", adapter, model=host)
+        self.loss_config: Optional[LossConfig] = None
+        if gate is None:
+            self.net: Union[ReuseGate, HostOnly] = HostOnly(host, built)
+        else:
+            training = {f.name for f in fields(LossConfig)}
+            self.loss_config = LossConfig(**{k: v for k, v in gate.items() if k in training})
+            self.net = ReuseGate(host, built, **{k: v for k, v in gate.items() if k not in training})
         self.count_flops = bool(count_flops)
         if freeze_host and gate is None:
             raise ValueError("freeze_host=True leaves nothing to train without the gate modules (gate=None)")
@@ -175,7 +167,9 @@ class ReuseGateVOS(BaseModel):
         else:
             clip = _as_float(torch.stack(list(inputs)) if not isinstance(inputs, Tensor) else inputs)
         masks = torch.stack([s.gt_masks for s in data_samples]).float()
-        return self.net.loss(clip, masks, self.epoch)
+        if self.loss_config is None:
+            return self.net.loss(clip, masks, self.epoch)
+        return self.net.loss(clip, masks, self.epoch, self.loss_config)
 
     def predict(self, inputs: Union[Tensor, Sequence[Tensor]], data_samples: List[BaseDataElement]) -> List[BaseDataElement]:
         """One video per sample: fills ``pred_labels`` ``[T, H, W]``, ``reused`` / ``p_reuse`` ``[T, K]``,
@@ -209,7 +203,7 @@ class ReuseGateVOS(BaseModel):
         if not starts:
             starts = {int(o): 0 for o in torch.unique(gt[0]).tolist() if o != 0}
         ids = sorted(starts)
-        oracle = self.gated and self.net.variant == "oracle"
+        oracle = self.gated and self.net.config.variant == "oracle"
         session = self.net.session(count_flops=self.count_flops)
         labels, probs, reused, p_reuse, deep, flops = [], [], [], [], [], []
         step_seconds = 0.0
@@ -254,12 +248,12 @@ def export_state_dict(model: nn.Module, path: Union[str, os.PathLike], host: Opt
     """Write the network's plain ``state_dict`` for inference (loads with ``torch.load(path, weights_only=True)``).
 
     For a gated model with its config (``host=dict(type=name, **kwargs)``, ``adapter``) this is
-    :func:`reusegate.pretrained.save_gate`'s format: ``NAME.pth`` (keys ``host.*``, ``gate_modules.*``) plus
-    ``NAME.json`` naming host and adapter, which ``reusegate.pretrained.load_gate`` / ``reusegate run``
+    :func:`reusegate.zoo.catalog.save_gate`'s format: ``NAME.pth`` (keys ``host.*``, ``gate_modules.*``) plus
+    ``NAME.json`` naming host and adapter, which ``reusegate.zoo.catalog.load_gate`` / ``reusegate run``
     rebuild. Otherwise (no config, or the host-only pre-training model) only the ``.pth`` is written.
     Files are written atomically.
     """
-    from reusegate.pretrained import save_gate
+    from reusegate.zoo.catalog import save_gate
 
     if hasattr(model, "module"):  # DDP wrapper
         model = model.module

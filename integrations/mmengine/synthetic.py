@@ -1,4 +1,4 @@
-"""Procedural training clips (:mod:`reusegate.synthetic`) as an mmengine dataset: licence-clean data that
+"""Procedural training clips (:mod:`reusegate.data.synthetic`) as an mmengine dataset: licence-clean data that
 needs no download, used to train the embedded demo model and to smoke-test recipes."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 from mmengine.dataset import BaseDataset
 
 from reusegate.registry import DATASETS
-from reusegate.synthetic import make_clip
+from reusegate.data.synthetic import make_clip
 
 from .datasets import _pack_clip
 

@@ -21,6 +21,6 @@ def add_model_and_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default=None,
                         help="an inference preset of the model's .json (the embedded models: 'full_fit', their target "
                              "models fitted with upstream's full iteration counts); default: as trained")
-    parser.add_argument("--reuse-path", default=None,  # checked by ReuseGate: the CLI imports no torch to parse
-                        help="what a reused frame decodes: 'translate' (the paper), 'hold' (the cached score and "
-                             "refined feature) or 'shift' (those moved by the object's motion); default: the model's")
+    parser.add_argument("--reuse-path", default=None,  # checked by GateConfig, which names retired paths
+                        help="what a reused frame decodes: 'translate' (the paper) or 'hold' (the cached score and "
+                             "refined feature); default: the model's")

@@ -13,8 +13,8 @@ HELP = ("time the bare host, tau = 1, each --taus value and all-reuse (tau = 0) 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..benchmark import DEFAULT_TAUS, OTHER_VARIANTS
-    from . import add_model_and_data_arguments
+    from reusegate.tools.bench import DEFAULT_TAUS, OTHER_VARIANTS
+    from reusegate.commands import add_model_and_data_arguments
 
     parser.add_argument("--davis", type=Path, default=None, metavar="ROOT",
                         help="DAVIS root with full ground truth (default: the embedded synthetic demo clip)")
@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"{' '.join(f'{t:g}' for t in DEFAULT_TAUS)} and the model's recommended tau)")
     parser.add_argument("--variants", nargs="+", default=None, choices=list(OTHER_VARIANTS),
                         help="also measure these variants (copy, fusion, oracle) at --variant-tau (default: the "
-                             "variant the model's .json recommends, if it is not translate)")
+                             "variant the model's .json recommends, if it is not decode)")
     parser.add_argument("--variant-tau", type=float, default=None,
                         help="threshold of --variants (default: the model's recommended tau, from its .json)")
     parser.add_argument("--tau2", type=float, default=None,
@@ -40,10 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.writer import atomic_write_text, check_output_files
-    from ..benchmark import DEFAULT_TAUS, bench, bench_lines, bench_plot, davis_clips, demo_clips
-    from ..inference import load_model, model_name, set_threads
-    from ..pretrained import recommended_tau
+    from reusegate.data.writer import atomic_write_text, check_output_files
+    from reusegate.tools.bench import DEFAULT_TAUS, bench, bench_lines, bench_plot, davis_clips, demo_clips
+    from reusegate.tools.run import load_model, model_name, set_threads
+    from reusegate.zoo.catalog import recommended_config
 
     if args.frames < 0 or 0 < args.frames < 3:
         raise ValueError(f"--frames must be 0 (all) or at least 3 (J&F drops the first and last frame), "
@@ -60,13 +60,13 @@ def run(args: argparse.Namespace) -> int:
     gate = load_model(args.model, tau=1.0, tau2=args.tau2, preset=args.preset, reuse_path=args.reuse_path)
     if args.profile:
         return _profile(gate, clips, {"model": model_name(args.model), "source": source}, args.json)
-    recommended = recommended_tau(args.model, args.preset)
-    variant = gate.variant  # loaded without one: the model's recommended variant
+    recommended = recommended_config(args.model, args.preset).tau
+    variant = gate.config.variant  # loaded without one: the model's recommended variant
     taus = args.taus if args.taus is not None else sorted({*DEFAULT_TAUS, recommended}, reverse=True)
-    others = args.variants if args.variants is not None else [] if variant == "translate" else [variant]
+    others = args.variants if args.variants is not None else [] if variant == "decode" else [variant]
     others_tau = recommended if args.variant_tau is None else args.variant_tau
     report = {"model": model_name(args.model), "source": source, "recommended_tau": recommended,
-              "recommended_variant": variant, "tau2": gate.tau2,
+              "recommended_variant": variant, "tau2": gate.config.tau2,
               **bench(gate, clips, taus, not args.no_flops, others=others, others_tau=others_tau)}
     print(f"model {report['model']} on {source}")
     for line in bench_lines(report):
@@ -82,8 +82,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _profile(gate, clips, report: dict, json_path) -> int:
     """``--profile``: the per-stage table for computed and reused frames (JSON too with ``--json``)."""
-    from ..data.writer import atomic_write_text
-    from ..profile import profile_lines, profile_stages
+    from reusegate.data.writer import atomic_write_text
+    from reusegate.tools.profiling import profile_lines, profile_stages
 
     report.update(profile_stages(gate, [(c.frames, c.gt[0].astype("int64")) for c in clips]))
     print(f"model {report['model']} on {report['source']}: ms per frame by stage (first frames excluded)")

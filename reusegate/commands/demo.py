@@ -25,17 +25,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.writer import check_writable
-    from ..demo import run_demo
-    from ..inference import set_threads
-    from ..optimize import for_inference
-    from ..pretrained import default_gate
+    from reusegate.data.writer import check_writable
+    from reusegate.tools.demo import run_demo
+    from reusegate.tools.run import set_threads
+    from reusegate.tools.optimize import for_inference
+    from reusegate.zoo.catalog import default_gate
 
     set_threads(args.threads)
     check_writable(args.out)
     gate = default_gate(tau=args.tau, preset=args.preset, model=args.model)
     for_inference(gate)  # BatchNorm folded, channels-last: the same function, faster
-    report = run_demo(gate, args.out, tau=gate.tau)
+    report = run_demo(gate, args.out)
     for line in report.lines():
         print(line)
     print(f"wrote {args.out}/masks/demo/*.png, {args.out}/overlay.gif, {args.out}/gate_timeline.png, "

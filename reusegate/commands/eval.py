@@ -22,8 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.writer import check_writable
-    from ..evaluation import GLOBAL_COLUMNS, evaluate_sequences
+    from reusegate.data.writer import check_writable
+    from reusegate.evaluation import GLOBAL_COLUMNS, evaluate_sequences
 
     if args.pred.is_dir():  # the CSVs go there at the end: fail now if they cannot
         check_writable(args.pred)

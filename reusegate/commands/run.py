@@ -13,8 +13,8 @@ HELP = ("segment a video (a folder of frames or a video file, plus the first fra
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..gate import VARIANTS
-    from . import add_model_and_data_arguments
+    from reusegate.core.config import VARIANT_ALIASES, VARIANTS
+    from reusegate.commands import add_model_and_data_arguments
 
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--input", type=Path, help="a folder of frames or a video file")
@@ -34,8 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_and_data_arguments(parser)
     parser.add_argument("--tau", type=float, default=None, help="reuse threshold in [0, 1]; 1 = the host alone "
                         "(default: the threshold the model's .json recommends)")
-    parser.add_argument("--variant", choices=VARIANTS, default=None,
-                        help="gate variant (default: the one the model's .json recommends, else translate)")
+    parser.add_argument("--variant", choices=[*VARIANTS, *VARIANT_ALIASES], default=None,
+                        help="gate variant (default: the one the model's .json recommends, else decode; 'translate' "
+                             "is decode's old name)")
     parser.add_argument("--tau2", type=float, default=None,
                         help="fusion variant: copy the previous mask above this p_reuse (default: the model's, "
                              "else 0.9)")
@@ -45,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _sequences(args: argparse.Namespace) -> list:
     """The sequences to segment, all opened (and header-checked) before any computation starts."""
-    from ..data.readers import DavisReader, open_sequence
+    from reusegate.data.readers import DavisReader, open_sequence
 
     if args.input is not None:
         if args.first_mask is None:
@@ -62,13 +63,13 @@ def _sequences(args: argparse.Namespace) -> list:
 
 
 def _youtube_reader(args: argparse.Namespace):
-    from ..data.readers import YouTubeVOSReader
+    from reusegate.data.readers import YouTubeVOSReader
 
     return YouTubeVOSReader(args.youtube, split=args.split, sequences=args.sequences)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..inference import SUMMARY, gate_settings, load_model, parse_shard, run_sequences, set_threads
+    from reusegate.tools.run import SUMMARY, gate_settings, load_model, parse_shard, run_sequences, set_threads
 
     set_threads(args.threads)
     shard = parse_shard(args.shard)
@@ -97,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{len(sequences) - total['sequences']} sequences are left to other shards; the summary completes "
               f"when the last shard finishes")
     elif youtube:
-        from ..evaluation.youtube import write_youtube_vos_submission
+        from reusegate.evaluation.youtube import write_youtube_vos_submission
 
         zip_path = args.zip or args.out / "submission.zip"
         write_youtube_vos_submission(out, _youtube_reader(args), zip_path)

@@ -23,9 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.readers import DavisReader
-    from ..data.writer import check_output_files
-    from ..evaluation.redundancy import oracle_bounds, redundancy_report
+    from reusegate.data.readers import DavisReader
+    from reusegate.data.writer import check_output_files
+    from reusegate.evaluation.redundancy import oracle_bounds, redundancy_report
 
     for t in args.tau or ():
         if not 0.0 <= t <= 1.0:

@@ -6,8 +6,9 @@ model), so the same file that ``reusegate run`` takes is scored here. Under ``to
 across processes by mmengine's sampler (gloo on CPU, NCCL on GPU); each process writes the masks of its own
 videos, and rank 0 gathers one J&F table, the reuse rate and the FPS::
 
-    reusegate test configs/test_davis2016_val.py --out results/val
-    torchrun --standalone --nproc-per-node 2 -m reusegate.cli test configs/test_davis2016_val.py --out results/val
+    reusegate test configs/examples/test_davis2016_val.py --out results/val
+    torchrun --standalone --nproc-per-node 2 -m reusegate.cli test configs/examples/test_davis2016_val.py \\
+        --out results/val
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from . import MODEL_HELP
+from reusegate.commands import MODEL_HELP
 
 NAME = "test"
 HELP = ("score an exported model with mmengine's test loop (one process, or sharded under torchrun): writes the "
@@ -25,15 +26,16 @@ HELP = ("score an exported model with mmengine's test loop (one process, or shar
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..gate import VARIANTS
-    from .train import LAUNCHERS
+    from reusegate.core.config import VARIANT_ALIASES, VARIANTS
+    from reusegate.commands.train import LAUNCHERS
 
     parser.add_argument("config", help="mmengine config with test_dataloader and test_evaluator "
-                                       "(e.g. configs/test_davis2016_val.py)")
+                                       "(e.g. configs/examples/test_davis2016_val.py)")
     parser.add_argument("--model", default=None, help=MODEL_HELP)
     parser.add_argument("--tau", type=float, default=None, help="reuse threshold (default: the model's own)")
-    parser.add_argument("--variant", choices=VARIANTS, default=None,
-                        help="gate variant (default: the one the model's .json recommends, else translate)")
+    parser.add_argument("--variant", choices=[*VARIANTS, *VARIANT_ALIASES], default=None,
+                        help="gate variant (default: the one the model's .json recommends, else decode; 'translate' "
+                             "is decode's old name)")
     parser.add_argument("--tau2", type=float, default=None,
                         help="fusion variant: copy the previous mask above this p_reuse (default: the model's)")
     parser.add_argument("--out", type=Path, default=Path("out/test"), help="results folder (default: out/test)")
@@ -50,12 +52,12 @@ def load_test_config(config: str, out: Path, work_dir: str | None, cfg_options: 
     """The config as the test loop runs it: launcher settled, the metric writing to ``out``."""
     import torch
 
-    from .train import _init_cpu_process_group, detect_launcher, read_config
+    from reusegate.commands.train import _init_cpu_process_group, detect_launcher, read_config
 
-    cfg = read_config(config, cfg_options, "configs/test_davis2016_val.py")
+    cfg = read_config(config, cfg_options, "configs/examples/test_davis2016_val.py")
     if not cfg.get("test_dataloader") or not cfg.get("test_evaluator"):
         raise ValueError(f"{config} defines no test_dataloader or test_evaluator; `reusegate test` needs both "
-                         f"(see configs/test_davis2016_val.py)")
+                         f"(see configs/examples/test_davis2016_val.py)")
     cfg.launcher = detect_launcher(launcher)
     cfg.work_dir = work_dir or str(out / "logs")
     cfg.test_evaluator = dict(cfg.test_evaluator, out_dir=str(out))
@@ -77,8 +79,8 @@ def build_test_runner(cfg: Any, model_path: str | Path | None, tau: float | None
     ``None`` settings are the model's recommended ones."""
     from mmengine.runner import Runner
 
-    from ..inference import load_model
-    from ..integrations.mmengine.model import ReuseGateVOS
+    from reusegate.tools.run import load_model
+    from reusegate.integrations.mmengine.model import ReuseGateVOS
 
     gate = load_model(model_path, tau=tau, variant=variant, tau2=tau2)
     model = ReuseGateVOS(host=gate.host, adapter=gate.adapter, gate=None)  # host-only shell: no modules to discard
@@ -96,7 +98,7 @@ def build_test_runner(cfg: Any, model_path: str | Path | None, tau: float | None
 
 
 def run(args: argparse.Namespace) -> int:
-    from .train import _finish_distributed
+    from reusegate.commands.train import _finish_distributed
 
     _test(args)  # the runner is dropped when this returns, before the process group goes
     _finish_distributed()
@@ -104,8 +106,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _test(args: argparse.Namespace) -> None:
-    from ..data.writer import atomic_write_text, check_writable
-    from .train import parse_cfg_options
+    from reusegate.data.writer import atomic_write_text, check_writable
+    from reusegate.commands.train import parse_cfg_options
 
     check_writable(args.out)  # masks, CSVs and summary go there: fail before the model and data load
     cfg = load_test_config(args.config, args.out, args.work_dir, parse_cfg_options(args.cfg_options),
@@ -113,7 +115,7 @@ def _test(args: argparse.Namespace) -> None:
     runner, gate = build_test_runner(cfg, args.model, args.tau, args.variant, args.tau2)
     metrics = runner.test()
     if runner.rank == 0:
-        from ..inference import gate_settings
+        from reusegate.tools.run import gate_settings
 
         summary = {**gate_settings(args.model, gate), "processes": runner.world_size, "metrics": {k: float(v) for k, v in metrics.items()}}
         atomic_write_text(args.out / "summary.json", json.dumps(summary, indent=2))

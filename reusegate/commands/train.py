@@ -2,7 +2,7 @@
 
 One process::
 
-    reusegate train configs/cpu/g_reference_davis16_cpu.py --work-dir work_dirs/g_ref
+    reusegate train configs/examples/g_reference_davis16_cpu.py --work-dir work_dirs/g_ref
 
 Several (the launcher is read from the environment ``torchrun`` sets; gloo on CPU, NCCL on GPU)::
 
@@ -11,7 +11,7 @@ Several (the launcher is read from the environment ``torchrun`` sets; gloo on CP
 Resuming under torch >= 2.6: mmengine 0.10 reads its own checkpoints (optimizer, message hub, numpy
 scalars) with a plain ``torch.load``, which now defaults to ``weights_only=True`` and refuses them. Only
 while a run loads a checkpoint it trusts does this command set ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` (the
-remedy of ``research/ecosystem.md`` §1.4 that does not depend on numpy's internal class names), and it
+remedy that does not depend on numpy's internal class names), and it
 restores the variable afterwards. Trusted means: inside the run's own work dir (``--resume`` accepts nothing
 else, and follows ``last_checkpoint`` only to a file inside it), or a ``load_from`` file the user vouches for
 with ``--trust-load-from``. A ``load_from`` file that loads with ``weights_only=True`` (a plain state dict,
@@ -34,7 +34,7 @@ LAUNCHERS = ("auto", "none", "pytorch")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", help="mmengine config file (e.g. configs/cpu/g_reference_davis16_cpu.py)")
+    parser.add_argument("config", help="mmengine config file (e.g. configs/examples/g_reference_davis16_cpu.py)")
     parser.add_argument("--work-dir", help="where logs and checkpoints go (default: work_dirs/<config name>)")
     parser.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CHECKPOINT",
                         help="resume training: from the latest checkpoint in the work dir, or from CHECKPOINT, "
@@ -129,7 +129,7 @@ def _resume_checkpoint(work_dir: Path, resume: str) -> Optional[Path]:
     """The checkpoint ``--resume`` will load (None: nothing to resume), refused unless inside ``work_dir``.
 
     mmengine unpickles it in full, and ``last_checkpoint`` may point anywhere: both are checked here."""
-    from reusegate.safe_load import unsafe_globals
+    from reusegate.zoo.safe_load import unsafe_globals
 
     if resume == "auto":
         pointer = work_dir / "last_checkpoint"
@@ -168,7 +168,7 @@ def needs_trust(path: Path, work_dir: Path, trust_load_from: bool = False) -> bo
     """Whether loading ``path`` needs full unpickling, after checking it may have it.
 
     Files that load with ``weights_only=True`` need none; others must lie in the work dir or be vouched for."""
-    from reusegate.safe_load import unsafe_globals
+    from reusegate.zoo.safe_load import unsafe_globals
 
     if not path.is_file():
         raise FileNotFoundError(f"load_from checkpoint {path} does not exist")
@@ -226,13 +226,13 @@ def load_config(config: str, work_dir: Optional[str] = None, resume: Optional[st
     import torch
 
     path = Path(config)
-    cfg = read_config(config, cfg_options, "configs/cpu/g_reference_davis16_cpu.py")
+    cfg = read_config(config, cfg_options, "configs/examples/g_reference_davis16_cpu.py")
     if "model" not in cfg or "train_dataloader" not in cfg:
         raise ValueError(f"{config} defines no model or train_dataloader; is it a training config?")
     cfg.launcher = detect_launcher(launcher)
     if resume not in (None, "auto") and not work_dir and not cfg.get("work_dir"):
         work_dir = str(Path(resume).parent)  # --resume CHECKPOINT continues the run that wrote it
-    cfg.work_dir = work_dir or cfg.get("work_dir") or str(Path("work_dirs") / path.stem)
+    cfg.work_dir = work_dir or cfg.get("work_dir") or default_work_dir(path)
     if "env_cfg" not in cfg:
         cfg.env_cfg = {}
     if cfg.launcher == "pytorch" and not torch.cuda.is_available():
@@ -272,6 +272,14 @@ def _quiet(dataset: Any) -> None:
         dataset["progress"] = False
     for inner in [dataset.get("dataset"), *(dataset.get("datasets") or [])]:
         _quiet(inner)
+
+
+def default_work_dir(config: Path) -> str:
+    """``work_dirs/<stem>``, or ``work_dirs/<folder>/<stem>`` for a numbered stage of a model's chain
+    (``configs/g_frtm_mnv2/1_pretrain.py``): every model has a ``1_pretrain.py``, and their runs must not share a
+    folder (``--resume`` would continue another model's run)."""
+    stem = config.stem
+    return str(Path("work_dirs") / config.parent.name / stem if stem[:1].isdigit() else Path("work_dirs") / stem)
 
 
 def build_runner(cfg: Any):

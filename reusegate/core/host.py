@@ -23,9 +23,11 @@ from dataclasses import dataclass
 from typing import Any, Dict
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["TapSpec", "Features", "HostAdapter", "soft_aggregate", "label_map"]
+__all__ = ["TapSpec", "Features", "HostAdapter", "soft_aggregate", "label_map", "resize",
+           "resize_like", "PreviousMask"]
 
 Features = Dict[str, Tensor]
 """Named feature maps of one frame (e.g. ``{'s4': ..., 's8': ..., 's16': ..., 's32': ...}``)."""
@@ -158,6 +160,30 @@ class HostAdapter:
         Slot 0 is the background. Default: :func:`soft_aggregate` (FRTM's soft aggregation on odds).
         """
         return soft_aggregate(probs)
+
+
+@dataclass
+class PreviousMask:
+    """Per-object state of a host whose score is its last output: the merged probability ``[B, 1, H, W]`` of the
+    object's last computed frame (the reference host, the module-tap host without a score module)."""
+
+    prob: Tensor
+
+
+def resize(x: Tensor, size: tuple[int, int] | torch.Size, mode: str = "bilinear") -> Tensor:
+    """``F.interpolate`` of ``[N, C, H, W]`` to ``size`` with ``align_corners=False`` for the smooth modes, and no
+    work when ``x`` already has that size: the one resize the core and the adapters share."""
+    size = tuple(size)
+    if tuple(x.shape[-2:]) == size:
+        return x
+    if mode == "nearest":
+        return F.interpolate(x, size=size, mode="nearest")
+    return F.interpolate(x, size=size, mode=mode, align_corners=False)
+
+
+def resize_like(x: Tensor, like: Tensor) -> Tensor:
+    """:func:`resize` (bilinear) of ``x`` to the spatial size of ``like``: a decoder's upsampling step."""
+    return resize(x, like.shape[-2:])
 
 
 def label_map(merged: Tensor) -> Tensor:

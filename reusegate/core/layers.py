@@ -1,8 +1,8 @@
-"""The modules the reuse gate adds to a host, built from the host's :class:`~reusegate.host.TapSpec`.
+"""The layers the reuse gate adds to a host, built from the host's :class:`~reusegate.core.host.TapSpec`.
 
 Paper sections: template generator and matcher (§3.2, after TTVOS), gate head (eq. 1), delta generator
 (§3.2, eq. 3) and refine-translator (§3.3, Fig. 5a). Sub-module names follow the layer order of the official
-G-FRTM code so that its checkpoints map onto these modules by renaming prefixes only.
+G-FRTM code so that its checkpoints map onto these layers by renaming prefixes only.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .host import TapSpec
+from reusegate.core.host import TapSpec
 
 __all__ = [
     "TemplateGenerator",
@@ -21,13 +21,10 @@ __all__ = [
     "GateHead",
     "ChangeGate",
     "GATE_INPUTS",
-    "MOTION_RADIUS",
-    "estimate_motion",
-    "shift_map",
     "DeltaGenerator",
     "ResidualRefinementBlock",
     "RefineTranslator",
-    "GateModules",
+    "GateLayers",
     "INITIAL_REUSE_PROBABILITY",
 ]
 
@@ -102,7 +99,7 @@ class ChangeGate(nn.Module):
     mean cosine similarity under the last computed score (the object's region), the same over the whole frame,
     and the log of the region's share of the frame. A logistic unit turns them into ``p_reuse``. With four
     parameters it cannot learn a sequence's look, only change: on video it never saw, its p ranks frames by
-    their true IoU to the last computed frame (README "The change gate"), where the paper's ``GateHead`` on
+    their true IoU to the last computed frame (docs/experiments/change-gate-and-hold.md), where the paper's ``GateHead`` on
     ``D_t`` learnt the training sequences' look. A camera that follows the object changes the scene while the
     object's region stays alike, so the scene's similarity enters with a negative weight; the same shift costs
     a small object more IoU than a large one, hence its size.
@@ -128,55 +125,6 @@ class ChangeGate(nn.Module):
     def forward(self, feature: Tensor, anchor: Tensor, region: Tensor) -> Tensor:
         """Return the reuse logit, shape ``[B]``."""
         return self.linear(self.cues(feature, anchor, region)).flatten()
-
-
-MOTION_RADIUS = 2
-"""How far :func:`estimate_motion` searches, in cells of the match feature (FRTM: stride 8, so +-16 pixels at the
-working resolution); an object that moved further no longer matches its region and computes."""
-
-
-def estimate_motion(feature: Tensor, anchor: Tensor, region: Tensor, radius: int = MOTION_RADIUS) -> Tensor:
-    """The displacement ``[B, 2]`` (dy, dx in cells, integers) within ``radius`` that best maps ``anchor`` under
-    ``region`` onto ``feature``: ``feature[y + dy, x + dx]`` matches ``anchor[y, x]`` in mean cosine similarity
-    (an empty region stays put).
-
-    Why: held caches are exact for a still object and off by its motion otherwise; most frames a gate can
-    reuse move their object a few pixels as a whole. The region-weighted similarity of every shift at once is
-    one cross-correlation of the unit feature with the region-weighted unit anchor, cropped to the region's
-    bounding box (about a millisecond at stride 8 on a 2-core CPU). A shift wins over a shorter one only by more
-    than 1e-3 of similarity per cell, so flat regions stay put.
-    """
-    b, c = feature.shape[:2]
-    k = 2 * radius + 1
-    weights = region.clamp(0, 1)
-    rows, cols = (torch.nonzero(weights.amax(dim=(0, 1, d)) > 1e-3).flatten() for d in (3, 2))
-    if not len(rows):
-        return torch.zeros(b, 2, dtype=torch.long, device=feature.device)
-    y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-    window = weights[..., y0:y1, x0:x1]
-    kernel = F.normalize(anchor[..., y0:y1, x0:x1], dim=1, eps=1e-6) * window  # [B, C, bh, bw]
-    padded = F.pad(feature, (radius,) * 4, mode="replicate")[..., y0:y1 + 2 * radius, x0:x1 + 2 * radius]
-    padded = F.normalize(padded, dim=1, eps=1e-6).reshape(1, b * c, *padded.shape[-2:])
-    scores = F.conv2d(padded, kernel, groups=b)  # [1, B, k, k]
-    similarity = scores.reshape(b, k * k) / window.sum((1, 2, 3)).clamp_min(1e-6)[:, None]
-    offsets = torch.arange(k, device=feature.device) - radius
-    dy, dx = offsets.repeat_interleave(k), offsets.repeat(k)
-    best = (similarity - 1e-3 * (dy.abs() + dx.abs()).to(similarity.dtype)).argmax(1)
-    return torch.stack([dy[best], dx[best]], dim=1)
-
-
-def shift_map(x: Tensor, shift: Tensor, cells: tuple[int, int]) -> Tensor:
-    """``x`` moved by ``shift`` (``[B, 2]``, dy and dx in cells of a ``cells``-sized grid over the same image),
-    bilinear, edges repeated: what a held score or refined feature becomes after its object's motion."""
-    if not bool(shift.any()):
-        return x
-    b, _, h, w = x.shape
-    theta = torch.zeros(b, 2, 3, dtype=x.dtype, device=x.device)
-    theta[:, 0, 0] = theta[:, 1, 1] = 1
-    theta[:, 0, 2] = -2 * shift[:, 1].to(x.dtype) / cells[1]  # normalised coordinates span 2 over the image
-    theta[:, 1, 2] = -2 * shift[:, 0].to(x.dtype) / cells[0]
-    grid = F.affine_grid(theta, [b, 1, h, w], align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
 GATE_INPUTS = ("template", "change", "change_mask")
@@ -240,8 +188,8 @@ class RefineTranslator(nn.Module):
         return self.post(self.conv_multi(torch.cat([refined, delta], dim=1)))
 
 
-class GateModules(nn.Module):
-    """All modules the reuse gate adds, sized from the host's taps (about 0.48 M parameters for FRTM-RN18).
+class GateLayers(nn.Module):
+    """All layers the reuse gate adds, sized from the host's taps (about 0.48 M parameters for FRTM-RN18).
 
     Args:
         taps: the host's tap spec.
@@ -274,24 +222,17 @@ class GateModules(nn.Module):
     def _up(prev_score: Tensor, feature: Tensor) -> Tensor:
         return F.interpolate(prev_score, size=feature.shape[-2:], mode="bilinear", align_corners=False)
 
-    def region(self, feature: Tensor, prev_score: Tensor, anchor_mask: Optional[Tensor] = None,
-               dilate: bool = True) -> Tensor:
+    def region(self, feature: Tensor, prev_score: Tensor, anchor_mask: Optional[Tensor] = None) -> Tensor:
         """Where the object was on its last computed frame, at the match feature's size: its score ``S(t-n)``,
         or with ``'change_mask'`` its mask probability ``anchor_mask`` (``[B, 1, H, W]`` at any size), area-pooled
-        and (``dilate``) grown by one cell (a 3x3 max), so the gate also sees the ring a moving object uncovers."""
+        and grown by one cell (a 3x3 max), so the gate also sees the ring a moving object uncovers."""
         if self.gate_input != "change_mask":
             return self._up(prev_score, feature)
         if anchor_mask is None:
             raise ValueError("gate_input='change_mask' needs the object's mask probability on its last computed "
                              "frame (anchor_mask)")
         region = F.adaptive_avg_pool2d(anchor_mask, feature.shape[-2:])
-        return F.max_pool2d(region, 3, stride=1, padding=1) if dilate else region
-
-    def motion(self, feature: Tensor, anchor: Tensor, prev_score: Tensor,
-               anchor_mask: Optional[Tensor] = None) -> Tensor:
-        """:func:`estimate_motion` of the object's :meth:`region`, undilated (a still ring would hold it back),
-        since its last computed frame."""
-        return estimate_motion(feature, anchor, self.region(feature, prev_score, anchor_mask, dilate=False))
+        return F.max_pool2d(region, 3, stride=1, padding=1)
 
     def _change_p(self, feature: Tensor, anchor: Optional[Tensor], prev_score: Tensor,
                   anchor_mask: Optional[Tensor]) -> Tensor:
@@ -300,27 +241,30 @@ class GateModules(nn.Module):
             raise ValueError("the change gate needs the match feature of the object's last computed frame (anchor)")
         return torch.sigmoid(self.change_gate(feature, anchor, self.region(feature, prev_score, anchor_mask)))
 
-    def match(self, feature: Tensor, prev_score: Tensor, template: Tensor, anchor: Optional[Tensor] = None,
-              anchor_mask: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
-        """Return ``(D_t, p_reuse)`` for the current match feature and the last computed score; the change
-        gate also needs ``anchor``, the match feature of the last computed frame, and with ``'change_mask'``
+    def template_match(self, feature: Tensor, prev_score: Tensor, template: Tensor) -> Tensor:
+        """``D_t``: the template matcher's comparison of the current match feature and the last computed score
+        with the object's template; what ``delta`` and the refine-translator read on a reused frame."""
+        return self.template_matcher(feature, self._up(prev_score, feature), template)
+
+    def match_and_gate(self, feature: Tensor, prev_score: Tensor, template: Tensor, anchor: Optional[Tensor] = None,
+                       anchor_mask: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
+        """``(D_t, p_reuse)``, both always (training, where every frame runs both paths); the change gate also
+        needs ``anchor``, the match feature of the last computed frame, and with ``'change_mask'``
         ``anchor_mask`` (see :meth:`region`)."""
-        d = self.template_matcher(feature, self._up(prev_score, feature), template)
+        d = self.template_match(feature, prev_score, template)
         if self.gate_input == "template":
             return d, torch.sigmoid(self.gate(d))
         return d, self._change_p(feature, anchor, prev_score, anchor_mask)
 
-    def decide(self, feature: Tensor, prev_score: Tensor, template: Tensor, anchor: Optional[Tensor] = None,
-               anchor_mask: Optional[Tensor] = None) -> tuple[Optional[Tensor], Tensor]:
-        """``(D_t or None, p_reuse)`` for inference: the change gate decides without the template matcher,
-        whose ``D_t`` then runs only for frames that reuse (:meth:`matched`)."""
+    def reuse_probability(self, feature: Tensor, prev_score: Tensor, template: Tensor,
+                          anchor: Optional[Tensor] = None,
+                          anchor_mask: Optional[Tensor] = None) -> tuple[Optional[Tensor], Tensor]:
+        """``(D_t or None, p_reuse)`` for inference, computing only what the decision needs: the template gate
+        reads ``D_t`` (returned, so a reused frame need not match twice); the change gate decides without it,
+        and :meth:`template_match` then runs only for frames that reuse."""
         if self.gate_input == "template":
-            return self.match(feature, prev_score, template)
+            return self.match_and_gate(feature, prev_score, template)
         return None, self._change_p(feature, anchor, prev_score, anchor_mask)
-
-    def matched(self, feature: Tensor, prev_score: Tensor, template: Tensor) -> Tensor:
-        """``D_t`` alone: what ``delta`` and the refine-translator read on a reused frame."""
-        return self.template_matcher(feature, self._up(prev_score, feature), template)
 
     def delta(self, d: Tensor, like: Tensor) -> Tensor:
         """``delta`` from ``D_t``, resized to the score map ``like`` when the strided conv lands off-grid."""

@@ -5,32 +5,20 @@
 * :func:`compute_path`: the host's score and deep decoder (a computed frame);
 * :func:`translate_path`: ``delta`` from the matched template, ``S = S(t-n) + delta`` and the refine-translator
   on ``R(t-n)`` (a reused frame);
-* :func:`hold_path`: ``S(t-n)`` and ``R(t-n)`` as they are, or moved by the object's estimated shift (a reused
-  frame on the ``hold`` and ``shift`` reuse paths);
+* the ``hold`` reuse path needs no function: a reused frame decodes ``S(t-n)`` and ``R(t-n)`` as they are;
 * :func:`decode_deep` / :func:`decode_shallow`: the adapter's decoder halves, with the object's state for hosts
   whose decoder reads it.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
-import torch.nn.functional as F
 from torch import Tensor
 
-from .host import HostAdapter
-from .modules import GateModules, shift_map
+from reusegate.core.host import HostAdapter, resize
+from reusegate.core.layers import GateLayers
 
-__all__ = ["resize", "decode_deep", "decode_shallow", "start_caches", "compute_path", "translate_path",
-           "hold_path"]
-
-
-def resize(x: Tensor, size: tuple[int, int], mode: str) -> Tensor:
-    """``F.interpolate`` to ``size`` (``align_corners=False`` for the smooth modes), skipped when it is the size."""
-    if tuple(x.shape[-2:]) == tuple(size):
-        return x
-    if mode == "nearest":
-        return F.interpolate(x, size=size, mode="nearest")
-    return F.interpolate(x, size=size, mode=mode, align_corners=False)
+__all__ = ["decode_deep", "decode_shallow", "start_caches", "compute_path", "translate_path"]
 
 
 def decode_deep(a: HostAdapter, state: Any, feats: Dict[str, Tensor], score: Tensor) -> Tensor:
@@ -45,14 +33,14 @@ def decode_shallow(a: HostAdapter, state: Any, feats: Dict[str, Tensor], score: 
     return a.refine_shallow(feats, score, refined)
 
 
-def start_caches(a: HostAdapter, modules: GateModules, state: Any, feats: Dict[str, Tensor], match: Tensor,
+def start_caches(a: HostAdapter, layers: GateLayers, state: Any, feats: Dict[str, Tensor], match: Tensor,
                  mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """``(S(t-n), R(t-n), template)`` on an object's start frame: S is the mask at the score tap (upstream's
     initial S), R the host's refined feature from its own score (upstream's ``Test_Init``)."""
     score = a.score(state, feats)
     refined = decode_deep(a, state, feats, score)
     prev_score = resize(mask, tuple(score.shape[-2:]), "nearest")
-    template = modules.template_generator(match, resize(mask, tuple(match.shape[-2:]), "nearest"))
+    template = layers.template_generator(match, resize(mask, tuple(match.shape[-2:]), "nearest"))
     return prev_score, refined, template
 
 
@@ -62,19 +50,9 @@ def compute_path(a: HostAdapter, state: Any, feats: Dict[str, Tensor]) -> tuple[
     return score, decode_deep(a, state, feats, score)
 
 
-def translate_path(modules: GateModules, matched: Tensor, prev_score: Tensor,
+def translate_path(layers: GateLayers, matched: Tensor, prev_score: Tensor,
                    prev_refined: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """``(delta, S(t-n) + delta, translated R)`` of a reused frame, from the template matcher's output."""
-    delta = modules.delta(matched, prev_score)
-    return delta, prev_score + delta, modules.refine_translator(prev_refined, delta)
+    """``(delta, S(t-n) + delta, translated R)`` of a reused frame, from the template matcher's output ``D_t``."""
+    delta = layers.delta(matched, prev_score)
+    return delta, prev_score + delta, layers.refine_translator(prev_refined, delta)
 
-
-def hold_path(modules: GateModules, reuse_path: str, match: Tensor, anchor: Tensor, anchor_mask: Optional[Tensor],
-              prev_score: Tensor, prev_refined: Tensor) -> tuple[Tensor, Tensor]:
-    """``(S, R)`` of a reused frame that holds the caches: as they are (``'hold'``), or (``'shift'``) moved by the
-    object's motion since its last computed frame, estimated from the match features ``anchor`` (that frame's)
-    and ``match`` (this one's) by :meth:`~reusegate.modules.GateModules.motion`."""
-    if reuse_path != "shift":
-        return prev_score, prev_refined
-    shift, cells = modules.motion(match, anchor, prev_score, anchor_mask), tuple(match.shape[-2:])
-    return shift_map(prev_score, shift, cells), shift_map(prev_refined, shift, cells)

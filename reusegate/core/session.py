@@ -9,28 +9,28 @@ host, the reference that ``tau = 1`` equals bit for bit). Create a session with 
 
 Rules kept here, for every host: one gate per object; the host's deep features are computed at most once a
 frame and only when some object computes; online learning only on computed frames; ``delta`` and ``R`` are
-always relative to the last computed frame. The per-object paths are :mod:`reusegate.paths`, shared with
-training.
+always relative to the last computed frame. The per-object paths are :mod:`reusegate.core.paths`, shared with
+training; a session reads its settings from one :class:`~reusegate.core.config.GateConfig`, which it never changes.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.flop_counter import FlopCounterMode
 
-from .evaluation.metrics import batch_iou
-from .host import HostAdapter, label_map
-from .paths import compute_path, decode_shallow, hold_path, resize, start_caches, translate_path
+from reusegate.core.config import GateConfig
+from reusegate.core.host import HostAdapter, label_map, resize
+from reusegate.core.layers import GateLayers
+from reusegate.core.paths import compute_path, decode_shallow, start_caches, translate_path
+from reusegate.evaluation.metrics import batch_iou
 
-if TYPE_CHECKING:
-    from .gate import ReuseGate
-
-__all__ = ["Session", "HostRunner", "FrameResult", "FrameLike", "as_image", "copies", "COPYING_VARIANTS"]
+__all__ = ["Session", "HostRunner", "FrameResult", "FrameLike", "as_image", "frame_tensor", "copies_previous_mask",
+           "COPYING_VARIANTS"]
 
 FrameLike = Union[Tensor, np.ndarray]
 
@@ -60,13 +60,13 @@ class FrameResult:
 
 
 COPYING_VARIANTS = ("copy", "fusion")
-"""The variants whose reuses may copy the previous mask (:func:`copies`)."""
+"""The variants whose reuses may copy the previous mask (:func:`copies_previous_mask`)."""
 
 
-def copies(variant: str, tau2: float, p_reuse: float) -> bool:
+def copies_previous_mask(config: GateConfig, p_reuse: float) -> bool:
     """Whether a reuse with this ``p_reuse`` copies the object's previous mask instead of decoding: every reuse
     of ``copy``, those above ``tau2`` of ``fusion`` (paper §4.2); sessions, the bench and the demo share it."""
-    return variant == "copy" or (variant == "fusion" and p_reuse > tau2)
+    return config.variant == "copy" or (config.variant == "fusion" and p_reuse > config.tau2)
 
 
 @dataclass
@@ -90,15 +90,21 @@ def _writable(array: np.ndarray) -> np.ndarray:
     return np.require(array, requirements=["C", "W"])
 
 
+def frame_tensor(frame: np.ndarray) -> Tensor:
+    """``[3, H, W]`` view of an ``H x W x 3`` array (copied only when the array is read-only, as PIL's are): the one
+    conversion of a decoded frame, for sessions and for callers that decode frames ahead (bench, run)."""
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        raise ValueError(
+            f"a numpy frame must be H x W x 3 (RGB), got shape {frame.shape}; convert grey or RGBA images "
+            "to RGB first"
+        )
+    return torch.from_numpy(_writable(frame)).permute(2, 0, 1)
+
+
 def as_image(frame: FrameLike) -> Tensor:
     """``[1, 3, H, W]`` float in [0, 1] from a ``[3, H, W]`` tensor or an ``H x W x 3`` uint8 array."""
     if isinstance(frame, np.ndarray):
-        if frame.ndim != 3 or frame.shape[2] != 3:
-            raise ValueError(
-                f"a numpy frame must be H x W x 3 (RGB), got shape {frame.shape}; convert grey or RGBA images "
-                "to RGB first"
-            )
-        frame = torch.from_numpy(_writable(frame)).permute(2, 0, 1)
+        frame = frame_tensor(frame)
     if not isinstance(frame, Tensor):
         raise ValueError(f"frame must be a torch.Tensor or numpy array, got {type(frame).__name__}")
     if frame.ndim != 3 or frame.shape[0] != 3:
@@ -234,16 +240,19 @@ class HostRunner(_VideoSession):
 
 
 class Session(_VideoSession):
-    """One video through a :class:`ReuseGate`. Create it with :meth:`ReuseGate.session`.
+    """One video through a gated host. Create it with :meth:`ReuseGate.session`.
 
     Args:
-        gate: the wrapper holding the gate modules and the settings.
+        adapter: the host's adapter.
+        layers: the gate's layers.
+        config: the settings this session runs with (fixed for its video).
         count_flops: count the FLOPs each ``step`` executes (``FlopCounterMode``; slows the step down).
     """
 
-    def __init__(self, gate: "ReuseGate", count_flops: bool = False) -> None:
-        super().__init__(gate.adapter)
-        self.gate = gate
+    def __init__(self, adapter: HostAdapter, layers: GateLayers, config: GateConfig, count_flops: bool = False) -> None:
+        super().__init__(adapter)
+        self.layers = layers
+        self.config = config
         self.count_flops = count_flops
         self.deep_frames = 0
         self.flops: List[int] = []
@@ -251,7 +260,7 @@ class Session(_VideoSession):
     @property
     def _gated(self) -> bool:
         """Whether any object could ever reuse: at ``tau >= 1`` no gate fires, so none is evaluated."""
-        return self.gate.variant == "oracle" or self.gate.tau < 1.0
+        return self.config.variant == "oracle" or self.config.tau < 1.0
 
     def step(
         self,
@@ -267,7 +276,7 @@ class Session(_VideoSession):
                 (required on the first frame). Ids must keep the video's objects numbered 1..K.
             gt: the frame's ground-truth label map; required by the ``oracle`` variant only.
         """
-        if self.gate.variant == "oracle" and gt is None:
+        if self.config.variant == "oracle" and gt is None:
             raise ValueError("the oracle variant needs the ground-truth label map of every frame: step(frame, gt=...)")
         if not self.count_flops:
             return self._step(frame, new_object_masks, gt)
@@ -280,7 +289,7 @@ class Session(_VideoSession):
     @torch.no_grad()
     def _step(self, frame: FrameLike, new_object_masks: Optional[FrameLike], gt: Optional[FrameLike]) -> FrameResult:
         image, new = self._prepare(frame, new_object_masks)
-        a, g, modules = self.adapter, self.gate, self.gate.gate_modules
+        a, c, layers = self.adapter, self.config, self.layers
         x = a.preprocess(image)
         size = tuple(x.shape[-2:])
         gt_small = None if gt is None else resize(
@@ -297,15 +306,15 @@ class Session(_VideoSession):
             mode[oid] = "compute"
             if not self._gated:
                 continue
-            d, p = modules.decide(match, obj.score, obj.template, obj.anchor_match, obj.anchor_mask)
+            d, p = layers.reuse_probability(match, obj.score, obj.template, obj.anchor_match, obj.anchor_mask)
             if d is not None:
                 matched[oid] = d
             p_reuse[oid] = float(p)
-            if g.variant == "oracle":
+            if c.variant == "oracle":
                 p_reuse[oid] = float(batch_iou((gt_small == oid)[None].float(), obj.anchor_gt[None]))
-                mode[oid] = "translate" if p_reuse[oid] >= g.tau else "compute"
-            elif p_reuse[oid] > g.tau:
-                mode[oid] = "copy" if copies(g.variant, g.tau2, p_reuse[oid]) else "translate"
+                mode[oid] = "decode" if p_reuse[oid] >= c.tau else "compute"
+            elif p_reuse[oid] > c.tau:
+                mode[oid] = "copy" if copies_previous_mask(c, p_reuse[oid]) else "decode"
 
         # 2. deep features at most once, only if some object needs them
         deep = bool(new) or any(m == "compute" for m in mode.values())
@@ -328,19 +337,18 @@ class Session(_VideoSession):
                 if mode[oid] == "copy":
                     probs[oid] = obj.last_prob
                     continue
-                if g.reuse_path in ("hold", "shift"):
-                    score, refined = hold_path(modules, g.reuse_path, match, obj.anchor_match, obj.anchor_mask,
-                                               obj.score, obj.refined)
+                if c.reuse_path == "hold":
+                    score, refined = obj.score, obj.refined
                 else:
-                    d = matched[oid] if oid in matched else modules.matched(match, obj.score, obj.template)
-                    _, score, refined = translate_path(modules, d, obj.score, obj.refined)
+                    d = matched[oid] if oid in matched else layers.template_match(match, obj.score, obj.template)
+                    _, score, refined = translate_path(layers, d, obj.score, obj.refined)
                 logits = decode_shallow(a, obj.state, feats, score, refined)
             probs[oid] = torch.sigmoid(logits)
         for oid, mask in new.items():
             mask = resize(mask, size, "nearest")
             obj = self.objects[oid] = _Object(state=a.start_object(feats, mask))
             if self._gated:
-                obj.score, obj.refined, obj.template = start_caches(a, modules, obj.state, feats, match, mask)
+                obj.score, obj.refined, obj.template = start_caches(a, layers, obj.state, feats, match, mask)
                 obj.anchor_gt, obj.anchor_match, obj.anchor_mask = mask[0, 0], match, mask
             probs[oid] = mask
 

@@ -1,26 +1,64 @@
 """Training of a gated host: the paper's losses over a batch of one-object clips (§3.4).
 
-Frame 0 starts the object exactly as a session does (:func:`reusegate.paths.start_caches`); on every later frame
-both of a session's paths run (:func:`~reusegate.paths.compute_path` and
-:func:`~reusegate.paths.translate_path`) and are blended by the hard gate with a straight-through gradient, so
-training and inference share their per-frame code.
+Frame 0 starts the object exactly as a session does (:func:`reusegate.core.paths.start_caches`); on every later frame
+both of a session's paths run (:func:`~reusegate.core.paths.compute_path` and
+:func:`~reusegate.core.paths.translate_path`) and are blended by the hard gate with a straight-through gradient, so
+training and inference share their per-frame code. Without gate layers the same loop trains the host alone (the
+paper's pre-training). The loss's hyper-parameters are a :class:`LossConfig`: they matter to training only, so
+neither the gate nor an export carries them.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Dict, List, Mapping, Union
+from dataclasses import dataclass
+from typing import Dict, List, Mapping, Optional, Union
 
 import torch
 from torch import Tensor
 
-from . import losses
-from .evaluation.metrics import batch_iou
-from .host import HostAdapter
-from .paths import compute_path, decode_shallow, hold_path, resize, start_caches, translate_path
+from reusegate.core import losses
+from reusegate.core.host import HostAdapter, resize
+from reusegate.core.layers import GateLayers
+from reusegate.core.paths import compute_path, decode_shallow, start_caches, translate_path
+from reusegate.evaluation.metrics import batch_iou
 
-if TYPE_CHECKING:
-    from .gate import ReuseGate
+__all__ = ["Clip", "LossConfig", "GATE_LOSSES", "clip_frames", "merged_probability", "clip_losses"]
 
-__all__ = ["Clip", "clip_frames", "merged_probability", "gated_loss"]
+GATE_LOSSES = ("gp", "ngate")
+"""``'gp'``: the paper's gate-probability loss (eq. 5); ``'ngate'``: the AIG-style target-rate baseline
+(``Loss_Ngate``)."""
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """The training loss's hyper-parameters; checked when made.
+
+    Args:
+        m1, m2, ep_t: gate-probability loss margin schedule (eq. 4-5): the target is raised to
+            ``m1 * min(1, epoch / ep_t)``; errors below ``m2`` are flat.
+        gate_loss: one of :data:`GATE_LOSSES`.
+        target_rate: the reuse rate ``'ngate'`` pushes towards.
+        train_tau: threshold of the hard gate in training (paper: 0.5).
+    """
+
+    m1: float = 1.0
+    m2: float = 0.0
+    ep_t: float = 120
+    gate_loss: str = "gp"
+    target_rate: float = 0.5
+    train_tau: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("train_tau", "target_rate"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+                raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+        if self.gate_loss not in GATE_LOSSES:
+            raise ValueError(f"gate_loss must be 'gp' (paper eq. 5) or 'ngate' (target rate), got {self.gate_loss!r}")
+        if not self.ep_t > 0:
+            raise ValueError(f"ep_t must be > 0, got {self.ep_t}")
+        for name in ("m1", "m2", "ep_t", "target_rate", "train_tau"):  # frozen: normalised once, here
+            object.__setattr__(self, name, float(getattr(self, name)))
+
 
 Clip = Union[Tensor, Mapping[str, Tensor]]
 """A training clip: ``[B, T, 3, H, W]`` images in [0, 1], or the host's frozen taps precomputed per frame
@@ -65,51 +103,66 @@ def merged_probability(adapter: HostAdapter, logits: Tensor) -> Tensor:
     return torch.stack([adapter.merge(prob[b])[0][1:2] for b in range(prob.shape[0])])
 
 
-def gated_loss(gate: "ReuseGate", clip: Clip, masks: Tensor, epoch: float = 0) -> Dict[str, Tensor]:
-    """Named training losses for a batch of clips, one object per clip (see :meth:`ReuseGate.loss`)."""
-    a, gm = gate.adapter, gate.gate_modules
-    m = losses.margin(gate.m1, epoch, gate.ep_t)
+def clip_losses(adapter: HostAdapter, clip: Clip, masks: Tensor, epoch: float = 0,
+                layers: Optional[GateLayers] = None, reuse_path: str = "translate",
+                config: LossConfig = LossConfig()) -> Dict[str, Tensor]:
+    """Named training losses for a batch of clips, one object per clip (see :meth:`ReuseGate.loss`).
+
+    With ``layers``, the gated loop blends the reused path (``reuse_path``, as a session decodes it) and the
+    computed one by the hard gate. With ``layers=None`` the host trains alone: every frame computes, as
+    :class:`~reusegate.core.session.HostRunner` does, and only ``loss_seg`` is returned.
+    """
+    a = adapter
     frames, masks = clip_frames(a, clip, masks)
     if len(frames) < 2:
         raise ValueError("a training clip needs at least 2 frames (a reference frame and one more)")
-
     state = a.start_object(frames[0], masks[:, 0])
-    prev_match = a.match_feature(frames[0])
-    prev_score, prev_refined, template = start_caches(a, gm, state, frames[0], prev_match, masks[:, 0])
-    anchor = prev_prob = masks[:, 0]
+    every_frame = torch.ones(masks.shape[0], dtype=torch.bool)  # host alone: every clip computes
+    if layers is not None:
+        m = losses.margin(config.m1, epoch, config.ep_t)
+        prev_match = a.match_feature(frames[0])
+        prev_score, prev_refined, template = start_caches(a, layers, state, frames[0], prev_match, masks[:, 0])
+        anchor = prev_prob = masks[:, 0]
 
     seg, dl, gl, rates, gates = [], [], [], [], []
     for t in range(1, len(frames)):
         feats, gt = frames[t], masks[:, t]
-        match = a.match_feature(feats)
-        matched, p = gm.match(match, prev_score, template, prev_match, prev_prob)
-        hard = (p > gate.train_tau).float()
-        g = (hard + p - p.detach()).view(-1, 1, 1, 1)  # straight-through: hard forward, soft gradient
-        delta, reused_score, translated = translate_path(gm, matched, prev_score, prev_refined)
-        if gate.reuse_path in ("hold", "shift"):  # delta still trains (eq. 3); the reused frame reads the caches
-            reused_score, translated = hold_path(gm, gate.reuse_path, match, prev_match, prev_prob, prev_score,
-                                                 prev_refined)
+        if layers is not None:
+            match = a.match_feature(feats)
+            matched, p = layers.match_and_gate(match, prev_score, template, prev_match, prev_prob)
+            hard = (p > config.train_tau).float()
+            g = (hard + p - p.detach()).view(-1, 1, 1, 1)  # straight-through: hard forward, soft gradient
+            delta, reused_score, translated = translate_path(layers, matched, prev_score, prev_refined)
+            if reuse_path == "hold":  # delta still trains (eq. 3); the reused frame reads the caches
+                reused_score, translated = prev_score, prev_refined
         score, refined = compute_path(a, state, feats)
-        logits = decode_shallow(a, state, feats, g * reused_score + (1 - g) * score,
-                                g * translated + (1 - g) * refined)
-
+        if layers is None:
+            logits, computed = decode_shallow(a, state, feats, score, refined), every_frame
+        else:
+            logits = decode_shallow(a, state, feats, g * reused_score + (1 - g) * score,
+                                    g * translated + (1 - g) * refined)
+            computed = hard == 0
         seg.append(losses.segmentation_loss(logits, gt))
-        dl.append(losses.delta_loss(delta, resize(gt, tuple(prev_score.shape[-2:]), "bilinear"), prev_score))
-        if gate.gate_loss == "gp":
-            gl.append(losses.gate_probability_loss(p, batch_iou(gt, anchor), m, gate.m2))
-        gates.append(g.flatten())
-        rates.append(hard.mean())
+        if layers is not None:
+            dl.append(losses.delta_loss(delta, resize(gt, tuple(prev_score.shape[-2:]), "bilinear"), prev_score))
+            if config.gate_loss == "gp":
+                gl.append(losses.gate_probability_loss(p, batch_iou(gt, anchor), m, config.m2))
+            gates.append(g.flatten())
+            rates.append(hard.mean())
 
         prob = merged_probability(a, logits)
-        a.advance(state, feats, prob, hard == 0)
-        computed = (hard == 0).view(-1, 1, 1, 1)  # caches follow the last computed frame (paper)
-        prev_score = torch.where(computed, score, prev_score)
-        prev_refined = torch.where(computed, refined, prev_refined)
-        anchor = torch.where(computed, gt, anchor)
-        prev_match = torch.where(computed, match, prev_match)
-        prev_prob = torch.where(computed, prob.detach(), prev_prob)
+        a.advance(state, feats, prob, computed)
+        if layers is not None:  # caches follow the last computed frame (paper)
+            kept = computed.view(-1, 1, 1, 1)
+            prev_score = torch.where(kept, score, prev_score)
+            prev_refined = torch.where(kept, refined, prev_refined)
+            anchor = torch.where(kept, gt, anchor)
+            prev_match = torch.where(kept, match, prev_match)
+            prev_prob = torch.where(kept, prob.detach(), prev_prob)
 
-    gate_loss = torch.stack(gl).mean() if gl else losses.target_rate_loss(torch.cat(gates), gate.target_rate)
+    if layers is None:
+        return {"loss_seg": torch.stack(seg).mean()}
+    gate_loss = torch.stack(gl).mean() if gl else losses.target_rate_loss(torch.cat(gates), config.target_rate)
     return {
         "loss_seg": torch.stack(seg).mean(),
         "loss_delta": torch.stack(dl).mean(),

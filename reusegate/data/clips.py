@@ -8,8 +8,8 @@ consume::
 
 :class:`ClipSampler` follows the paper's recipe: a reference frame where the chosen objects are visible,
 then later frames, each at most ``max_skip`` annotated frames after the previous one (``order='sorted'``).
-``order='random'`` reproduces what the Reuse_VOS training code actually does (``research/frtm-and-reuse-
-gate.md`` §C.6): the other frames are random draws from the whole video, in random order.
+``order='random'`` reproduces what the released Reuse_VOS training code actually does (docs/upstream-differences.md):
+the other frames are random draws from the whole video, in random order.
 
 :class:`SyntheticClipGenerator` makes the paper's "Syn" clips from a saliency image and its mask: the
 object is cut out and moves by a smooth random affine motion (translation, rotation, scale with a
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .readers import VideoSequence
+from reusegate.data.readers import VideoSequence
 
 __all__ = ["ClipSampler", "SyntheticClipGenerator"]
 

@@ -1,6 +1,5 @@
-"""Brightness, contrast and saturation scaling of an RGB frame: the one rule the clip augmentation
-(:class:`reusegate.data.transforms.ClipColorJitter`) and the cached augmented copies (:mod:`reusegate.data.copies`)
-share. numpy only, so the copies need no mmcv."""
+"""Brightness, contrast and saturation scaling of an RGB frame, the rule of the clip augmentation
+(:class:`reusegate.data.transforms.ClipColorJitter`); numpy only, so data code without mmcv can use it too."""
 from __future__ import annotations
 
 import numpy as np

@@ -5,7 +5,7 @@ per frame, and the object ids with the frame where each one starts. Pixels are d
 a whole dataset is cheap; file headers (existence, size, format) are checked up front, so a broken dataset
 fails on open with one message naming the file instead of half-way through a run.
 
-Annotation encodings (``research/jf-evaluation.md``):
+Annotation encodings (as the DAVIS and YouTube-VOS releases store them):
 
 * ``'binary'`` — DAVIS 2016: 8-bit grayscale 0/255 (one file, ``bear/00077.png``, is grayscale+alpha);
   object = pixel > 128 → id 1.

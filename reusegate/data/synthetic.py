@@ -148,7 +148,7 @@ def write_davis(clips: Sequence[SyntheticClip], root: Union[str, os.PathLike], r
     ``root``; a finished ``root`` is left as it is, and a stopped write leaves no partial folder."""
     from PIL import Image
 
-    from .data.writer import write_palette_png
+    from reusegate.data.writer import write_palette_png
 
     root = Path(root)
     if root.is_dir():

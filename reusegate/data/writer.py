@@ -21,11 +21,13 @@ import os
 import tempfile
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
 __all__ = ["write_palette_png", "davis_palette", "ResultWriter", "atomic_write_bytes", "atomic_write_text",
+           "atomic_torch_save",
            "check_writable", "check_output_files"]
 
 
@@ -69,6 +71,16 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode())
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
+    """``torch.save(obj, path)`` through :func:`atomic_write_bytes`: a stopped or failed save (a full disk) leaves
+    neither a truncated file nor a stray temporary one."""
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return atomic_write_bytes(path, buf.getvalue())
 
 
 def check_writable(folder: str | os.PathLike) -> Path:

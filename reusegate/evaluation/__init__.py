@@ -9,11 +9,11 @@ Public API::
     consecutive_ious(sequence), redundancy_report(reader), oracle_bound(s)(sequence(s), taus)
     write_youtube_vos_submission(pred_dir, reader, zip_path)
 """
-from .davis import GLOBAL_COLUMNS, EvaluationResult, ObjectResult, evaluate_sequences
-from .metrics import (EMPTY_IOU, batch_iou, boundary_radius, db_statistics, disk, f_measure, frame_jf, jaccard,
+from reusegate.evaluation.davis import GLOBAL_COLUMNS, EvaluationResult, ObjectResult, evaluate_sequences
+from reusegate.evaluation.metrics import (EMPTY_IOU, batch_iou, boundary_radius, db_statistics, disk, f_measure, frame_jf, jaccard,
                       scored_frames, seg2bmap, sequence_jf)
-from .redundancy import OracleScore, RedundancyReport, consecutive_ious, oracle_bound, oracle_bounds, redundancy_report
-from .youtube import check_submission, write_youtube_vos_submission
+from reusegate.evaluation.redundancy import OracleScore, RedundancyReport, consecutive_ious, oracle_bound, oracle_bounds, redundancy_report
+from reusegate.evaluation.youtube import check_submission, write_youtube_vos_submission
 
 __all__ = ["evaluate_sequences", "GLOBAL_COLUMNS", "EvaluationResult", "ObjectResult", "EMPTY_IOU", "jaccard",
            "batch_iou", "f_measure", "scored_frames", "frame_jf", "sequence_jf", "seg2bmap",

@@ -1,6 +1,6 @@
 """Semi-supervised J&F over a results folder, with davis2017-evaluation's numbers and CSV files.
 
-Protocol (``research/jf-evaluation.md``): objects are ids 1..K with K the largest id in the first
+Protocol (davis2017-evaluation's): objects are ids 1..K with K the largest id in the first
 ground-truth frame; frame 0 and the last frame are excluded; per object, mean / recall / decay of J and F
 over the kept frames; global numbers are means over all objects of all sequences. Ground truth in the
 DAVIS-2016 0/255 encoding is read as object 1 (and so is a 0/255 prediction for it), instead of being
@@ -28,10 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.readers import _check_numbering, decode_mask, detect_encoding, read_raw_mask, read_sequence_list
-from ..data.writer import atomic_write_text
-from ._parallel import parallel_map
-from .metrics import db_statistics, f_measure, jaccard
+from reusegate.data.readers import _check_numbering, decode_mask, detect_encoding, read_raw_mask, read_sequence_list
+from reusegate.data.writer import atomic_write_text
+from reusegate.evaluation._parallel import parallel_map
+from reusegate.evaluation.metrics import db_statistics, f_measure, jaccard
 
 __all__ = ["evaluate_sequences", "EvaluationResult", "ObjectResult", "annotations_dir", "GLOBAL_COLUMNS"]
 

@@ -1,6 +1,6 @@
 """Per-frame J and F and the per-object statistics, with the semantics of davis2017-evaluation.
 
-The rules are spelled out in ``research/jf-evaluation.md``; the code is our own. The boundary F-measure is
+The code is our own; ``tests/test_eval_vos_benchmark.py`` checks it against the ``vos-benchmark`` package. The boundary F-measure is
 computed on the bounding box of the two boundary maps only: dilation reads nothing outside the box that
 could change a pixel inside it, so the numbers are identical to a full-frame dilation, only faster.
 

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data.readers import VideoSequence
-from ._parallel import parallel_map
-from .metrics import db_statistics, f_measure, jaccard
+from reusegate.data.readers import VideoSequence
+from reusegate.evaluation._parallel import parallel_map
+from reusegate.evaluation.metrics import db_statistics, f_measure, jaccard
 
 __all__ = ["consecutive_ious", "RedundancyReport", "redundancy_report", "OracleScore", "oracle_bound",
            "oracle_bounds", "BIN_EDGES"]
@@ -96,7 +96,7 @@ class RedundancyReport:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        from ..data.writer import atomic_write_bytes
+        from reusegate.data.writer import atomic_write_bytes
 
         fig, ax = plt.subplots(figsize=(5, 3.2), dpi=120)
         frac = self.counts / max(self.n_pairs, 1)

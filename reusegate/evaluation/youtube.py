@@ -18,8 +18,8 @@ import os
 import zipfile
 from pathlib import Path
 
-from ..data.readers import YouTubeVOSReader, _header_size
-from ..data.writer import atomic_write_bytes
+from reusegate.data.readers import YouTubeVOSReader, _header_size
+from reusegate.data.writer import atomic_write_bytes
 
 __all__ = ["submission_frames", "check_submission", "write_youtube_vos_submission"]
 

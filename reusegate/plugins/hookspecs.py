@@ -8,7 +8,7 @@ below. Distributions expose plugins through the ``reusegate`` entry-point group:
     mynet = "reusegate_mynet.plugin"
 
     # reusegate_mynet/plugin.py
-    from reusegate.hookspecs import hookimpl
+    from reusegate.plugins.hookspecs import hookimpl
 
     @hookimpl
     def register_backbones(register):
@@ -16,8 +16,9 @@ below. Distributions expose plugins through the ``reusegate`` entry-point group:
 
 Built-in hosts and backbones are plugins of the ``reusegate`` distribution itself and register through
 these same hooks. Every name registered lands in the mmengine registries of scope ``reusegate`` (see
-:mod:`reusegate.registry`: ``MODELS`` for backbones and hosts, ``ADAPTERS`` for adapters), the one place names
-are looked up, so configs can say ``backbone=dict(type='mynet')`` and every host takes it. Set
+:mod:`reusegate.registry`: ``MODELS`` for backbones and hosts, ``ADAPTERS`` for adapters) and is found through
+:func:`reusegate.registry.lookup`, the one lookup, so configs can say ``backbone=dict(type='mynet')`` and every
+host takes it. Set
 ``REUSEGATE_DISABLE_PLUGIN_AUTOLOAD=1`` to load only the built-ins.
 
 Each hook receives a ``register`` callback and calls it once per item. A name must be unique within its
@@ -54,6 +55,10 @@ def register_backbones(register: Register) -> None:
         * optionally ``stage(tap) -> nn.Module`` -- the module computing ``tap`` (``'s16'``, ``'s32'``) from the
           tap before it, sharing the backbone's parameters: what a host that fine-tunes its deepest stage on
           cached taps runs (``FRTM(finetune=['s32'])``).
+
+        A stride-16 trunk (TTVOS's ``resnet18s16``, ``resnet50s16``, ``mobilenet_v2s16``) has ``s4``..``s16`` only;
+        hosts that read ``s32`` refuse it at construction (:func:`reusegate.registry.build` checks the taps a host
+        reads).
     """
 
 
@@ -61,7 +66,7 @@ def register_backbones(register: Register) -> None:
 def register_adapters(register: Register) -> None:
     """Contribute host adapters.
 
-    :param register: call ``register(name, adapter_cls)`` with a :class:`reusegate.host.HostAdapter`
+    :param register: call ``register(name, adapter_cls)`` with a :class:`reusegate.core.host.HostAdapter`
         subclass. ``ReuseGate(model, "name")`` then builds ``adapter_cls(model)``.
     """
 

@@ -1,9 +1,9 @@
 """Plugin discovery: pluggy loads the ``reusegate`` entry points and calls their hooks.
 
 What the hooks register is not looked up here: :mod:`reusegate.registry` copies it into the mmengine registries
-of scope ``reusegate``, the one place where backbones, hosts and adapters are found by name. This module only
-says what each plugin registered and which distribution it came from (for errors that name both sides of a
-clash).
+of scope ``reusegate`` and finds every name through :func:`reusegate.registry.lookup`. This module only says what
+each plugin registered and which distribution it came from (for errors that name both sides of a clash); it never
+imports the registry (the registry imports it).
 
 The manager is built lazily and cached. Built-in plugins are the entry points of the ``reusegate``
 distribution itself, so the core never imports an adapter by name. ``REUSEGATE_DISABLE_PLUGIN_AUTOLOAD=1``
@@ -21,13 +21,13 @@ from typing import Any, Dict, List, Optional
 
 import pluggy
 
-from . import hookspecs
+from reusegate.plugins import hookspecs
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT
 DISABLE_ENV = "REUSEGATE_DISABLE_PLUGIN_AUTOLOAD"
 KINDS = ("backbones", "adapters", "hosts")
 LABELS = {"backbones": "backbone", "adapters": "host adapter", "hosts": "host"}
-"""How messages (and :func:`reusegate.registry.lookup`) call one item of each kind."""
+"""How messages call one item of each kind."""
 
 
 @dataclass(frozen=True)
@@ -201,13 +201,3 @@ def available(kind: str) -> Dict[str, Entry]:
     """
     return collect(plugin_manager(), kind)
 
-
-def get(kind: str, name: str) -> Any:
-    """The item of ``kind`` ('backbones', 'adapters', 'hosts') registered as ``name``, looked up in
-    :mod:`reusegate.registry` (the one name table), with an error that lists what is registered."""
-    from . import registry
-
-    if kind not in KINDS:
-        raise ValueError(f"unknown plugin kind {kind!r}; expected one of {KINDS}")
-    table = registry.ADAPTERS if kind == "adapters" else registry.MODELS
-    return registry.lookup(table, LABELS[kind], name)

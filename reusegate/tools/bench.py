@@ -1,7 +1,8 @@
 """The speed / accuracy benchmark behind ``reusegate bench``.
 
-It times every variant on the same decoded frames: the bare host (:class:`~reusegate.gate.HostRunner`),
-``tau = 1``, each ``tau`` of a list, and all-reuse (``tau = 0``). Variants are interleaved frame by frame
+It times every variant on the same decoded frames: the bare host (:class:`~reusegate.core.session.HostRunner`),
+``tau = 1``, each ``tau`` of a list, and all-reuse (``tau = 0``), each gated one a session of the same gate with its
+own :class:`~reusegate.core.config.GateConfig`. Variants are interleaved frame by frame
 (in a rotating order), so a slow phase of a loaded machine hits all of them alike; every figure that is a
 ratio is taken within one run. FLOPs are counted in a second pass (``FlopCounterMode`` slows a step down).
 J and F follow :mod:`reusegate.evaluation` (the scored frames and the empty-mask rule of every J&F here).
@@ -13,10 +14,9 @@ of each object's ground truth with its ground truth on the last frame it compute
 """
 from __future__ import annotations
 
-import copy
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
@@ -24,12 +24,12 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from .data.readers import DavisReader
-from .data.writer import atomic_write_bytes
-from .evaluation.metrics import frame_jf, scored_frames
-from .gate import HostRunner, ReuseGate
-from .inference import frame_tensor
-from .session import COPYING_VARIANTS, copies
+from reusegate.core.config import GateConfig
+from reusegate.core.gate import ReuseGate
+from reusegate.core.session import COPYING_VARIANTS, HostRunner, copies_previous_mask, frame_tensor
+from reusegate.data.readers import DavisReader
+from reusegate.data.writer import atomic_write_bytes
+from reusegate.evaluation.metrics import frame_jf, jaccard, scored_frames
 
 __all__ = ["BenchClip", "davis_clips", "demo_clips", "bench", "bench_lines", "bench_plot", "davis_object_ids",
            "DEFAULT_TAUS", "OTHER_VARIANTS"]
@@ -64,7 +64,7 @@ def davis_clips(root: Path, sequences: Optional[Path | Iterable[str]] = None, fr
 
 def demo_clips(frames: Optional[int] = None) -> List[BenchClip]:
     """The embedded synthetic demo clip, for a bench without a dataset."""
-    from .synthetic import demo_clip
+    from reusegate.data.synthetic import demo_clip
 
     clip = demo_clip()
     n = len(clip) if frames is None else min(frames, len(clip))
@@ -76,8 +76,7 @@ class _Variant:
     """One timed configuration and what the bench collects about it."""
 
     name: str
-    tau: Optional[float]  # None: the bare host
-    variant: str = "translate"  # the gate's variant (reusegate.gate.VARIANTS)
+    config: Optional[GateConfig]  # None: the bare host
     ms: List[float] = field(default_factory=list)
     skipped: int = 0  # frames where the host's deep part did not run
     object_frames: int = 0
@@ -97,36 +96,36 @@ def _tau_name(tau: float) -> str:
 
 
 OTHER_VARIANTS = ("copy", "fusion", "oracle")
-"""Variants ``bench`` can add at one threshold besides ``translate`` over the taus (paper §4.2 / Table 3)."""
+"""Variants ``bench`` can add at one threshold besides ``decode`` over the taus (paper §4.2 / Table 3)."""
 
 
-def _variants(taus: Sequence[float], others: Sequence[str] = (), others_tau: float = 0.7) -> List[_Variant]:
-    for t in list(taus) + [others_tau]:
-        if not 0.0 <= t <= 1.0:
-            raise ValueError(f"every tau must lie in [0, 1], got {t:g}")
+def _variants(base: GateConfig, taus: Sequence[float], others: Sequence[str] = (),
+              others_tau: float = 0.7) -> List[_Variant]:
+    """The host, then ``base`` with the ``decode`` variant at 1, each of ``taus`` (descending) and 0, then each of
+    ``others`` at ``others_tau`` (fusion with ``base``'s ``tau2``); each config is checked when made."""
     bad = [o for o in others if o not in OTHER_VARIANTS]
     if bad:
         raise ValueError(f"unknown variants {bad}; choose from {OTHER_VARIANTS}")
-    middle = sorted({float(t) for t in taus} - {0.0, 1.0}, reverse=True)
-    return ([_Variant("host", None), _Variant(_tau_name(1.0), 1.0)] + [_Variant(_tau_name(t), t) for t in middle]
-            + [_Variant(_tau_name(0.0), 0.0)]
-            + [_Variant(f"{o}@{others_tau:g}", others_tau, variant=o) for o in dict.fromkeys(others)])
+    decode = [replace(base, tau=t, variant="decode") for t in taus]
+    middle = sorted({c.tau for c in decode} - {0.0, 1.0}, reverse=True)
+    return ([_Variant("host", None)]
+            + [_Variant(_tau_name(t), replace(base, tau=t, variant="decode")) for t in (1.0, *middle, 0.0)]
+            + [_Variant(f"{o}@{others_tau:g}", replace(base, tau=others_tau, variant=o))
+               for o in dict.fromkeys(others)])
 
 
 def _session(gate: ReuseGate, v: _Variant, count_flops: bool = False):
-    """A video session of the bare host (``tau`` None) or of ``gate`` as ``v`` says, sharing the same weights."""
-    if v.tau is None:
-        return HostRunner(gate.adapter)
-    at_tau = copy.copy(gate)  # shallow: same host, adapter and gate modules; only the settings differ
-    at_tau.tau, at_tau.variant = v.tau, v.variant
-    if v.variant == "fusion" and not gate.tau2 > v.tau:
-        raise ValueError(f"the fusion variant needs tau2 > tau, got tau={v.tau:g}, tau2={gate.tau2:g}")
-    return at_tau.session(count_flops)
+    """A video session of the bare host (no config) or of ``gate`` with ``v``'s config, on the same weights."""
+    return HostRunner(gate.adapter) if v.config is None else gate.session(v.config, count_flops)
+
+
+def _oracle(v: _Variant) -> bool:
+    return v.config is not None and v.config.variant == "oracle"
 
 
 def _step(session, v: _Variant, frame: torch.Tensor, gt: np.ndarray):
     """One step; the oracle variant reads the frame's ground truth."""
-    return session.step(frame, gt=gt.astype(np.int64)) if v.variant == "oracle" else session.step(frame)
+    return session.step(frame, gt=gt.astype(np.int64)) if _oracle(v) else session.step(frame)
 
 
 def _step_flops(session, v: _Variant, frame: torch.Tensor, gt: np.ndarray):
@@ -157,7 +156,7 @@ def _check_clips(clips: Sequence[BenchClip]) -> None:
 
 def _first_step(session, v: _Variant, clip: BenchClip) -> None:
     first = clip.gt[0].astype(np.int64)
-    if v.variant == "oracle":
+    if _oracle(v):
         session.step(clip.frames[0], first, gt=first)
     else:
         session.step(clip.frames[0], first)
@@ -184,7 +183,8 @@ def _timing_pass(gate: ReuseGate, variants: List[_Variant], clip: BenchClip) -> 
             v.skipped += not result.deep_computed
             v.object_frames += len(result.reused)
             v.reused += sum(result.reused.values())
-            v.copied += sum(r and copies(v.variant, gate.tau2, result.p_reuse[oid]) for oid, r in result.reused.items())
+            v.copied += sum(r and copies_previous_mask(v.config, result.p_reuse[oid])
+                            for oid, r in result.reused.items())
             _compare_gate(v, result, clip, t, anchors[v.name])
             if t in scored:
                 for oid, (j, f) in frame_jf(result.labels.numpy(), clip.gt[t], ids).items():
@@ -200,16 +200,11 @@ def _timing_pass(gate: ReuseGate, variants: List[_Variant], clip: BenchClip) -> 
                                  **_gate_figures(v.gate_vs_iou[pairs_before[v.name]:])}
 
 
-def _mask_iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.count_nonzero(a | b)
-    return 1.0 if union == 0 else np.count_nonzero(a & b) / union
-
-
 def _compare_gate(v: _Variant, result: Any, clip: BenchClip, t: int, anchors: Dict[int, int]) -> None:
     """Record the learnt gate's ``p_reuse`` against the true IoU to each object's last computed frame."""
     for oid, p in result.p_reuse.items():
-        if oid in anchors and v.variant != "oracle" and not math.isnan(p):
-            v.gate_vs_iou.append((p, _mask_iou(clip.gt[t] == oid, clip.gt[anchors[oid]] == oid)))
+        if oid in anchors and not _oracle(v) and not math.isnan(p):
+            v.gate_vs_iou.append((p, jaccard(clip.gt[t] == oid, clip.gt[anchors[oid]] == oid)))
     for oid, reused in result.reused.items():
         if oid in anchors and not reused:
             anchors[oid] = t
@@ -275,7 +270,7 @@ def bench(gate: ReuseGate, clips: Sequence[BenchClip], taus: Sequence[float] = D
     from tqdm import tqdm
 
     _check_clips(clips)
-    variants = _variants(taus, others, others_tau)
+    variants = _variants(gate.config, taus, others, others_tau)
     _warm_up(gate, variants, clips[0])
     for clip in tqdm(clips, desc="timing", unit="seq", disable=not progress):
         _timing_pass(gate, variants, clip)
@@ -302,12 +297,12 @@ def bench(gate: ReuseGate, clips: Sequence[BenchClip], taus: Sequence[float] = D
     rows = []
     for v in variants:
         skip = v.skipped / len(v.ms)
-        ideal = None if v.tau is None or c_time is None else 1 / (1 - skip * (1 - c_time))
+        ideal = None if v.config is None or c_time is None else 1 / (1 - skip * (1 - c_time))
         speedup = ms[base.name] / ms[v.name]
         rows.append({
             "name": v.name,
-            "tau": v.tau,
-            "variant": None if v.tau is None else v.variant,
+            "tau": None if v.config is None else v.config.tau,
+            "variant": None if v.config is None else v.config.variant,
             "ms_per_frame": ms[v.name],
             "ms_median": float(np.median(v.ms)),
             "fps": 1000 / ms[v.name],
@@ -378,8 +373,8 @@ def bench_plot(report: Dict[str, Any], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    gated = [r for r in report["variants"] if r["tau"] is not None and r.get("variant", "translate") == "translate"]
-    others = [r for r in report["variants"] if r["tau"] is not None and r.get("variant", "translate") != "translate"]
+    gated = [r for r in report["variants"] if r["tau"] is not None and r["variant"] == "decode"]
+    others = [r for r in report["variants"] if r["tau"] is not None and r["variant"] != "decode"]
     host = next(r for r in report["variants"] if r["tau"] is None)
     fig, ax = plt.subplots(figsize=(6, 4.2), dpi=110)
     ax.plot([r["fps"] for r in gated], [100 * r["jf"] for r in gated], marker="o", label="reuse gate over tau")

@@ -1,14 +1,14 @@
 """``reusegate demo``: the gate end to end on the embedded synthetic clip, with pictures and figures.
 
-Runs the default model at ``tau`` and at ``tau = 1`` (the host alone) on the same clip in the same process,
-and writes palette masks, an overlay GIF that marks each frame computed or reused, and a gate timeline plot.
+Runs a model with its config and with ``tau = 1`` (the host alone) on the same clip in the same process, and writes
+palette masks, an overlay GIF that marks each frame computed or reused, and a gate timeline plot.
 """
 from __future__ import annotations
 
 import io
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -16,11 +16,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from .data.writer import ResultWriter, atomic_write_bytes, atomic_write_text
-from .evaluation.metrics import sequence_jf
-from .gate import FrameResult, ReuseGate
-from .session import copies
-from .synthetic import SyntheticClip, demo_clip
+from reusegate.core.config import GateConfig
+from reusegate.core.gate import ReuseGate
+from reusegate.core.session import COPYING_VARIANTS, FrameResult, copies_previous_mask, frame_tensor
+from reusegate.data.synthetic import SyntheticClip, demo_clip
+from reusegate.data.writer import ResultWriter, atomic_write_bytes, atomic_write_text
+from reusegate.evaluation.metrics import sequence_jf
 
 __all__ = ["DemoReport", "run_demo", "overlay_gif", "timeline_plot", "clip_jf"]
 
@@ -68,10 +69,10 @@ def clip_jf(labels: List[np.ndarray], gt: np.ndarray) -> float:
     return (float(np.mean([j for j, _ in scores])) + float(np.mean([f for _, f in scores]))) / 2
 
 
-def _run(gate: ReuseGate, clip: SyntheticClip) -> tuple[List[FrameResult], float, float]:
+def _run(gate: ReuseGate, clip: SyntheticClip, config: GateConfig) -> tuple[List[FrameResult], float, float]:
     """Segment the clip; return the results, the frames per second after the start frame, and the reuse rate."""
-    session = gate.session()
-    frames = [torch.from_numpy(f).permute(2, 0, 1) for f in clip.frames]
+    session = gate.session(config)
+    frames = [frame_tensor(f) for f in clip.frames]
     results = [session.step(frames[0], torch.from_numpy(clip.labels[0]).long())]
     t0 = time.perf_counter()
     results += [session.step(f) for f in frames[1:]]
@@ -79,16 +80,15 @@ def _run(gate: ReuseGate, clip: SyntheticClip) -> tuple[List[FrameResult], float
     return results, fps, session.stats()["reuse_rate"]
 
 
-def _copied(r: FrameResult, oid: int, tau2: Optional[float]) -> bool:
-    """Whether the fusion variant (``tau2`` set) copied the object's previous mask on this frame."""
-    return tau2 is not None and bool(r.reused.get(oid)) and copies("fusion", tau2, r.p_reuse.get(oid, 0.0))
+def _copied(r: FrameResult, oid: int, config: GateConfig) -> bool:
+    """Whether the object's previous mask was copied on this frame (``copy`` and ``fusion`` variants)."""
+    return bool(r.reused.get(oid)) and copies_previous_mask(config, r.p_reuse.get(oid, 0.0))
 
 
-def overlay_gif(path: Path, clip: SyntheticClip, results: List[FrameResult], tau: float,
-                tau2: Optional[float] = None) -> Path:
+def overlay_gif(path: Path, clip: SyntheticClip, results: List[FrameResult], config: GateConfig) -> Path:
     """Animated GIF: each object's mask tinted (a colour unlike the clip's) and outlined in white, a green
-    (computed) or orange (reused) border and the gate probability; with ``tau2`` (fusion) a reused frame
-    whose masks were all copied says so."""
+    (computed) or orange (reused) border and the gate probability against ``config.tau``; a reused frame whose
+    masks were all copied (``copy``, ``fusion``) says so."""
     images = []
     for t, (frame, r) in enumerate(zip(clip.frames, results)):
         labels = r.labels.numpy()
@@ -103,10 +103,10 @@ def overlay_gif(path: Path, clip: SyntheticClip, results: List[FrameResult], tau
         colour = REUSED if reused else COMPUTED
         draw.rectangle([0, 0, im.width - 1, im.height - 1], outline=colour, width=5)
         p = max(r.p_reuse.values()) if r.p_reuse else float("nan")
-        copied = reused and all(_copied(r, oid, tau2) for oid in r.reused)
+        copied = reused and all(_copied(r, oid, config) for oid in r.reused)
         text = f"frame {t:02d}  {'COPIED' if copied else 'REUSED' if reused else 'computed'}"
         if t and not np.isnan(p):
-            text += f"  p_reuse={p:.2f} (tau={tau:g})"
+            text += f"  p_reuse={p:.2f} (tau={config.tau:g})"
         draw.rectangle([5, 5, 8 + 7 * len(text), 20], fill=(0, 0, 0))
         draw.text((8, 7), text, fill=colour)
         images.append(im)
@@ -115,10 +115,10 @@ def overlay_gif(path: Path, clip: SyntheticClip, results: List[FrameResult], tau
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def timeline_plot(path: Path, clip: SyntheticClip, results: List[FrameResult], tau: float,
-                  tau2: Optional[float] = None) -> Path:
-    """p_reuse per object against tau over time, reused frames shaded, object speed on a second axis; with
-    ``tau2`` (fusion) the frames whose previous mask was copied are shaded darker."""
+def timeline_plot(path: Path, clip: SyntheticClip, results: List[FrameResult], config: GateConfig) -> Path:
+    """p_reuse per object against ``config.tau`` over time, reused frames shaded, object speed on a second axis;
+    for a variant that copies, the frames whose previous mask was copied are shaded darker (and fusion's ``tau2``
+    drawn)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -133,10 +133,10 @@ def timeline_plot(path: Path, clip: SyntheticClip, results: List[FrameResult], t
         ax.plot(t, p, marker=".", label=f"p_reuse, object {oid}")
         for i, r in enumerate(results):
             if r.reused.get(oid):
-                ax.axvspan(i - 0.5, i + 0.5, color="orange", alpha=0.6 if _copied(r, oid, tau2) else 0.25, lw=0)
-    ax.axhline(tau, color="k", ls="--", lw=1, label=f"tau = {tau:g}")
-    if tau2 is not None:
-        ax.axhline(tau2, color="k", ls=":", lw=1, label=f"tau2 = {tau2:g} (copy above)")
+                ax.axvspan(i - 0.5, i + 0.5, color="orange", alpha=0.6 if _copied(r, oid, config) else 0.25, lw=0)
+    ax.axhline(config.tau, color="k", ls="--", lw=1, label=f"tau = {config.tau:g}")
+    if config.variant == "fusion":
+        ax.axhline(config.tau2, color="k", ls=":", lw=1, label=f"tau2 = {config.tau2:g} (copy above)")
     ax.set_ylim(0, 1)
     ax.set_xlabel("frame (shaded: reused)")
     ax.set_ylabel("p_reuse")
@@ -144,9 +144,9 @@ def timeline_plot(path: Path, clip: SyntheticClip, results: List[FrameResult], t
     speed_line, = speed.plot(t, clip.speeds, color="grey", lw=1, alpha=0.7, label="object speed (right axis)")
     speed.set_ylabel("object speed (px/frame)", color="grey")
     n_reused = sum(any(r.reused.values()) for r in results)
-    n_copied = sum(any(_copied(r, oid, tau2) for oid in r.reused) for r in results)
+    n_copied = sum(any(_copied(r, oid, config) for oid in r.reused) for r in results)
     shades = [Patch(color="orange", alpha=0.25, label=f"reused frame ({n_reused} of {len(results)})")]
-    if tau2 is not None:
+    if config.variant in COPYING_VARIANTS:
         shades = [Patch(color="orange", alpha=0.25, label=f"reused, decoded ({n_reused - n_copied})"),
                   Patch(color="orange", alpha=0.6, label=f"reused, mask copied ({n_copied})")]
     handles, _ = ax.get_legend_handles_labels()
@@ -158,38 +158,37 @@ def timeline_plot(path: Path, clip: SyntheticClip, results: List[FrameResult], t
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def run_demo(gate: ReuseGate, out: Path, tau: float = 0.7, rounds: int = 5) -> DemoReport:
-    """Run the demo with ``gate`` (its tau is set to ``tau`` and to 1) and write everything under ``out``.
+def run_demo(gate: ReuseGate, out: Path, config: Optional[GateConfig] = None, rounds: int = 5) -> DemoReport:
+    """Run the demo with ``gate`` at ``config`` (default: the gate's) and at ``tau = 1``, and write everything under
+    ``out``.
 
     Both settings are warmed up on a few frames, then run alternately ``rounds`` times; each FPS is the best
     round, so a busy machine slows both alike (the clip is short: with 2 rounds the speed-up varied from x1.01 to
     x1.26 between runs on a shared 2-core machine).
     """
+    config = config or gate.config
+    host_alone = replace(config, tau=1.0)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     clip = demo_clip()
     warm = SyntheticClip(clip.frames[:4], clip.labels[:4], clip.speeds[:4])
     fps1 = fps = 0.0
-    for t in (1.0, tau):  # first calls allocate buffers and pick kernels
-        gate.tau = t
-        _run(gate, warm)
+    for c in (host_alone, config):  # first calls allocate buffers and pick kernels
+        _run(gate, warm, c)
     for _ in range(rounds):
-        gate.tau = 1.0
-        base, f1, _ = _run(gate, clip)
-        gate.tau = tau
-        results, f, rate = _run(gate, clip)
+        base, f1, _ = _run(gate, clip, host_alone)
+        results, f, rate = _run(gate, clip, config)
         fps1, fps = max(fps1, f1), max(fps, f)
     labels = [r.labels.numpy().astype(np.uint8) for r in results]
     writer = ResultWriter(out / "masks")
     for t, lab in enumerate(labels):
         writer.write("demo", f"{t:05d}", lab)
-    report = DemoReport(tau, clip_jf(labels, clip.labels), clip_jf([r.labels.numpy() for r in base], clip.labels),
-                        rate, fps, fps1)
-    tau2 = gate.tau2 if gate.variant == "fusion" else None
-    overlay_gif(out / "overlay.gif", clip, results, tau, tau2)
-    timeline_plot(out / "gate_timeline.png", clip, results, tau, tau2)
-    summary: Dict[str, object] = {**report.__dict__, "speedup": report.speedup, "variant": gate.variant,
-                                  **({"tau2": tau2} if tau2 is not None else {}),
+    report = DemoReport(config.tau, clip_jf(labels, clip.labels),
+                        clip_jf([r.labels.numpy() for r in base], clip.labels), rate, fps, fps1)
+    overlay_gif(out / "overlay.gif", clip, results, config)
+    timeline_plot(out / "gate_timeline.png", clip, results, config)
+    summary: Dict[str, object] = {**report.__dict__, "speedup": report.speedup, "variant": config.variant,
+                                  **({"tau2": config.tau2} if config.variant == "fusion" else {}),
                                   "reused": [any(r.reused.values()) for r in results]}
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
     return report

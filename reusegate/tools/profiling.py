@@ -2,22 +2,24 @@
 
 The gate can only save what it skips, so the useful question on a new CPU or host is which stages are never
 skipped and how much they cost. :func:`profile_stages` answers it for any host: it times the adapter's interface
-methods (the three taps) and the gate modules on one session at ``tau = 1`` (every frame computed) and one at
+methods (the three taps) and the gate's layers on one session at ``tau = 1`` (every frame computed) and one at
 ``tau = 0`` (every frame after the first reused), interleaved frame by frame so that both see the same machine
-state. Times are exclusive (a stage's time excludes the stages it calls); whatever the core does between them
-is reported as its own row, so the rows add up to the measured step time.
+state; each session has its own config, the gate is left as it was. Times are exclusive (a stage's time excludes
+the stages it calls); whatever the core does between them is reported as its own row, so the rows add up to the
+measured step time.
 """
 from __future__ import annotations
 
 import time
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any, Callable, Dict, Iterator, List, Sequence, Tuple
 
 import torch
 from torch import Tensor
 
-from .gate import ReuseGate, Session
-from .session import COPYING_VARIANTS
+from reusegate.core.gate import ReuseGate
+from reusegate.core.session import COPYING_VARIANTS, Session
 
 # (row label, where the callable lives, attribute names) in the order a frame runs them.
 STAGES: Tuple[Tuple[str, str, Tuple[str, ...]], ...] = (
@@ -25,14 +27,13 @@ STAGES: Tuple[Tuple[str, str, Tuple[str, ...]], ...] = (
     ("preprocess", "adapter", ("preprocess",)),
     ("shallow backbone", "adapter", ("shallow",)),
     ("match feature", "adapter", ("match_feature",)),
-    ("template matching + gate", "modules", ("match", "decide", "matched")),
-    ("motion estimate", "modules", ("motion",)),
+    ("template matching + gate", "layers", ("match_and_gate", "reuse_probability", "template_match")),
     ("deep backbone", "adapter", ("deep",)),
     ("score", "adapter", ("score",)),
     ("online update (amortised)", "adapter", ("learn", "advance")),
     ("deep decoder", "adapter", ("refine_deep",)),
-    ("delta", "modules", ("delta",)),
-    ("translator", "modules", ("refine_translator",)),
+    ("delta", "layers", ("delta",)),
+    ("translator", "layers", ("refine_translator",)),
     ("shallow decoder + head", "adapter", ("refine_shallow",)),
     ("merge / argmax / resize", "session", ("_finish", "_output")),
 )
@@ -75,7 +76,7 @@ def _wrap(fn: Callable[..., Any], timer: StageTimer, name: str) -> Callable[...,
 @contextmanager
 def _instrumented(session: Session, timer: StageTimer) -> Iterator[None]:
     """Time the stages of one session by shadowing its callables on the instances (restored on exit)."""
-    owners = {"session": session, "adapter": session.adapter, "modules": session.gate.gate_modules}
+    owners = {"session": session, "adapter": session.adapter, "layers": session.layers}
     undo: List[Callable[[], None]] = []
     for label, owner_name, attrs in STAGES:
         owner = owners[owner_name]
@@ -107,7 +108,7 @@ def _instrumented(session: Session, timer: StageTimer) -> Iterator[None]:
             step()
 
 
-KINDS = {"computed": (1.0, "translate"), "reused": (0.0, "translate"), "copied": (0.0, "copy")}
+KINDS = {"computed": (1.0, "decode"), "reused": (0.0, "decode"), "copied": (0.0, "copy")}
 """The profiled kinds of frame as (tau, variant): every frame computed, every frame reused through the gate's
 reuse path (decoded from the caches), and -- for a gate whose variant copies -- every frame's previous mask copied."""
 
@@ -117,7 +118,8 @@ def profile_stages(gate: ReuseGate, clips: Sequence[Tuple[Sequence[Tensor], Tens
     ``copy`` or ``fusion`` gate copied ones too (:data:`KINDS`).
 
     Args:
-        gate: the model; its ``tau`` and ``variant`` are restored afterwards.
+        gate: the model; each kind of frame runs a session with its config, the gate's with ``tau`` and ``variant``
+            replaced.
         clips: ``(frames, first_labels)`` pairs: ``[3, H, W]`` uint8 frames and the first frame's ``[H, W]`` ids.
 
     Returns:
@@ -125,31 +127,26 @@ def profile_stages(gate: ReuseGate, clips: Sequence[Tuple[Sequence[Tensor], Tens
         [, "copied_ms"], "frames"}``; the first frame of each clip (object start) is excluded, and the stage rows
         add up to the totals.
     """
-    tau, variant = gate.tau, gate.variant
-    kinds = [k for k in KINDS if k != "copied" or variant in COPYING_VARIANTS]
+    kinds = [k for k in KINDS if k != "copied" or gate.config.variant in COPYING_VARIANTS]
+    configs = {k: replace(gate.config, tau=KINDS[k][0], variant=KINDS[k][1]) for k in kinds}
     timer = StageTimer()
     sums: Dict[str, Dict[str, float]] = {k: {} for k in kinds}
     steps = dict.fromkeys(kinds, 0.0)
     frames = 0
-    try:
-        for clip_frames, first in clips:
-            sessions = {}
-            for kind in kinds:
-                gate.tau, gate.variant = KINDS[kind]
-                sessions[kind] = gate.session()
-                sessions[kind].step(clip_frames[0], first)
-            for frame in clip_frames[1:]:
-                for kind, session in sessions.items():
-                    gate.tau, gate.variant = KINDS[kind]
-                    with _instrumented(session, timer):
-                        start = time.perf_counter()
-                        session.step(frame)
-                        steps[kind] += time.perf_counter() - start
-                    for name, seconds in timer.take().items():
-                        sums[kind][name] = sums[kind].get(name, 0.0) + seconds
-                frames += 1
-    finally:
-        gate.tau, gate.variant = tau, variant
+    for clip_frames, first in clips:
+        sessions = {}
+        for kind in kinds:
+            sessions[kind] = gate.session(configs[kind])
+            sessions[kind].step(clip_frames[0], first)
+        for frame in clip_frames[1:]:
+            for kind, session in sessions.items():
+                with _instrumented(session, timer):
+                    start = time.perf_counter()
+                    session.step(frame)
+                    steps[kind] += time.perf_counter() - start
+                for name, seconds in timer.take().items():
+                    sums[kind][name] = sums[kind].get(name, 0.0) + seconds
+            frames += 1
     if frames == 0:
         raise ValueError("profiling needs clips of at least 2 frames (the first one only starts the objects)")
     per_frame = {k: {n: 1000 * s / frames for n, s in v.items()} for k, v in sums.items()}

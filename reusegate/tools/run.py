@@ -1,7 +1,7 @@
 """Whole-sequence inference (``reusegate run``): segment, write, resume, shard, summarise.
 
 Kept apart from the command modules so that the commands, the tests and notebooks share one implementation;
-the speed / accuracy benchmark (``reusegate bench``) is :mod:`reusegate.benchmark`.
+the speed / accuracy benchmark (``reusegate bench``) is :mod:`reusegate.tools.bench`.
 
 **run** writes ``<out>/<sequence>/<frame>.png`` (DAVIS layout, palette PNGs, each written atomically). A
 sequence counts as finished only when its done-marker ``<out>/<sequence>/.done.json`` exists; the marker is
@@ -20,9 +20,10 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import numpy as np
 import torch
 
-from .data.readers import VideoSequence
-from .data.writer import ResultWriter, atomic_write_text, check_writable
-from .gate import ReuseGate
+from reusegate.core.gate import ReuseGate
+from reusegate.core.session import frame_tensor
+from reusegate.data.readers import VideoSequence
+from reusegate.data.writer import ResultWriter, atomic_write_text, check_writable
 
 __all__ = ["DONE_MARKER", "SUMMARY", "load_model", "model_name", "set_threads", "segment_sequence", "run_sequences",
            "parse_shard", "id_tables"]
@@ -36,17 +37,14 @@ def load_model(path: Union[str, Path, None], tau: Optional[float] = None, varian
                tau2: Optional[float] = None, optimize: bool = True, preset: Optional[str] = None,
                reuse_path: Optional[str] = None) -> ReuseGate:
     """The exported model at ``path`` (NAME.pth with NAME.json beside it), or the embedded model it names
-    (``fast``, ``accurate``; ``None``: the default), ready for inference; ``tau=None``: the threshold its ``.json``
-    recommends, ``variant=None`` / ``tau2=None``: the variant and copy threshold it recommends. ``optimize``:
-    BatchNorm folded and channels-last weights (:func:`reusegate.optimize.for_inference`: the same function,
-    faster on CPU); ``preset``: one of the ``.json``'s inference presets
-    (:func:`reusegate.pretrained.load_gate`); ``reuse_path``: overrides the ``.json``'s
-    (:data:`reusegate.gate.REUSE_PATHS`; it changes no weights)."""
-    from .optimize import for_inference
-    from .pretrained import load_gate
+    (``fast``, ``accurate``; ``None``: the default), ready for inference, with the config its ``.json`` recommends
+    and each setting given here in its place (:func:`reusegate.zoo.catalog.load_gate`). ``optimize``: BatchNorm
+    folded and channels-last weights (:func:`reusegate.tools.optimize.for_inference`: the same function, faster on
+    CPU); ``preset``: one of the ``.json``'s inference presets."""
+    from reusegate.tools.optimize import for_inference
+    from reusegate.zoo.catalog import load_gate
 
-    gate = load_gate(path, tau=tau, variant=variant, tau2=tau2, preset=preset,
-                     **({} if reuse_path is None else {"reuse_path": reuse_path}))
+    gate = load_gate(path, tau=tau, variant=variant, tau2=tau2, preset=preset, reuse_path=reuse_path)
     return for_inference(gate) if optimize else gate
 
 
@@ -61,7 +59,7 @@ def set_threads(threads: Optional[int]) -> None:
 
 def model_name(path: Union[str, Path, None]) -> str:
     """How a model is named in summaries and done-markers: ``embedded:NAME`` or the file's absolute path."""
-    from .pretrained import embedded_name, model_path
+    from reusegate.zoo.catalog import embedded_name, model_path
 
     resolved = model_path(path)
     if embedded_name(resolved.stem) is not None and resolved == model_path(resolved.stem):
@@ -73,14 +71,10 @@ def gate_settings(model: Union[str, Path, None], gate: ReuseGate) -> Dict[str, A
     """What a run's results depend on besides the frames, for summaries and done-markers: the model's name and
     the gate's threshold, variant (with fusion's ``tau2``), gate input and reuse path (the last two come from the
     model's ``.json``)."""
-    return {"model": model_name(model), "tau": gate.tau, "variant": gate.variant,
-            **({"tau2": gate.tau2} if gate.variant == "fusion" else {}),
-            "gate_input": gate.gate_modules.gate_input, "reuse_path": gate.reuse_path}
-
-
-def frame_tensor(frame: np.ndarray) -> torch.Tensor:
-    """``[3, H, W]`` uint8 view of an ``H x W x 3`` frame (copied only when the array is read-only, as PIL's are)."""
-    return torch.from_numpy(np.require(frame, requirements=["C", "W"])).permute(2, 0, 1)
+    c = gate.config
+    return {"model": model_name(model), "tau": c.tau, "variant": c.variant,
+            **({"tau2": c.tau2} if c.variant == "fusion" else {}),
+            "gate_input": gate.gate_modules.gate_input, "reuse_path": c.reuse_path}
 
 
 def _new_objects(seq: VideoSequence, i: int) -> Optional[np.ndarray]:
@@ -119,7 +113,7 @@ def _check_sequence(gate: ReuseGate, seq: VideoSequence, relabel: bool = False) 
     elif present != first:
         raise ValueError(f"first-frame mask {seq.mask_paths[0]} holds object ids {present}; ids must run 1..K "
                          f"without gaps (missing: {sorted(set(first) - set(present))}) — relabel the mask")
-    if gate.variant == "oracle" and len(seq.annotated_indices) != len(seq):
+    if gate.config.variant == "oracle" and len(seq.annotated_indices) != len(seq):
         raise ValueError(f"the oracle variant needs the ground truth of every frame, but sequence {seq.name} "
                          f"has {len(seq.annotated_indices)} annotations for {len(seq)} frames")
 
@@ -135,7 +129,7 @@ def segment_sequence(gate: ReuseGate, seq: VideoSequence, writer: ResultWriter, 
     _check_sequence(gate, seq, relabel)
     tables = id_tables(seq) if relabel else None
     to_session, to_original = tables if tables is not None else (None, None)
-    oracle = gate.variant == "oracle"
+    oracle = gate.config.variant == "oracle"
     session = gate.session()
     names = seq.frame_names
     step_seconds = 0.0

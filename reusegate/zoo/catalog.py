@@ -1,8 +1,13 @@
 """Trained gated models that ship with the package, and loading of exported ones.
 
 An exported model is two files side by side: ``NAME.pth``, a plain state dict of the whole
-:class:`~reusegate.ReuseGate` (loads with ``weights_only=True``), and ``NAME.json``, which names the host and
-adapter (as registered by plugins) and their settings, so the core builds it without importing any adapter.
+:class:`~reusegate.ReuseGate` (loads with ``weights_only=True``), and ``NAME.json``, which says what inference needs
+and nothing else (format 2): the architecture -- ``host``, ``adapter`` (as registered by plugins), ``host_kwargs``,
+``gate_input``, ``rebuilt_prefixes`` -- so the core builds it without importing any adapter, and ``recommended``, the
+:class:`~reusegate.core.config.GateConfig` it runs with by default (``tau``, ``variant``, ``tau2``, ``reuse_path``).
+Optional ``presets`` name inference-time alternatives (:func:`with_preset`). Training settings (the loss's margins)
+stay with training. Format 1 (reusegate 0.1: ``gate``, ``recommended_tau``, ``recommended_variant``,
+``recommended_tau2``) is still read.
 
 A host whose frozen part comes from elsewhere (FRTM's ImageNet backbone from an offline weight wheel) lists
 it in an optional attribute ``rebuilt_prefixes`` (state-dict prefixes its own settings restore): those keys
@@ -14,35 +19,32 @@ import io
 import json
 from importlib import resources
 from pathlib import Path
+from dataclasses import asdict, fields, replace
 from typing import Any, Dict, Optional, Union
 
 import torch
 
-from .data.writer import atomic_write_bytes, atomic_write_text
-from .gate import ReuseGate
-from .registry import MODELS, build
-from .safe_load import load_weights
+from reusegate.data.writer import atomic_write_bytes, atomic_write_text
+from reusegate.core.config import GateConfig
+from reusegate.core.gate import ReuseGate
+from reusegate.registry import build
+from reusegate.zoo.safe_load import load_weights
 
 __all__ = ["load_gate", "save_gate", "default_gate", "default_model_path", "embedded_name", "model_path",
-           "recommended_tau", "recommended_variant",
-           "with_preset", "DEFAULT_ALIAS", "DEFAULT_MODEL", "EMBEDDED_MODELS", "FALLBACK_TAU", "PRESET_KEYS",
-           "RECOMMENDABLE_VARIANTS"]
+           "recommended_config", "with_preset", "DEFAULT_ALIAS", "DEFAULT_MODEL", "EMBEDDED_MODELS", "FORMAT_VERSION",
+           "PRESET_KEYS", "RECOMMENDABLE_VARIANTS"]
 
-FORMAT_VERSION = 1
-"""Version of the exported ``.json``; a reader refuses newer ones instead of misreading them."""
+FORMAT_VERSION = 2
+"""Version of the exported ``.json`` written; a reader refuses newer ones instead of misreading them."""
 
-FALLBACK_TAU = 0.7
-"""The threshold of a model whose ``.json`` recommends none (exports older than ``recommended_tau``): the paper's."""
-
-RECOMMENDABLE_VARIANTS = ("translate", "copy", "fusion")
-"""Variants a ``.json`` may recommend (``recommended_variant``; ``'fusion'`` also needs ``recommended_tau2``);
-``oracle`` reads the ground truth and cannot be a default."""
+RECOMMENDABLE_VARIANTS = ("decode", "copy", "fusion")
+"""Variants a ``.json`` may recommend; ``oracle`` reads the ground truth and cannot be a default."""
 
 EMBEDDED_MODELS = {"accurate": "g_frtm_mnv2_h360", "fast": "g_frtm_mnv2", "ttvos": "g_ttvos_mnv2"}
 """The models that ship in the package, by alias: G-FRTM on the frozen ImageNet MobileNetV2 (narrow decoder),
-trained on DAVIS-2016 (README "Default model") at a working height of 360 (``accurate``, the default: thin and
+trained on DAVIS-2016 (docs/models/) at a working height of 360 (``accurate``, the default: thin and
 fast objects survive) or 240 (``fast``: about 1.8x the frame rate for less J&F on hard video), and G-TTVOS on
-MobileNetV2 (``ttvos``, README "TTVOS"). Either the alias or the file name selects one wherever a model is
+MobileNetV2 (``ttvos``, docs/ttvos.md). Either the alias or the file name selects one wherever a model is
 taken."""
 
 DEFAULT_ALIAS = "accurate"
@@ -56,26 +58,16 @@ def save_gate(gate: ReuseGate, path: Union[str, Path], host: str, adapter: str,
               recommended: Optional[float] = None) -> Path:
     """Export ``gate`` as ``path`` (.pth state dict) plus its ``.json`` description, each written atomically.
 
-    ``recommended`` is the threshold the ``.json`` recommends, the default of ``load_gate``, ``run``, ``bench``
-    and ``demo`` (measure it with ``reusegate bench``); ``None`` records the gate's own ``tau`` (from the config
-    it was trained with). The gate's ``variant`` (and with ``'fusion'`` its ``tau2``) is recorded as the
-    recommended variant the same way.
+    The ``.json`` recommends the gate's :attr:`~ReuseGate.config`, the default of ``load_gate``, ``run``, ``bench``
+    and ``demo``; ``recommended`` replaces its threshold (measure one with ``reusegate bench``).
     """
-    if gate.variant not in RECOMMENDABLE_VARIANTS:
-        raise ValueError(f"a model cannot recommend the {gate.variant!r} variant; export it with one of "
-                         f"{RECOMMENDABLE_VARIANTS}")
-    tau = _check_tau(gate.tau if recommended is None else recommended, "the recommended tau")
-    if gate.variant == "fusion" and tau < 1 and not gate.tau2 > tau:
-        raise ValueError(f"the fusion variant needs tau2 > tau, got recommended tau {tau:g} and tau2 {gate.tau2:g}")
+    config = gate.config if recommended is None else replace(gate.config, tau=recommended)
+    _check_recommendable(config.variant, "a model")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     rebuilt = [f"host.{p}" for p in getattr(gate.host, "rebuilt_prefixes", ())]
-    settings = {"m1": gate.m1, "m2": gate.m2, "ep_t": gate.ep_t, "gate_input": gate.gate_modules.gate_input,
-                "reuse_path": gate.reuse_path}
     meta = {"format": FORMAT_VERSION, "host": host, "adapter": adapter, "host_kwargs": host_kwargs or {},
-            "gate": settings, "rebuilt_prefixes": rebuilt,
-            "recommended_tau": tau, "recommended_variant": gate.variant,
-            **({"recommended_tau2": gate.tau2} if gate.variant == "fusion" else {}),
+            "gate_input": gate.gate_modules.gate_input, "rebuilt_prefixes": rebuilt, "recommended": asdict(config),
             **(extra or {})}
     state = {k: v for k, v in gate.state_dict().items() if not k.startswith(tuple(rebuilt))}
     buf = io.BytesIO()
@@ -86,33 +78,30 @@ def save_gate(gate: ReuseGate, path: Union[str, Path], host: str, adapter: str,
 
 
 def load_gate(path: Union[str, Path, None], tau: Optional[float] = None, variant: Optional[str] = None,
-              preset: Optional[str] = None, tau2: Optional[float] = None, **gate_kwargs: Any) -> ReuseGate:
+              preset: Optional[str] = None, tau2: Optional[float] = None,
+              reuse_path: Optional[str] = None) -> ReuseGate:
     """Build the exported model at ``path`` (``.pth`` with its ``.json`` beside it; or an embedded model's name,
-    :func:`model_path`) with the given gate settings; ``tau=None`` takes the threshold the ``.json`` recommends
-    (:func:`recommended_tau`), ``variant=None`` and ``tau2=None`` the variant and copy threshold
-    (:func:`recommended_variant`). ``preset`` names one of the ``.json``'s ``presets``: inference-time settings
-    (``host_kwargs``, ``adapter``, ``recommended_tau``) merged over the trained ones, e.g. a target model fitted
-    with more iterations; the weights are the same."""
+    :func:`model_path`). Its config is the one the ``.json`` recommends (:func:`recommended_config`) with each
+    setting given here in place of the recommended one; ``reuse_path`` changes no weights. ``preset`` names one of
+    the ``.json``'s ``presets``: inference-time settings (``host_kwargs``, ``adapter``, ``recommended``) merged over
+    the trained ones, e.g. a target model fitted with more iterations; the weights are the same."""
     path = model_path(path)
     meta_path = path.with_suffix(".json")
     for p in (path, meta_path):
         if not p.is_file():
             raise FileNotFoundError(f"{p} not found: an exported model is NAME.pth plus NAME.json side by side")
     meta = with_preset(_read_meta(meta_path), preset, meta_path)
-    host = build(MODELS, "host", dict(meta.get("host_kwargs", {}), type=meta["host"]))
-    settings = {**meta.get("gate", {}), **gate_kwargs}
-    recommended_kind, recommended_tau2 = _recommended_variant(meta, meta_path)
-    if variant is None and recommended_kind == "fusion" and tau2 is None and tau is not None \
-            and recommended_tau2 <= tau < 1:
+    recommended = _recommended(meta, meta_path)
+    if variant is None and recommended.variant == "fusion" and tau2 is None and tau is not None \
+            and recommended.tau2 <= tau < 1:
         raise ValueError(f"{meta_path} recommends the fusion variant, which copies the previous mask above "
-                         f"tau2 = {recommended_tau2:g}; tau = {tau:g} is not below that: pass variant='translate' "
-                         f"(--variant translate) or a tau2 above tau (--tau2)")
-    variant = recommended_kind if variant is None else variant
-    tau2 = recommended_tau2 if tau2 is None else tau2
-    if tau2 is not None:
-        settings["tau2"] = tau2
-    tau = _recommended(meta, meta_path) if tau is None else tau
-    gate = ReuseGate(host, meta["adapter"], tau=tau, variant=variant, **settings)
+                         f"tau2 = {recommended.tau2:g}; tau = {tau:g} is not below that: pass variant='decode' "
+                         f"(--variant decode) or a tau2 above tau (--tau2)")
+    given = {k: v for k, v in (("tau", tau), ("variant", variant), ("tau2", tau2), ("reuse_path", reuse_path))
+             if v is not None}
+    config = replace(recommended, **given)
+    host = build("host", dict(meta.get("host_kwargs", {}), type=meta["host"]))
+    gate = ReuseGate(host, meta["adapter"], config, gate_input=meta.get("gate_input", "template"))
     state = load_weights(path)
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"{path} is not a state dict of tensors; export the model with reusegate train --export")
@@ -133,7 +122,8 @@ def load_gate(path: Union[str, Path, None], tau: Optional[float] = None, variant
 
 
 def _read_meta(meta_path: Path) -> Dict[str, Any]:
-    """The exported model's description, checked for the keys and the format version this reusegate reads."""
+    """The exported model's description in format 2, checked for the keys and the format version this reusegate
+    reads (format 1 is translated, :func:`_from_format_1`)."""
     try:
         meta = json.loads(meta_path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -145,10 +135,38 @@ def _read_meta(meta_path: Path) -> Dict[str, Any]:
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise ValueError(f"{meta_path} has format {version!r}, newer than the {FORMAT_VERSION} this reusegate "
                          f"reads; upgrade reusegate (pip install -U reusegate)")
-    return meta
+    return _from_format_1(meta) if version < 2 else meta
 
 
-PRESET_KEYS = ("host_kwargs", "adapter", "recommended_tau", "recommended_variant", "recommended_tau2")
+_FORMAT_1_RECOMMENDED = {"recommended_tau": "tau", "recommended_variant": "variant", "recommended_tau2": "tau2"}
+"""Format 1's top-level recommendation keys (also allowed in its presets) and their ``recommended`` field."""
+
+
+def _recommended_of_format_1(section: Dict[str, Any]) -> Dict[str, Any]:
+    """``section`` (a format-1 description or preset) with its ``recommended_*`` keys as one ``recommended``."""
+    out = {k: v for k, v in section.items() if k not in _FORMAT_1_RECOMMENDED}
+    recommended = {field: section[key] for key, field in _FORMAT_1_RECOMMENDED.items() if key in section}
+    if recommended:
+        out["recommended"] = recommended
+    return out
+
+
+def _from_format_1(meta: Dict[str, Any]) -> Dict[str, Any]:
+    """A 0.1 export's description in format 2: ``gate``'s ``gate_input`` becomes architecture and its
+    ``reuse_path`` a recommendation; its training settings (``m1``, ``m2``, ``ep_t``) are dropped."""
+    gate = meta.get("gate") or {}
+    out = _recommended_of_format_1({k: v for k, v in meta.items() if k != "gate"})
+    out["format"] = FORMAT_VERSION
+    out["gate_input"] = gate.get("gate_input", "template")
+    if "reuse_path" in gate:
+        out["recommended"] = {**out.get("recommended", {}), "reuse_path": gate["reuse_path"]}
+    if isinstance(meta.get("presets"), dict):
+        out["presets"] = {name: _recommended_of_format_1(p) if isinstance(p, dict) else p
+                          for name, p in meta["presets"].items()}
+    return out
+
+
+PRESET_KEYS = ("host_kwargs", "adapter", "recommended")
 """What a preset may change: settings read at inference, never the trained architecture's weights."""
 
 
@@ -171,46 +189,36 @@ def with_preset(meta: Dict[str, Any], preset: Optional[str], meta_path: Path) ->
     return _merged(meta, presets[preset])
 
 
-def _check_tau(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
-        raise ValueError(f"{what} must be a number in [0, 1], got {value!r}")
-    return float(value)
-
-
-def _recommended(meta: Dict[str, Any], meta_path: Path) -> float:
-    return _check_tau(meta.get("recommended_tau", FALLBACK_TAU), f"{meta_path}: recommended_tau")
-
-
-def _recommended_variant(meta: Dict[str, Any], meta_path: Path) -> tuple[str, Optional[float]]:
-    variant = meta.get("recommended_variant", "translate")
+def _check_recommendable(variant: str, what: str) -> None:
     if variant not in RECOMMENDABLE_VARIANTS:
-        raise ValueError(f"{meta_path}: recommended_variant must be one of {RECOMMENDABLE_VARIANTS}, got {variant!r}")
-    if variant != "fusion":
-        return variant, None
-    if "recommended_tau2" not in meta:
-        raise ValueError(f"{meta_path} recommends the fusion variant but no recommended_tau2 (its copy threshold)")
-    return variant, _check_tau(meta["recommended_tau2"], f"{meta_path}: recommended_tau2")
+        raise ValueError(f"{what} cannot recommend the {variant!r} variant; recommend one of "
+                         f"{RECOMMENDABLE_VARIANTS}")
 
 
-def _meta_of(path: Union[str, Path, None], preset: Optional[str]) -> tuple[Dict[str, Any], Path]:
+def _recommended(meta: Dict[str, Any], meta_path: Path) -> GateConfig:
+    """The description's ``recommended`` config, checked (a missing field takes :class:`GateConfig`'s default)."""
+    recommended = meta.get("recommended") or {}
+    known = {f.name for f in fields(GateConfig)}
+    unknown = sorted(set(recommended) - known)
+    if unknown:
+        raise ValueError(f"{meta_path}: recommended holds {unknown}; it may hold only {sorted(known)}")
+    try:
+        config = GateConfig(**recommended)
+    except ValueError as exc:
+        raise ValueError(f"{meta_path}: recommended {exc}") from None
+    _check_recommendable(config.variant, str(meta_path))
+    if config.variant == "fusion" and "tau2" not in recommended:
+        raise ValueError(f"{meta_path} recommends the fusion variant but no tau2 (its copy threshold)")
+    return config
+
+
+def recommended_config(path: Union[str, Path, None] = None, preset: Optional[str] = None) -> GateConfig:
+    """The config an exported model's ``.json`` (or its ``preset``) recommends (the embedded default model's when
+    ``path`` is ``None``); a field it does not name takes :class:`GateConfig`'s default."""
     meta_path = model_path(path).with_suffix(".json")
     if not meta_path.is_file():
         raise FileNotFoundError(f"{meta_path} not found: an exported model is NAME.pth plus NAME.json side by side")
-    return with_preset(_read_meta(meta_path), preset, meta_path), meta_path
-
-
-def recommended_tau(path: Union[str, Path, None] = None, preset: Optional[str] = None) -> float:
-    """The threshold an exported model's ``.json`` (or its ``preset``) recommends (the embedded default model's
-    when ``path`` is ``None``); :data:`FALLBACK_TAU` when it recommends none."""
-    return _recommended(*_meta_of(path, preset))
-
-
-def recommended_variant(path: Union[str, Path, None] = None,
-                        preset: Optional[str] = None) -> tuple[str, Optional[float]]:
-    """``(variant, tau2)`` an exported model's ``.json`` recommends: ``('translate', None)`` when it names none
-    (the reuse path, ``hold`` or ``shift``, is a separate setting); ``tau2`` only for ``'fusion'``, which copies
-    the previous mask above ``tau2`` and decodes between ``tau`` and ``tau2``."""
-    return _recommended_variant(*_meta_of(path, preset))
+    return _recommended(with_preset(_read_meta(meta_path), preset, meta_path), meta_path)
 
 
 def default_model_path() -> Path:
@@ -219,7 +227,7 @@ def default_model_path() -> Path:
 
 
 def _embedded(name: str) -> Path:
-    return Path(str(resources.files("reusegate") / "weights" / f"{name}.pth"))
+    return Path(str(resources.files("reusegate.zoo") / "weights" / f"{name}.pth"))
 
 
 def embedded_name(model: Union[str, Path]) -> Optional[str]:
@@ -251,11 +259,12 @@ def model_path(model: Union[str, Path, None]) -> Path:
 
 
 def default_gate(tau: Optional[float] = None, variant: Optional[str] = None, preset: Optional[str] = None,
-                 model: Optional[str] = None, **gate_kwargs: Any) -> ReuseGate:
+                 model: Optional[str] = None, tau2: Optional[float] = None,
+                 reuse_path: Optional[str] = None) -> ReuseGate:
     """An embedded model (:data:`EMBEDDED_MODELS`: ``accurate``, ``fast``, ``ttvos``; ``None``:
-    :data:`DEFAULT_ALIAS`) with the given gate settings; ``tau=None`` / ``variant=None``: its recommended threshold
-    and variant (README "Default model"); ``preset='full_fit'``: its target models fitted with upstream's full
-    iteration counts (a little more J&F for about 5 % more time a frame)."""
+    :data:`DEFAULT_ALIAS`) with its recommended config, each setting given here in its place (docs/models);
+    ``preset='full_fit'``: its target models fitted with upstream's full iteration counts (a little more J&F for
+    about 5 % more time a frame)."""
     if model is not None and embedded_name(model) is None:
         raise ValueError(f"no embedded model {model!r}; the embedded models are {', '.join(EMBEDDED_MODELS)}")
-    return load_gate(model, tau=tau, variant=variant, preset=preset, **gate_kwargs)
+    return load_gate(model, tau=tau, variant=variant, preset=preset, tau2=tau2, reuse_path=reuse_path)

@@ -161,7 +161,7 @@ def load_state_dict_file(path: Union[str, Path], variant: str = "lite0") -> Dict
 class EfficientNetLite(nn.Module):
     """EfficientNet-Lite (Tan & Le, 2019; lite: ReLU6, no SE) exposing reusegate's feature taps.
 
-    Taps (see :func:`reusegate.hookspecs.register_backbones`): ``s4`` and ``s8`` (shallow: stem and stages 1-3),
+    Taps (see :func:`reusegate.plugins.hookspecs.register_backbones`): ``s4`` and ``s8`` (shallow: stem and stages 1-3),
     ``s16`` and ``s32`` (deep: stages 4-7); channels in :attr:`feature_channels` (Lite0: 24, 40, 112, 320;
     Lite2: 24, 48, 120, 352). Inputs are RGB in [0, 1] normalised with :attr:`input_mean` / :attr:`input_std`
     (hosts that honour them, FRTM among them, normalise so); any height and width work.

@@ -1,8 +1,8 @@
 """The plugin module named by the ``reusegate`` entry point: it only registers the backbone.
 
-README.md shows this file verbatim (tests/test_readme.py checks that), hence the absolute import.
+docs/plugins.md shows this file verbatim (tests/test_docs.py checks that), hence the absolute import.
 """
-from reusegate.hookspecs import Register, hookimpl
+from reusegate.plugins import Register, hookimpl
 
 from reusegate_efficientnet_lite0.model import EfficientNetLite0, EfficientNetLite1, EfficientNetLite2
 
