@@ -64,6 +64,12 @@ def golden_ttvos() -> Path:
 
 
 @pytest.fixture(scope="session")
+def still_images_root() -> Path:
+    """2,173 photographs with palette masks in three sets (ecssd, pennfudan, ccp; see its README)."""
+    return _require(DATA / "still-images", "still-image data")
+
+
+@pytest.fixture(scope="session")
 def schoolgirls_root() -> Path:
     """One DAVIS-2017 train sequence with 7 objects at 240p (DAVIS layout)."""
     return _require(DATA / "davis2017-schoolgirls", "DAVIS-2017 schoolgirls data")

@@ -7,10 +7,11 @@ from .datasets import DavisClipDataset, DavisVideoDataset, YouTubeVOSClipDataset
 from .frozen import FrozenFeatureClipDataset, ProceduralFrozenClipDataset
 from .hooks import EpochSeedHook, GateMarginHook, ProgressBarHook
 from .metric import VOSMetric
+from .stills import StillImageClipDataset
 from .synthetic import SyntheticClipDataset
 from .model import HostOnly, ReuseGateVOS, export_state_dict, load_exported
 
 __all__ = ["ReuseGateVOS", "HostOnly", "export_state_dict", "load_exported", "DavisClipDataset",
            "DavisVideoDataset", "YouTubeVOSClipDataset", "SyntheticClipDataset", "FrozenFeatureClipDataset",
-           "ProceduralFrozenClipDataset", "VOSMetric",
+           "ProceduralFrozenClipDataset", "StillImageClipDataset", "VOSMetric",
            "GateMarginHook", "EpochSeedHook", "ProgressBarHook"]
