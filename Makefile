@@ -15,8 +15,9 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 .PHONY: install demo test bench
 install: $(VENV)/.installed
 
+# DEMO_ARGS passes options on, e.g. make demo DEMO_ARGS="--backend openvino" (the test extra installs it)
 demo: $(VENV)/.installed
-	$(VENV)/bin/reusegate demo --out out/demo
+	$(VENV)/bin/reusegate demo --out out/demo $(DEMO_ARGS)
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q

@@ -37,6 +37,9 @@ USER_ERRORS = (ValueError, KeyError, OSError, ImportError, PluginError, pickle.U
 # Optional packages a command may need, and how to get them (module name -> install hint).
 _INSTALL_HINTS = {
     "mmcv": 'install mmcv-lite, reusegate\'s "mmcv" extra: pip install "mmcv-lite>=2.1,<2.3"',
+    "onnx": 'install reusegate\'s "onnxruntime" or "openvino" extra: pip install "reusegate[onnxruntime]"',
+    "onnxruntime": 'install reusegate\'s "onnxruntime" extra: pip install "reusegate[onnxruntime]"',
+    "openvino": 'install reusegate\'s "openvino" extra: pip install "reusegate[openvino]"',
 }
 
 

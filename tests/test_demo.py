@@ -96,7 +96,7 @@ def test_demo_command_sets_threads_and_rejects_zero(capsys, monkeypatch):
 
     seen = {}
 
-    def fake_demo(gate, out):
+    def fake_demo(gate, out, budget=None):
         seen["threads"] = torch.get_num_threads()
         return types.SimpleNamespace(lines=lambda: [])
 

@@ -206,7 +206,7 @@ def test_demo_defaults_to_its_models_recommendation(monkeypatch, tmp_path):
 
     seen = {}
 
-    def fake_run_demo(gate, out):  # the demo itself is tested in test_demo.py; here: which config it gets
+    def fake_run_demo(gate, out, budget=None):  # the demo itself is tested in test_demo.py; here: which config it gets
         seen.update(gate_tau=gate.config.tau)
         return argparse.Namespace(lines=lambda: [])
 

@@ -126,4 +126,5 @@ def test_variant_and_tau2_reach_the_model(tmp_path, monkeypatch, capsys):
     for extra in (["--variant", "fusion", "--tau2", "0.8"], []):
         assert main(["test", str(CONFIG), "--model", "fast", "--out", str(tmp_path / "out"), *extra]) == 2
     assert "stop here" in capsys.readouterr().err
-    assert seen == [dict(tau=None, variant="fusion", tau2=0.8), dict(tau=None, variant=None, tau2=None)]
+    assert seen == [dict(tau=None, variant="fusion", tau2=0.8, device=None),
+                    dict(tau=None, variant=None, tau2=None, device=None)]

@@ -26,8 +26,9 @@ The merged probabilities are identical under both rules.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import TYPE_CHECKING, Dict, List, Optional
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +38,9 @@ from reusegate.core.host import Features, HostAdapter, TapSpec, soft_aggregate
 
 from .model import FRTM
 from .target_model import TargetModel
+
+if TYPE_CHECKING:
+    from reusegate.deploy.graphs import GraphRunner, GraphStage
 
 __all__ = ["FRTMAdapter", "FRTMObject", "LABEL_RULES"]
 
@@ -92,6 +96,7 @@ class FRTMAdapter(HostAdapter):
         if refined_split != REFINED_SPLIT:
             raise ValueError(f"refined_split must be {REFINED_SPLIT!r}, got {refined_split!r}")
         self.label_rule = label_rule
+        self.graphs: Optional[GraphRunner] = None  # a compiled backend's graphs (bind_graphs); None: torch
         self.input_scale = float(input_scale)
         self.input_height = input_height
         self.taps = TapSpec(
@@ -114,9 +119,15 @@ class FRTMAdapter(HostAdapter):
 
     def shallow(self, image: Tensor) -> Features:
         """``s4``, ``s8`` and the input itself (``'image'``: its size sets the logits' size; augmentation reads it)."""
+        if self.graphs is not None:
+            s4, s8 = self.graphs.run("shallow", image)
+            return {"s4": s4, "s8": s8, "image": image}
         return {**self.model.backbone.forward_shallow(image), "image": image}
 
     def deep(self, feats: Features) -> Features:
+        if self.graphs is not None:
+            s16, s32 = self.graphs.run("deep", feats["s8"])
+            return {**feats, "s16": s16, "s32": s32}
         return self.model.backbone.forward_deep(feats)
 
     def match_feature(self, feats: Features) -> Tensor:
@@ -143,7 +154,13 @@ class FRTMAdapter(HostAdapter):
                                  "needs its precomputed score too")
             return feats["score"]
         state.scored_on = feats
-        return torch.cat([tm.apply(feats["s16"][i:i + 1]) for i, tm in enumerate(state.models)])
+        graph = None if self.graphs is None else self._score_graph
+        return torch.cat([tm.apply(feats["s16"][i:i + 1], graph) for i, tm in enumerate(state.models)])
+
+    def _score_graph(self, s16: Tensor, project: Tensor, filter: Tensor) -> tuple[Tensor, Tensor]:
+        """The target model's apply on the graph backend: ``(projected s16, score)``."""
+        projected, score = self.graphs.run("score", s16, project, filter)
+        return projected, score
 
     def advance(self, state: FRTMObject, feats: Features, prob: Tensor, computed: Tensor) -> None:
         """Online learning on computed frames: memory insert (and every ``train_skipping``-th scored frame a GN-CG
@@ -165,11 +182,29 @@ class FRTMAdapter(HostAdapter):
     # ------------------------------------------------------------------ refined-feature tap
     def refine_deep(self, feats: Features, score: Tensor) -> Tensor:
         """The stages up to the refined tap (a fine-tuned backbone stage first computes its tap)."""
+        if self.graphs is not None:
+            return self.graphs.run("refine_deep", feats["s16"], feats["s32"], score)[0]
         return self.model.refiner.forward_deep(self.model.complete(feats), score)
 
     def refine_shallow(self, feats: Features, score: Tensor, refined: Tensor) -> Tensor:
         """The stages after the refined tap and the head."""
+        if self.graphs is not None:
+            return self.graphs.run("refine_shallow", feats["image"], feats["s4"], feats["s8"], score, refined)[0]
         return self.model.refiner.forward_shallow(feats, score, refined, feats["image"].shape[-2:])
+
+    # ------------------------------------------------------------------ deployment (reusegate.deploy)
+    def graph_stages(self, image: Tensor) -> Dict[str, "GraphStage"]:
+        """The tap calls as exportable modules, with examples at ``image``'s working size (:mod:`.deploy`)."""
+        from .deploy import graph_stages
+
+        return graph_stages(self, image)
+
+    def bind_graphs(self, graphs: "GraphRunner") -> "FRTMAdapter":
+        """A copy of this adapter whose backbone, score apply and decoder halves run in ``graphs`` (a compiled
+        backend, :mod:`reusegate.deploy`); first-frame fits, online updates and the merge stay in torch."""
+        bound = copy.copy(self)
+        bound.graphs = graphs
+        return bound
 
     # ------------------------------------------------------------------ multi-object
     def merge(self, probs: Tensor) -> tuple[Tensor, Tensor]:

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from reusegate.core.device import wide_float
 from reusegate.core.host import resize
 
 __all__ = [
@@ -231,10 +232,13 @@ def filter_conv(x: Tensor, weight: Tensor) -> Tensor:
 
 
 TensorList = List[Tensor]
+ScoreGraph = Callable[[Tensor, Tensor, Tensor], Tuple[Tensor, Tensor]]
+"""A compiled score apply: ``(f16, project weight, filter weight) -> (projected f16, score)``."""
 
 
 def _dot(a: TensorList, b: TensorList) -> Tensor:
-    return sum((x.double() * y.double()).sum() for x, y in zip(a, b)).to(a[0].dtype)
+    wide = wide_float(a[0].device)
+    return sum((x.to(wide) * y.to(wide)).sum() for x, y in zip(a, b)).to(a[0].dtype)
 
 
 class GaussNewtonCG:
@@ -393,9 +397,11 @@ class TargetModel(nn.Module):
             return (lambda u: _upsample_adjoint(weights * resize(u, size), score_size),
                     lambda s: _upsample_adjoint(weights * (resize(s, size) - b), score_size))
         coefs, t = a * sw, b * sw
-        # B s and t nearly cancel at the optimum: subtract them in float64 (a score-grid-sized operation)
+        # B s and t nearly cancel at the optimum: subtract them in float64 (a score-grid-sized operation; float32
+        # on mps, which has no float64)
+        wide = wide_float(coefs.device)
         return (lambda u: _banded_apply(coefs, u),
-                lambda s: (_banded_apply(coefs.double(), s.double()) - t.double()).to(s.dtype))
+                lambda s: (_banded_apply(coefs.to(wide), s.to(wide)) - t.to(wide)).to(s.dtype))
 
     # ------------------------------------------------------------------ first frame
     def init(self, samples: Tensor, labels: Tensor) -> None:
@@ -470,14 +476,22 @@ class TargetModel(nn.Module):
 
     # ------------------------------------------------------------------ per frame
     @torch.no_grad()
-    def apply(self, f16: Tensor) -> Tensor:
-        """Score ``[1, 1, h, w]`` of a stride-16 feature ``[1, C16, h, w]``; caches it as the next sample."""
+    def apply(self, f16: Tensor, graph: Optional[ScoreGraph] = None) -> Tensor:
+        """Score ``[1, 1, h, w]`` of a stride-16 feature ``[1, C16, h, w]``; caches it as the next sample.
+
+        ``graph``: a compiled ``(f16, project weight, filter weight) -> (projected, score)`` in place of the two
+        convolutions (a deployment backend; the weights stay this model's, so updates need no recompiling).
+        """
         if self._updater is None:
             raise RuntimeError("TargetModel.apply() before init(): fit the model on the first frame first")
-        feats = self.project(f16)
+        if graph is None:
+            feats = self.project(f16)
+            score = self.filter(feats)
+        else:
+            feats, score = graph(f16, self.project.weight, self.filter.weight)
         self.frame_num += 1
         self._candidate = feats
-        return self.filter(feats)
+        return score
 
     def discard_apply(self) -> None:
         """Take back the last :meth:`apply`: its frame neither counts towards ``train_skipping`` nor enters the

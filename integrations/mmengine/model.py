@@ -32,6 +32,7 @@ from mmengine.model import BaseModel
 from mmengine.structures import BaseDataElement
 from torch import Tensor, nn
 
+from reusegate.core.device import synchronize
 from reusegate.core.gate import ReuseGate
 from reusegate.core.host import HostAdapter
 from reusegate.core.session import HostRunner
@@ -214,6 +215,7 @@ class ReuseGateVOS(BaseModel):
                 new_mask = torch.where(torch.isin(gt[t].long(), torch.tensor(new, device=gt.device)), gt[t].long(), 0)
             start = time.perf_counter()
             result = session.step(video[t], new_mask, gt=gt[t].long()) if oracle else session.step(video[t], new_mask)
+            synchronize(session.device)
             if t > 0:  # the start frame fits the objects; FPS counts the frames after it, as `reusegate run`
                 step_seconds += time.perf_counter() - start
             labels.append(result.labels.to(torch.uint8))

@@ -12,6 +12,8 @@ HELP = "run the fast embedded model with and without the gate on the embedded cl
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from reusegate.commands import add_backend_arguments, add_budget_arguments, add_device_argument
+
     parser.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder (default: out/demo)")
     parser.add_argument("--tau", type=float, default=None,
                         help="reuse threshold in [0, 1] (default: the model's recommended value)")
@@ -22,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch intra-op threads (default: torch's choice, one per core; fewer can be faster "
                              "on a machine busy with other work)")
+    add_device_argument(parser)
+    add_budget_arguments(parser)
+    add_backend_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,12 +35,15 @@ def run(args: argparse.Namespace) -> int:
     from reusegate.tools.run import set_threads
     from reusegate.tools.optimize import for_inference
     from reusegate.zoo.catalog import default_gate
+    from reusegate.commands import budget_from_args, with_backend
 
     set_threads(args.threads)
+    budget = budget_from_args(args)
     check_writable(args.out)
-    gate = default_gate(tau=args.tau, preset=args.preset, model=args.model)
+    gate = default_gate(tau=args.tau, preset=args.preset, model=args.model, device=args.device)
     for_inference(gate)  # BatchNorm folded, channels-last: the same function, faster
-    report = run_demo(gate, args.out)
+    with_backend(gate, args)  # the folded model's graphs, when a graph backend runs them
+    report = run_demo(gate, args.out, budget=budget)
     for line in report.lines():
         print(line)
     print(f"wrote {args.out}/masks/demo/*.png, {args.out}/overlay.gif, {args.out}/gate_timeline.png, "

@@ -14,7 +14,7 @@ HELP = ("segment a video (a folder of frames or a video file, plus the first fra
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from reusegate.core.config import VARIANT_ALIASES, VARIANTS
-    from reusegate.commands import add_model_and_data_arguments
+    from reusegate.commands import add_budget_arguments, add_model_and_data_arguments
 
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--input", type=Path, help="a folder of frames or a video file")
@@ -42,6 +42,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "else 0.9)")
     parser.add_argument("--out", type=Path, default=Path("out/run"), help="results folder (default: out/run)")
     parser.add_argument("--redo", action="store_true", help="recompute sequences a previous run finished")
+    add_budget_arguments(parser)
+    parser.add_argument("--overlay", action="store_true",
+                        help="also write <out>/overlay/<sequence>.mp4 (the masks over the frames, computed and reused "
+                             "frames marked) and <sequence>_timeline.png (p_reuse and tau per frame)")
+    parser.add_argument("--report", action="store_true",
+                        help="also write <out>/index.html: per sequence J&F (with ground truth), reuse, FPS, the "
+                             "timeline and a link to the overlay; opens from disk, no server or network")
 
 
 def _sequences(args: argparse.Namespace) -> list:
@@ -70,8 +77,10 @@ def _youtube_reader(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from reusegate.tools.run import SUMMARY, gate_settings, load_model, parse_shard, run_sequences, set_threads
+    from reusegate.commands import budget_from_args, with_backend
 
     set_threads(args.threads)
+    budget = budget_from_args(args)
     shard = parse_shard(args.shard)
     if args.zip is not None and args.youtube is None:
         raise ValueError("--zip packs a YouTube-VOS submission; use it with --youtube")
@@ -79,17 +88,23 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--shard splits a list of sequences; --input is one video")
     sequences = _sequences(args)
     gate = load_model(args.model, tau=args.tau, variant=args.variant, tau2=args.tau2, preset=args.preset,
-                      reuse_path=args.reuse_path)
+                      reuse_path=args.reuse_path, device=args.device)
+    gate = with_backend(gate, args)
     settings = gate_settings(args.model, gate)
     if args.preset is not None:
         settings["preset"] = args.preset
+    if args.backend != "torch":  # its masks may differ at near-ties: a resumed run does not mix backends
+        settings["backend"] = args.backend
+    settings.update(budget or {})  # a budget changes the masks: a resumed run does not mix it with a fixed tau
     youtube = args.youtube is not None
     out = args.out / "Annotations" if youtube else args.out
-    summary = run_sequences(gate, sequences, out, settings, redo=args.redo, shard=shard, relabel=youtube)
+    summary = run_sequences(gate, sequences, out, settings, redo=args.redo, shard=shard, relabel=youtube,
+                            budget=budget)
     for name, s in summary["sequences"].items():
         fps = "-" if s["fps"] is None else f"{s['fps']:.2f}"
         note = " (finished earlier)" if name in summary["resumed"] else ""
-        print(f"{name:<24} {s['frames']:>5} frames  reuse {100 * s['reuse_rate']:5.1f} %  {fps:>7} FPS{note}")
+        tau = f"  mean tau {s['budget']['tau_mean']:.3f}" if s.get("budget") and s["budget"]["tau_mean"] else ""
+        print(f"{name:<24} {s['frames']:>5} frames  reuse {100 * s['reuse_rate']:5.1f} %  {fps:>7} FPS{tau}{note}")
     total = summary["total"]
     fps = "-" if total["fps"] is None else f"{total['fps']:.2f}"
     print(f"{total['sequences']} sequences, {total['frames']} frames, mean reuse {100 * total['reuse_rate']:.1f} %, "
@@ -103,4 +118,32 @@ def run(args: argparse.Namespace) -> int:
         zip_path = args.zip or args.out / "submission.zip"
         write_youtube_vos_submission(out, _youtube_reader(args), zip_path)
         print(f"wrote the YouTube-VOS submission {zip_path} (Annotations/<video>/<frame>.png)")
+    if budget is not None:
+        _print_budget(summary)
+    if args.overlay or args.report:
+        from reusegate.tools.report import OVERLAY_DIR, REPORT, visualise_run
+
+        mine = sequences if shard is None else sequences[shard[0]::shard[1]]
+        fresh = {seq.name for seq in mine} - set(summary["resumed"])
+        visualise_run(sequences, out, args.out, summary, args.overlay, args.report, fresh)
+        if args.overlay:
+            print(f"wrote {args.out / OVERLAY_DIR}/<sequence>.mp4 and <sequence>_timeline.png")
+        if args.report:
+            print(f"wrote {args.out / REPORT} (open it in a browser; no server needed)")
     return 0
+
+
+def _print_budget(summary: dict) -> None:
+    """One line on the latency budget, naming the sequences where it was out of reach (each said once)."""
+    budgets = {n: s["budget"] for n, s in summary["sequences"].items() if s.get("budget")}
+    if not budgets:
+        return
+    first = next(iter(budgets.values()))
+    missed = {n: b["unreachable"] for n, b in budgets.items() if b["unreachable"]}
+    line = (f"latency budget {first['budget_ms']:.1f} ms ({first['target_fps']:.2f} FPS), "
+            f"tau in [{first['tau_min']:g}, 1]")
+    if missed:
+        worst = max(missed.values(), key=lambda u: u["mean_ms"])
+        line += (f"; out of reach at tau_min in {len(missed)} of {len(budgets)} sequences ({', '.join(missed)}; "
+                 f"up to {worst['mean_ms']:.1f} ms a frame)")
+    print(line)

@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from reusegate.commands import MODEL_HELP
+from reusegate.commands import MODEL_HELP, add_backend_arguments, add_device_argument, with_backend
 
 NAME = "test"
 HELP = ("score an exported model with mmengine's test loop (one process, or sharded under torchrun): writes the "
@@ -32,6 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="mmengine config with test_dataloader and test_evaluator "
                                        "(e.g. configs/examples/test_davis2016_val.py)")
     parser.add_argument("--model", default=None, help=MODEL_HELP)
+    add_device_argument(parser, default=None, default_help="mmengine's choice: a GPU where there is one, each "
+                                                           "torchrun process its own, else cpu")
     parser.add_argument("--tau", type=float, default=None, help="reuse threshold (default: the model's own)")
     parser.add_argument("--variant", choices=[*VARIANTS, *VARIANT_ALIASES], default=None,
                         help="gate variant (default: the one the model's .json recommends, else decode; 'translate' "
@@ -45,6 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--launcher", choices=LAUNCHERS, default="auto",
                         help="'auto' (default): 'pytorch' under torchrun, else 'none'")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
+    add_backend_arguments(parser)
 
 
 def load_test_config(config: str, out: Path, work_dir: str | None, cfg_options: dict, launcher: str,
@@ -73,16 +76,34 @@ def load_test_config(config: str, out: Path, work_dir: str | None, cfg_options: 
     return cfg
 
 
+def runner_device(launcher: str, device: str | None) -> Any:
+    """The ``torch.device`` that ``--device`` names for this launcher, or ``None`` for mmengine's choice (its
+    default). Under ``torchrun`` mmengine places every process itself (a GPU each where there are GPUs, the CPU
+    otherwise), so a ``--device`` of another kind is refused rather than half-applied."""
+    from mmengine.device import get_device
+
+    from reusegate.core.device import resolve_device
+
+    if device is None:
+        return None
+    resolved = resolve_device(device)
+    if launcher != "none" and resolved.type != get_device():
+        raise ValueError(f"under torchrun mmengine runs every process on {get_device()}; --device {device} cannot "
+                         f"change that: drop --device, or run one process")
+    return resolved
+
+
 def build_test_runner(cfg: Any, model_path: str | Path | None, tau: float | None, variant: str | None = None,
-                      tau2: float | None = None) -> tuple[Any, Any]:
+                      tau2: float | None = None, device: str | None = None) -> tuple[Any, Any]:
     """A ``Runner`` that tests the exported model (built here, not from the config's ``model``), and the model;
-    ``None`` settings are the model's recommended ones."""
+    ``None`` settings are the model's recommended ones, ``device=None`` mmengine's choice (:func:`runner_device`)."""
     from mmengine.runner import Runner
 
     from reusegate.tools.run import load_model
     from reusegate.integrations.mmengine.model import ReuseGateVOS
 
-    gate = load_model(model_path, tau=tau, variant=variant, tau2=tau2)
+    place = runner_device(cfg.launcher, device)
+    gate = load_model(model_path, tau=tau, variant=variant, tau2=tau2, device=place)
     model = ReuseGateVOS(host=gate.host, adapter=gate.adapter, gate=None)  # host-only shell: no modules to discard
     model.net = gate  # ... then the loaded gated network in its place
     keys = ("work_dir", "test_dataloader", "test_cfg", "test_evaluator", "default_hooks", "custom_hooks",
@@ -94,7 +115,10 @@ def build_test_runner(cfg: Any, model_path: str | Path | None, tau: float | None
     # mmengine names its logger and scope instances after the run; its default (config name and the second)
     # collides when one process tests twice within a second
     kwargs["experiment_name"] = cfg.get("experiment_name") or f"test_{uuid.uuid4().hex[:12]}"
-    return Runner(model=model, cfg=cfg, **kwargs), gate
+    runner = Runner(model=model, cfg=cfg, **kwargs)
+    if place is not None and cfg.launcher == "none":  # the Runner moved the model to mmengine's choice: undo that
+        runner.model.to(place)
+    return runner, gate
 
 
 def run(args: argparse.Namespace) -> int:
@@ -112,12 +136,14 @@ def _test(args: argparse.Namespace) -> None:
     check_writable(args.out)  # masks, CSVs and summary go there: fail before the model and data load
     cfg = load_test_config(args.config, args.out, args.work_dir, parse_cfg_options(args.cfg_options),
                            args.launcher, progress=not args.no_progress)
-    runner, gate = build_test_runner(cfg, args.model, args.tau, args.variant, args.tau2)
+    runner, gate = build_test_runner(cfg, args.model, args.tau, args.variant, args.tau2, args.device)
+    with_backend(gate, args)  # in place: the runner's model steps the same gate
     metrics = runner.test()
     if runner.rank == 0:
         from reusegate.tools.run import gate_settings
 
         summary = {**gate_settings(args.model, gate), "processes": runner.world_size, "metrics": {k: float(v) for k, v in metrics.items()}}
+        summary["backend"] = args.backend
         atomic_write_text(args.out / "summary.json", json.dumps(summary, indent=2))
         for key, value in metrics.items():
             print(f"{key:<24} {value:.4f}")

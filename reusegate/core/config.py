@@ -8,6 +8,7 @@ while it parses its arguments.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 __all__ = ["GateConfig", "VARIANTS", "VARIANT_ALIASES", "REUSE_PATHS", "RETIRED_REUSE_PATHS"]
 
@@ -47,15 +48,21 @@ class GateConfig:
         tau2: the ``fusion`` variant's copy threshold (``tau2 > tau`` unless ``tau = 1``).
         reuse_path: one of :data:`REUSE_PATHS` (the ``decode``, ``fusion`` and ``oracle`` variants' reused frames;
             training blends the same path).
+        tau_min: the lowest ``tau`` a latency-budget session may move to (a model's ``recommended.tau_min``);
+            ``None``: the lower of ``tau`` and :data:`reusegate.core.controller.DEFAULT_TAU_MIN`. A session with a
+            fixed ``tau`` does not read it.
     """
 
     tau: float = 0.7
     variant: str = "decode"
     tau2: float = 0.9
     reuse_path: str = "translate"
+    tau_min: Optional[float] = None
 
     def __post_init__(self) -> None:
         tau, tau2 = _unit_number("tau", self.tau), _unit_number("tau2", self.tau2)
+        if self.tau_min is not None:
+            object.__setattr__(self, "tau_min", _unit_number("tau_min", self.tau_min))
         variant = VARIANT_ALIASES.get(self.variant, self.variant) if isinstance(self.variant, str) else self.variant
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")

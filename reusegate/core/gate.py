@@ -4,6 +4,7 @@ Inference runs through a per-video session (Cutie-style ``step()``, :mod:`reuseg
 
     gate = ReuseGate(model, "frtm", tau=0.7)
     session = gate.session()                                  # or gate.session(GateConfig(tau=0.8))
+                                                              # or gate.session(target_fps=25): tau follows
     result = session.step(frame0, new_object_masks=labels0)   # objects start with their masks
     for frame in frames[1:]:
         result = session.step(frame)                          # result.labels, .reused, .p_reuse
@@ -17,12 +18,14 @@ per-frame paths (:mod:`reusegate.core.paths`); ``tau = 1`` runs exactly the host
 """
 from __future__ import annotations
 
+import time
 from dataclasses import replace
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Union
 
 from torch import Tensor, nn
 
 from reusegate.core.config import GateConfig
+from reusegate.core.controller import ControlledSession, LatencyController, budget_seconds, tau_floor
 from reusegate.core.host import HostAdapter
 from reusegate.core.layers import GateLayers
 from reusegate.core.session import FrameLike, FrameResult, Session
@@ -90,11 +93,27 @@ class ReuseGate(nn.Module):
         # all that the gate adds; the attribute name is the state-dict prefix of exports and checkpoints
         self.gate_modules = GateLayers(self.adapter.taps, gate_input=gate_input)
 
-    def session(self, config: Optional[GateConfig] = None, count_flops: bool = False) -> Session:
+    def session(self, config: Optional[GateConfig] = None, count_flops: bool = False, *,
+                target_fps: Optional[float] = None, budget_ms: Optional[float] = None,
+                tau_min: Optional[float] = None, clock: Callable[[], float] = time.perf_counter) -> Session:
         """Start a new video with ``config`` (default: :attr:`config`). Switches the wrapper to eval mode (BN
-        running statistics)."""
+        running statistics).
+
+        With ``target_fps`` (or ``budget_ms``, the time a frame may take) the session is a
+        :class:`~reusegate.core.controller.ControlledSession`: before every frame a latency controller sets ``tau``
+        within ``[tau_min, 1]`` from the measured step times (``clock``), starting at 1; ``tau_min`` defaults to
+        :func:`~reusegate.core.controller.tau_floor` of the config (its ``tau_min``, else the lower of 0.7 and its
+        ``tau``)."""
         self.eval()
-        return Session(self.adapter, self.gate_modules, config or self.config, count_flops=count_flops)
+        config = config or self.config
+        budget = budget_seconds(target_fps, budget_ms)
+        if budget is None:
+            if tau_min is not None:
+                raise ValueError("tau_min is the floor of a latency budget; give target_fps or budget_ms with it")
+            return Session(self.adapter, self.gate_modules, config, count_flops=count_flops)
+        floor = tau_floor(config if tau_min is None else replace(config, tau_min=tau_min))
+        controller = LatencyController(budget, floor)
+        return ControlledSession(self.adapter, self.gate_modules, config, controller, clock, count_flops)
 
     def run(self, frames: Iterable[FrameLike], first_masks: FrameLike, config: Optional[GateConfig] = None,
             count_flops: bool = False) -> List[FrameResult]:

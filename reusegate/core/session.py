@@ -24,6 +24,7 @@ from torch import Tensor
 from torch.utils.flop_counter import FlopCounterMode
 
 from reusegate.core.config import GateConfig
+from reusegate.core.device import module_device
 from reusegate.core.host import HostAdapter, label_map, resize
 from reusegate.core.layers import GateLayers
 from reusegate.core.paths import compute_path, decode_shallow, start_caches, translate_path
@@ -48,6 +49,8 @@ class FrameResult:
             an object's first frame, or ``tau >= 1``, where no gate can fire). Oracle: the GT IoU.
         deep_computed: whether the host's deep features ran on this frame.
         flops: FLOPs executed on this frame when the session counts them, else ``None``.
+
+    ``labels`` and ``probs`` are on the model's device (``.cpu()`` before ``.numpy()`` on a GPU).
     """
 
     index: int
@@ -101,8 +104,9 @@ def frame_tensor(frame: np.ndarray) -> Tensor:
     return torch.from_numpy(_writable(frame)).permute(2, 0, 1)
 
 
-def as_image(frame: FrameLike) -> Tensor:
-    """``[1, 3, H, W]`` float in [0, 1] from a ``[3, H, W]`` tensor or an ``H x W x 3`` uint8 array."""
+def as_image(frame: FrameLike, device: Optional[torch.device] = None) -> Tensor:
+    """``[1, 3, H, W]`` float in [0, 1] on ``device`` (``None``: where the frame is) from a ``[3, H, W]`` tensor or
+    an ``H x W x 3`` uint8 array; a uint8 frame moves before it is widened (a quarter of the bytes)."""
     if isinstance(frame, np.ndarray):
         frame = frame_tensor(frame)
     if not isinstance(frame, Tensor):
@@ -115,16 +119,16 @@ def as_image(frame: FrameLike) -> Tensor:
     if frame.numel() == 0:
         raise ValueError(f"frame is empty (shape {tuple(frame.shape)}); a frame needs at least one pixel")
     if frame.dtype == torch.uint8:
-        return frame.unsqueeze(0).float().div_(255.0)
+        return frame.to(device).unsqueeze(0).float().div_(255.0)
     if not frame.is_floating_point():
         raise ValueError(f"frame dtype must be uint8 (0..255) or floating point (0..1), got {frame.dtype}")
     if not torch.isfinite(frame).all():  # NaN would spread through every later frame's cached state
         raise ValueError("frame holds NaN or infinite values; pass pixel values in 0..1 (float) or 0..255 (uint8)")
-    return frame.unsqueeze(0).float()
+    return frame.to(device).unsqueeze(0).float()
 
 
-def _as_labels(masks: FrameLike, size: tuple[int, int], what: str) -> Tensor:
-    """``[H, W]`` int64 label map, checked for dtype and size."""
+def _as_labels(masks: FrameLike, size: tuple[int, int], what: str, device: torch.device) -> Tensor:
+    """``[H, W]`` int64 label map on ``device``, checked for dtype and size."""
     if isinstance(masks, np.ndarray):
         masks = torch.from_numpy(_writable(masks))
     if not isinstance(masks, Tensor):
@@ -141,10 +145,7 @@ def _as_labels(masks: FrameLike, size: tuple[int, int], what: str) -> Tensor:
             f"{what} has size {tuple(masks.shape)} but the frame is {tuple(size)}; resize the mask with "
             "nearest-neighbour interpolation to the frame size"
         )
-    return masks.long()
-
-
-_COMPUTED, _REUSED = torch.tensor([True]), torch.tensor([False])
+    return masks.to(device=device, dtype=torch.long)
 
 
 # ---------------------------------------------------------------------------------------------- sessions
@@ -153,12 +154,15 @@ class _VideoSession:
 
     def __init__(self, adapter: HostAdapter) -> None:
         self.adapter = adapter
+        self.device = module_device(adapter.model)  # frames, masks and caches are made where the weights are
+        # the [B] flags advance() reads, on that device like every other tensor an adapter is given
+        self._computed, self._reused = (torch.tensor([flag], device=self.device) for flag in (True, False))
         self.objects: Dict[int, _Object] = {}
         self.index = 0
         self._size: Optional[tuple[int, int]] = None
 
     def _prepare(self, frame: FrameLike, new_object_masks: Optional[FrameLike]) -> tuple[Tensor, Dict[int, Tensor]]:
-        image = as_image(frame)
+        image = as_image(frame, self.device)
         size = tuple(image.shape[-2:])
         if self._size is not None and size != self._size:
             raise ValueError(
@@ -167,7 +171,7 @@ class _VideoSession:
             )
         new: Dict[int, Tensor] = {}
         if new_object_masks is not None:
-            labels = _as_labels(new_object_masks, size, "new_object_masks")
+            labels = _as_labels(new_object_masks, size, "new_object_masks", self.device)
             ids = sorted(int(i) for i in torch.unique(labels).tolist() if i != 0)
             clash = [i for i in ids if i in self.objects]
             if clash:
@@ -231,7 +235,7 @@ class HostRunner(_VideoSession):
         for oid in self.objects:
             if oid not in new:
                 a.learn(self.objects[oid].state, feats, slots[oid])
-                a.advance(self.objects[oid].state, feats, slots[oid], _COMPUTED)
+                a.advance(self.objects[oid].state, feats, slots[oid], self._computed)
         merged, labels = self._output(merged, labels)
         nan = float("nan")
         result = FrameResult(self.index, labels, merged, {o: False for o in probs}, {o: nan for o in probs}, True)
@@ -293,7 +297,7 @@ class Session(_VideoSession):
         x = a.preprocess(image)
         size = tuple(x.shape[-2:])
         gt_small = None if gt is None else resize(
-            _as_labels(gt, self._size, "gt").float()[None, None], size, "nearest")[0, 0]
+            _as_labels(gt, self._size, "gt", self.device).float()[None, None], size, "nearest")[0, 0]
         feats = a.shallow(x)
         match = a.match_feature(feats) if self._gated else None
 
@@ -360,7 +364,7 @@ class Session(_VideoSession):
                 if mode[oid] == "compute":
                     obj.anchor_mask = slots[oid]
                     a.learn(obj.state, feats, slots[oid])
-                a.advance(obj.state, feats, slots[oid], _COMPUTED if mode[oid] == "compute" else _REUSED)
+                a.advance(obj.state, feats, slots[oid], self._computed if mode[oid] == "compute" else self._reused)
         merged, labels = self._output(merged, labels)
         reused = {oid: mode.get(oid, "compute") != "compute" for oid in probs}
         result = FrameResult(self.index, labels, merged, reused, {o: p_reuse.get(o, math.nan) for o in probs}, deep)

@@ -14,6 +14,7 @@ of each object's ground truth with its ground truth on the last frame it compute
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field, replace
@@ -25,11 +26,14 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from reusegate.core.config import GateConfig
+from reusegate.core.controller import window_shares
+from reusegate.core.device import synchronize
 from reusegate.core.gate import ReuseGate
 from reusegate.core.session import COPYING_VARIANTS, HostRunner, copies_previous_mask, frame_tensor
 from reusegate.data.readers import DavisReader
 from reusegate.data.writer import atomic_write_bytes
 from reusegate.evaluation.metrics import frame_jf, jaccard, scored_frames
+from reusegate.tools.load import PHASES, CompetingLoad, load_phase
 
 __all__ = ["BenchClip", "davis_clips", "demo_clips", "bench", "bench_lines", "bench_plot", "davis_object_ids",
            "DEFAULT_TAUS", "OTHER_VARIANTS"]
@@ -89,6 +93,13 @@ class _Variant:
     f: List[float] = field(default_factory=list)
     per_clip: Dict[str, Dict[str, float]] = field(default_factory=dict)
     gate_vs_iou: List[tuple[float, float]] = field(default_factory=list)  # (p_reuse, true IoU) per object-frame
+    target_fps: Optional[float] = None  # a latency-budget session (tau moves; config.tau is where it starts)
+    tau_min: Optional[float] = None  # its floor (None: the config's, reusegate.core.controller.tau_floor)
+    taus: List[float] = field(default_factory=list)  # the tau of every timed frame
+    windows: List[int] = field(default_factory=lambda: [0, 0])  # 1-second windows within +-15 % of target, all
+    unreachable: List[str] = field(default_factory=list)  # clips whose budget was out of reach at tau_min
+    phases: List[int] = field(default_factory=list)  # per timed frame: its third of the video (tools.load.PHASES)
+    phase_seconds: Dict[int, List[float]] = field(default_factory=dict)  # per phase: step times (budgets)
 
 
 def _tau_name(tau: float) -> str:
@@ -115,8 +126,28 @@ def _variants(base: GateConfig, taus: Sequence[float], others: Sequence[str] = (
 
 
 def _session(gate: ReuseGate, v: _Variant, count_flops: bool = False):
-    """A video session of the bare host (no config) or of ``gate`` with ``v``'s config, on the same weights."""
-    return HostRunner(gate.adapter) if v.config is None else gate.session(v.config, count_flops)
+    """A video session of the bare host (no config) or of ``gate`` with ``v``'s config (and target), on the same
+    weights."""
+    if v.config is None:
+        return HostRunner(gate.adapter)
+    if v.target_fps is not None:
+        return gate.session(v.config, count_flops, target_fps=v.target_fps, tau_min=v.tau_min)
+    return gate.session(v.config, count_flops)
+
+
+def _budget_figures(v: _Variant, session: Any, clip: str) -> None:
+    """What a latency-budget variant adds after a clip: its taus, its 1-second windows, an unreachable budget."""
+    times = [t for t in session.step_seconds if t is not None]
+    within, windows = window_shares(times, v.target_fps)
+    v.windows[0] += within
+    v.windows[1] += windows
+    n = len(session.step_seconds)
+    for i, seconds in enumerate(session.step_seconds[1:], start=1):
+        v.phase_seconds.setdefault(load_phase(i, n), []).append(seconds)
+    v.taus += session.taus[1:]
+    v.per_clip[clip]["tau_mean"] = float(np.mean(session.taus[1:]))
+    if session.controller.unreachable is not None:
+        v.unreachable.append(clip)
 
 
 def _oracle(v: _Variant) -> bool:
@@ -162,8 +193,10 @@ def _first_step(session, v: _Variant, clip: BenchClip) -> None:
         session.step(clip.frames[0], first)
 
 
-def _timing_pass(gate: ReuseGate, variants: List[_Variant], clip: BenchClip) -> None:
-    """Every variant on ``clip``, interleaved frame by frame; latency, gate decisions and J / F per object."""
+def _timing_pass(gate: ReuseGate, variants: List[_Variant], clip: BenchClip,
+                 load: Optional[CompetingLoad] = None) -> None:
+    """Every variant on ``clip``, interleaved frame by frame; latency, gate decisions and J / F per object. With
+    ``load``, a competing CPU load runs during the middle third of the clip."""
     sessions = {v.name: _session(gate, v) for v in variants}
     for v in variants:
         _first_step(sessions[v.name], v, clip)
@@ -175,10 +208,14 @@ def _timing_pass(gate: ReuseGate, variants: List[_Variant], clip: BenchClip) -> 
     scored = scored_frames(n)
     for t in range(1, n):
         k = t % len(variants)
+        if load is not None:
+            load.set(load_phase(t, n) == 1)
         for v in variants[k:] + variants[:k]:  # rotate, so no variant always runs right after the same one
             t0 = time.perf_counter()
             result = _step(sessions[v.name], v, clip.frames[t], clip.gt[t])
+            synchronize(sessions[v.name].device)
             v.ms.append(1000 * (time.perf_counter() - t0))
+            v.phases.append(load_phase(t, n))
             v.decisions.append(result.deep_computed)
             v.skipped += not result.deep_computed
             v.object_frames += len(result.reused)
@@ -187,7 +224,7 @@ def _timing_pass(gate: ReuseGate, variants: List[_Variant], clip: BenchClip) -> 
                             for oid, r in result.reused.items())
             _compare_gate(v, result, clip, t, anchors[v.name])
             if t in scored:
-                for oid, (j, f) in frame_jf(result.labels.numpy(), clip.gt[t], ids).items():
+                for oid, (j, f) in frame_jf(result.labels.cpu().numpy(), clip.gt[t], ids).items():
                     scores[v.name][oid][0].append(j)
                     scores[v.name][oid][1].append(f)
     for v in variants:
@@ -198,6 +235,8 @@ def _timing_pass(gate: ReuseGate, variants: List[_Variant], clip: BenchClip) -> 
         v.per_clip[clip.name] = {"jf": (float(np.mean(js)) + float(np.mean(fs))) / 2,
                                  "ms_per_frame": float(np.mean(v.ms[-(n - 1):])),
                                  **_gate_figures(v.gate_vs_iou[pairs_before[v.name]:])}
+        if v.target_fps is not None:
+            _budget_figures(v, sessions[v.name], clip.name)
 
 
 def _compare_gate(v: _Variant, result: Any, clip: BenchClip, t: int, anchors: Dict[int, int]) -> None:
@@ -237,8 +276,9 @@ def _gate_figures(pairs: List[tuple[float, float]]) -> Dict[str, Any]:
 
 
 def _flop_pass(gate: ReuseGate, variants: List[_Variant], clip: BenchClip) -> None:
-    """FLOPs executed per frame, and the gate decisions, which must match the timing pass's."""
-    for v in variants:
+    """FLOPs executed per frame, and the gate decisions, which must match the timing pass's (not for a latency
+    budget: its decisions follow the clock)."""
+    for v in [v for v in variants if v.target_fps is None]:
         session = _session(gate, v, count_flops=True)
         _first_step(session, v, clip)
         for frame, gt in zip(clip.frames[1:], clip.gt[1:]):
@@ -258,7 +298,8 @@ def _warm_up(gate: ReuseGate, variants: List[_Variant], clip: BenchClip) -> None
 
 def bench(gate: ReuseGate, clips: Sequence[BenchClip], taus: Sequence[float] = DEFAULT_TAUS,
           flops: bool = True, progress: bool = True, others: Sequence[str] = (),
-          others_tau: float = 0.7) -> Dict[str, Any]:
+          others_tau: float = 0.7, targets: Sequence[float] = (), target_config: Optional[GateConfig] = None,
+          tau_min: Optional[float] = None, load: bool = False) -> Dict[str, Any]:
     """Measure ``gate`` on ``clips``: latency, FLOPs, reuse rate and J&F per variant, speedups and Amdahl.
 
     Returns a JSON-ready dict; ``variants`` lists the host, ``tau=1``, the other taus (descending) and
@@ -266,14 +307,22 @@ def bench(gate: ReuseGate, clips: Sequence[BenchClip], taus: Sequence[float] = D
     ``tau=1`` latencies, corrected for the frames ``tau=0`` still computed; the Amdahl ideal of a variant
     with skip rate r (fraction of frames whose deep part did not run) is 1 / (1 - r (1 - c)). ``others``
     adds the ``copy``, ``fusion`` (with the gate's ``tau2``) and ``oracle`` variants at ``others_tau``.
+    ``targets`` adds one latency-budget session per frame rate, starting from ``target_config`` (default: the
+    gate's) with its ``tau`` floor at ``tau_min`` (default: the config's): its row holds the mean ``tau``, the share
+    of 1-second windows of its own step time within 15 % of the target, the sequences whose budget was out of
+    reach, and ``frontier_jf``, the J&F of the fixed-``tau`` rows interpolated at its frame rate. ``load`` runs a
+    competing CPU load (:class:`~reusegate.tools.load.CompetingLoad`) during the middle third of every clip; each
+    row then holds its figures per third (``phases``: FPS, and for a budget the mean ``tau`` and the windows).
     """
     from tqdm import tqdm
 
     _check_clips(clips)
-    variants = _variants(gate.config, taus, others, others_tau)
+    variants = _variants(gate.config, taus, others, others_tau) + [
+        _Variant(f"fps={f:g}", target_config or gate.config, target_fps=f, tau_min=tau_min) for f in targets]
     _warm_up(gate, variants, clips[0])
-    for clip in tqdm(clips, desc="timing", unit="seq", disable=not progress):
-        _timing_pass(gate, variants, clip)
+    with CompetingLoad() if load else contextlib.nullcontext() as hog:
+        for clip in tqdm(clips, desc="timing", unit="seq", disable=not progress):
+            _timing_pass(gate, variants, clip, hog)
     if flops:
         for clip in tqdm(clips, desc="FLOPs", unit="seq", disable=not progress):
             _flop_pass(gate, variants, clip)
@@ -307,7 +356,7 @@ def bench(gate: ReuseGate, clips: Sequence[BenchClip], taus: Sequence[float] = D
             "ms_median": float(np.median(v.ms)),
             "fps": 1000 / ms[v.name],
             "speedup": speedup,
-            "flops_per_frame": float(np.mean(v.flops)) if flops else None,
+            "flops_per_frame": float(np.mean(v.flops)) if flops and v.flops else None,
             "reuse_rate": v.reused / v.object_frames if v.object_frames else 0.0,
             "copy_rate": v.copied / v.object_frames if v.object_frames else 0.0,
             "skip_rate": skip,
@@ -316,10 +365,18 @@ def bench(gate: ReuseGate, clips: Sequence[BenchClip], taus: Sequence[float] = D
             "jf": (float(np.mean(v.j)) + float(np.mean(v.f))) / 2,
             "amdahl_ideal": ideal,
             "amdahl_ratio": None if ideal is None else speedup / ideal,
-            "flop_pass_same_decisions": (v.decisions == v.flop_decisions) if flops else None,
+            "flop_pass_same_decisions": (v.decisions == v.flop_decisions) if flops and v.flops else None,
             **_gate_figures(v.gate_vs_iou),
             "per_sequence": v.per_clip,
         })
+        if v.target_fps is not None:
+            rows[-1].update(_target_figures(v))
+        if load:
+            rows[-1]["phases"] = _phase_figures(v)
+    fixed = sorted((r["fps"], r["jf"]) for r in rows if r["variant"] == "decode" and "target_fps" not in r)
+    for r in rows:
+        if "target_fps" in r and fixed[0][0] <= r["fps"] <= fixed[-1][0]:
+            r["frontier_jf"] = float(np.interp(r["fps"], *zip(*fixed)))
     return {
         "sequences": [c.name for c in clips],
         "frames": {c.name: len(c.frames) for c in clips},
@@ -331,6 +388,31 @@ def bench(gate: ReuseGate, clips: Sequence[BenchClip], taus: Sequence[float] = D
         "overhead_tau1": ms[base.name] / ms["host"] - 1,
         "variants": rows,
     }
+
+
+def _target_figures(v: _Variant) -> Dict[str, Any]:
+    """A latency-budget row's own figures (``frontier_jf`` is added once every row is known)."""
+    return {"target_fps": v.target_fps, "tau_mean": float(np.mean(v.taus)), "tau_lowest": float(np.min(v.taus)),
+            "fps_error": 1000 / float(np.mean(v.ms)) / v.target_fps - 1,
+            "windows": v.windows[1], "windows_within_15pct": v.windows[0] / v.windows[1] if v.windows[1] else None,
+            "unreachable": v.unreachable, "frontier_jf": None}
+
+
+def _phase_figures(v: _Variant) -> Dict[str, Dict[str, Any]]:
+    """A row's FPS per third of the clips (before, under and after the load); for a budget also its mean ``tau``
+    and the share of 1-second windows within 15 % of the target (the third's step times of every clip in a row:
+    a third of a DAVIS sequence is about a second)."""
+    out = {}
+    phases = np.asarray(v.phases)
+    for k, name in enumerate(PHASES):
+        ms = np.asarray(v.ms)[phases == k]
+        out[name] = {"fps": 1000 / float(np.mean(ms)) if len(ms) else None}
+        if v.target_fps is not None:
+            within, windows = window_shares(v.phase_seconds.get(k, []), v.target_fps)
+            taus = np.asarray(v.taus)[phases == k]
+            out[name].update(tau_mean=float(np.mean(taus)) if len(taus) else None,
+                             windows=windows, windows_within_15pct=within / windows if windows else None)
+    return out
 
 
 def bench_lines(report: Dict[str, Any]) -> List[str]:
@@ -361,6 +443,26 @@ def bench_lines(report: Dict[str, Any]) -> List[str]:
         lines.append("learnt gate against the true IoU to the last computed frame (Spearman / mean |p - IoU|): "
                      + ", ".join(f"{r['name']} {num(r['gate_iou_spearman'], '.3f')} / {r['gate_iou_mae']:.3f}"
                                  for r in gated))
+    for r in report["variants"]:
+        if "target_fps" in r:
+            missed = f"; out of reach at tau_min in {', '.join(r['unreachable'])}" if r["unreachable"] else ""
+            within = r["windows_within_15pct"]
+            lines.append(f"target {r['target_fps']:g} FPS ({r['variant']}): achieved {r['fps']:.2f} FPS "
+                         f"({100 * r['fps_error']:+.1f} %), J&F {100 * r['jf']:.1f} (fixed-tau frontier at that FPS: "
+                         f"{num(None if r['frontier_jf'] is None else 100 * r['frontier_jf'], '.1f')}), reuse "
+                         f"{100 * r['reuse_rate']:.1f} %, mean tau {r['tau_mean']:.3f} (lowest {r['tau_lowest']:.3f}), "
+                         f"1-s windows within 15 %: {num(None if within is None else 100 * within, '.0f')} % of "
+                         f"{r['windows']}{missed}")
+    def phase(ph: Dict[str, Any]) -> str:
+        text = f"{num(ph['fps'], '.2f')} FPS"
+        if "tau_mean" in ph:
+            share = None if ph["windows_within_15pct"] is None else 100 * ph["windows_within_15pct"]
+            text += (f" (tau {num(ph['tau_mean'], '.3f')}, {num(share, '.0f')} % of {ph['windows']} windows "
+                     f"within 15 %)")
+        return text
+
+    lines += [f"{r['name']} before / under / after the load: " + " / ".join(map(phase, r["phases"].values()))
+              for r in report["variants"] if "phases" in r]
     return lines
 
 
@@ -373,8 +475,9 @@ def bench_plot(report: Dict[str, Any], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    gated = [r for r in report["variants"] if r["tau"] is not None and r["variant"] == "decode"]
-    others = [r for r in report["variants"] if r["tau"] is not None and r["variant"] != "decode"]
+    gated = [r for r in report["variants"] if r["tau"] is not None and r["variant"] == "decode"
+             and "target_fps" not in r]
+    others = [r for r in report["variants"] if r["tau"] is not None and r not in gated]  # + latency budgets
     host = next(r for r in report["variants"] if r["tau"] is None)
     fig, ax = plt.subplots(figsize=(6, 4.2), dpi=110)
     ax.plot([r["fps"] for r in gated], [100 * r["jf"] for r in gated], marker="o", label="reuse gate over tau")

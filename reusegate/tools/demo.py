@@ -10,13 +10,15 @@ import json
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
 from reusegate.core.config import GateConfig
+from reusegate.core.controller import budget_figures
+from reusegate.core.device import synchronize
 from reusegate.core.gate import ReuseGate
 from reusegate.core.session import COPYING_VARIANTS, FrameResult, copies_previous_mask, frame_tensor
 from reusegate.data.synthetic import SyntheticClip, demo_clip
@@ -50,6 +52,7 @@ class DemoReport:
     reuse_rate: float
     fps: float
     fps_tau1: float
+    budget: Optional[Dict[str, Any]] = None  # a latency budget's record (then ``tau`` is its mean)
 
     @property
     def speedup(self) -> float:
@@ -60,7 +63,14 @@ class DemoReport:
             f"J&F        tau={self.tau:g}: {100 * self.jf:5.1f}   tau=1: {100 * self.jf_tau1:5.1f}",
             f"reuse rate tau={self.tau:g}: {100 * self.reuse_rate:5.1f} %",
             f"FPS        tau={self.tau:g}: {self.fps:5.1f}   tau=1: {self.fps_tau1:5.1f}   speedup x{self.speedup:.2f}",
-        ]
+        ] + ([] if self.budget is None else [_budget_line(self.budget)])
+
+
+def _budget_line(b: Dict[str, Any]) -> str:
+    missed = b["unreachable"]
+    return (f"latency budget {b['budget_ms']:.1f} ms ({b['target_fps']:.2f} FPS): tau={b['tau_mean']:.3g} is the mean "
+            f"tau in [{b['tau_min']:g}, 1]" + (f"; out of reach at tau_min ({missed['mean_ms']:.1f} ms a frame)"
+                                               if missed else ""))
 
 
 def clip_jf(labels: List[np.ndarray], gt: np.ndarray) -> float:
@@ -69,15 +79,18 @@ def clip_jf(labels: List[np.ndarray], gt: np.ndarray) -> float:
     return (float(np.mean([j for j, _ in scores])) + float(np.mean([f for _, f in scores]))) / 2
 
 
-def _run(gate: ReuseGate, clip: SyntheticClip, config: GateConfig) -> tuple[List[FrameResult], float, float]:
-    """Segment the clip; return the results, the frames per second after the start frame, and the reuse rate."""
-    session = gate.session(config)
+def _run(gate: ReuseGate, clip: SyntheticClip, config: GateConfig,
+         budget: Optional[Dict[str, float]] = None) -> tuple[List[FrameResult], float, Dict[str, Any]]:
+    """Segment the clip (under a latency ``budget``: ``target_fps`` or ``budget_ms``, and ``tau_min``); return the
+    results, the frames per second after the start frame, and the session's stats."""
+    session = gate.session(config, **(budget or {}))
     frames = [frame_tensor(f) for f in clip.frames]
     results = [session.step(frames[0], torch.from_numpy(clip.labels[0]).long())]
     t0 = time.perf_counter()
     results += [session.step(f) for f in frames[1:]]
+    synchronize(session.device)
     fps = (len(frames) - 1) / (time.perf_counter() - t0)
-    return results, fps, session.stats()["reuse_rate"]
+    return results, fps, session.stats()
 
 
 def _copied(r: FrameResult, oid: int, config: GateConfig) -> bool:
@@ -91,7 +104,7 @@ def overlay_gif(path: Path, clip: SyntheticClip, results: List[FrameResult], con
     masks were all copied (``copy``, ``fusion``) says so."""
     images = []
     for t, (frame, r) in enumerate(zip(clip.frames, results)):
-        labels = r.labels.numpy()
+        labels = r.labels.cpu().numpy()
         img = frame.astype(np.float32)
         for oid in np.unique(labels[labels > 0]):
             mask = labels == oid
@@ -115,10 +128,11 @@ def overlay_gif(path: Path, clip: SyntheticClip, results: List[FrameResult], con
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def timeline_plot(path: Path, clip: SyntheticClip, results: List[FrameResult], config: GateConfig) -> Path:
-    """p_reuse per object against ``config.tau`` over time, reused frames shaded, object speed on a second axis;
-    for a variant that copies, the frames whose previous mask was copied are shaded darker (and fusion's ``tau2``
-    drawn)."""
+def timeline_plot(path: Path, clip: SyntheticClip, results: List[FrameResult], config: GateConfig,
+                  taus: Optional[List[float]] = None) -> Path:
+    """p_reuse per object against ``config.tau`` (or ``taus``, its value per frame under a latency budget) over
+    time, reused frames shaded, object speed on a second axis; for a variant that copies, the frames whose previous
+    mask was copied are shaded darker (and fusion's ``tau2`` drawn)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -134,7 +148,10 @@ def timeline_plot(path: Path, clip: SyntheticClip, results: List[FrameResult], c
         for i, r in enumerate(results):
             if r.reused.get(oid):
                 ax.axvspan(i - 0.5, i + 0.5, color="orange", alpha=0.6 if _copied(r, oid, config) else 0.25, lw=0)
-    ax.axhline(config.tau, color="k", ls="--", lw=1, label=f"tau = {config.tau:g}")
+    if taus is None:
+        ax.axhline(config.tau, color="k", ls="--", lw=1, label=f"tau = {config.tau:g}")
+    else:
+        ax.step(t, taus, where="mid", color="k", lw=1.2, label="tau (latency controller)")
     if config.variant == "fusion":
         ax.axhline(config.tau2, color="k", ls=":", lw=1, label=f"tau2 = {config.tau2:g} (copy above)")
     ax.set_ylim(0, 1)
@@ -158,9 +175,10 @@ def timeline_plot(path: Path, clip: SyntheticClip, results: List[FrameResult], c
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def run_demo(gate: ReuseGate, out: Path, config: Optional[GateConfig] = None, rounds: int = 5) -> DemoReport:
-    """Run the demo with ``gate`` at ``config`` (default: the gate's) and at ``tau = 1``, and write everything under
-    ``out``.
+def run_demo(gate: ReuseGate, out: Path, config: Optional[GateConfig] = None, rounds: int = 5,
+             budget: Optional[Dict[str, float]] = None) -> DemoReport:
+    """Run the demo with ``gate`` at ``config`` (default: the gate's; under a latency ``budget``, ``target_fps`` or
+    ``budget_ms`` and ``tau_min``, starting from it) and at ``tau = 1``, and write everything under ``out``.
 
     Both settings are warmed up on a few frames, then run alternately ``rounds`` times; each FPS is the best
     round, so a busy machine slows both alike (the clip is short: with 2 rounds the speed-up varied from x1.01 to
@@ -177,18 +195,21 @@ def run_demo(gate: ReuseGate, out: Path, config: Optional[GateConfig] = None, ro
         _run(gate, warm, c)
     for _ in range(rounds):
         base, f1, _ = _run(gate, clip, host_alone)
-        results, f, rate = _run(gate, clip, config)
+        results, f, stats = _run(gate, clip, config, budget)
         fps1, fps = max(fps1, f1), max(fps, f)
-    labels = [r.labels.numpy().astype(np.uint8) for r in results]
+    rate, taus = stats["reuse_rate"], stats.get("tau")
+    labels = [r.labels.cpu().numpy().astype(np.uint8) for r in results]
     writer = ResultWriter(out / "masks")
     for t, lab in enumerate(labels):
         writer.write("demo", f"{t:05d}", lab)
-    report = DemoReport(config.tau, clip_jf(labels, clip.labels),
-                        clip_jf([r.labels.numpy() for r in base], clip.labels), rate, fps, fps1)
+    report = DemoReport(config.tau if taus is None else round(stats["tau_mean"], 3), clip_jf(labels, clip.labels),
+                        clip_jf([r.labels.cpu().numpy() for r in base], clip.labels), rate, fps, fps1,
+                        budget_figures(stats) if budget else None)
     overlay_gif(out / "overlay.gif", clip, results, config)
-    timeline_plot(out / "gate_timeline.png", clip, results, config)
+    timeline_plot(out / "gate_timeline.png", clip, results, config, taus)
     summary: Dict[str, object] = {**report.__dict__, "speedup": report.speedup, "variant": config.variant,
                                   **({"tau2": config.tau2} if config.variant == "fusion" else {}),
-                                  "reused": [any(r.reused.values()) for r in results]}
+                                  "reused": [any(r.reused.values()) for r in results],
+                                  **({"tau_per_frame": taus} if budget else {})}
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
     return report

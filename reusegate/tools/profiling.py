@@ -18,6 +18,7 @@ from typing import Any, Callable, Dict, Iterator, List, Sequence, Tuple
 import torch
 from torch import Tensor
 
+from reusegate.core.device import module_device, synchronize
 from reusegate.core.gate import ReuseGate
 from reusegate.core.session import COPYING_VARIANTS, Session
 
@@ -42,18 +43,22 @@ _ABSENT = object()
 
 
 class StageTimer:
-    """Exclusive wall-clock time per stage: time spent in a nested timed call is charged to that call only."""
+    """Exclusive wall-clock time per stage: time spent in a nested timed call is charged to that call only. On an
+    accelerator (``device``) each stage boundary waits for the queued kernels, so a stage is charged its own."""
 
-    def __init__(self) -> None:
+    def __init__(self, device: torch.device = torch.device("cpu")) -> None:
+        self.device = device
         self.totals: Dict[str, float] = {}
         self._stack: List[List[float]] = []  # [start, time charged to children]
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
+        synchronize(self.device)
         self._stack.append([time.perf_counter(), 0.0])
         try:
             yield
         finally:
+            synchronize(self.device)
             start, children = self._stack.pop()
             elapsed = time.perf_counter() - start
             self.totals[name] = self.totals.get(name, 0.0) + elapsed - children
@@ -129,7 +134,7 @@ def profile_stages(gate: ReuseGate, clips: Sequence[Tuple[Sequence[Tensor], Tens
     """
     kinds = [k for k in KINDS if k != "copied" or gate.config.variant in COPYING_VARIANTS]
     configs = {k: replace(gate.config, tau=KINDS[k][0], variant=KINDS[k][1]) for k in kinds}
-    timer = StageTimer()
+    timer = StageTimer(module_device(gate))
     sums: Dict[str, Dict[str, float]] = {k: {} for k in kinds}
     steps = dict.fromkeys(kinds, 0.0)
     frames = 0
@@ -143,6 +148,7 @@ def profile_stages(gate: ReuseGate, clips: Sequence[Tuple[Sequence[Tensor], Tens
                 with _instrumented(session, timer):
                     start = time.perf_counter()
                     session.step(frame)
+                    synchronize(session.device)
                     steps[kind] += time.perf_counter() - start
                 for name, seconds in timer.take().items():
                     sums[kind][name] = sums[kind].get(name, 0.0) + seconds

@@ -20,10 +20,13 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import numpy as np
 import torch
 
+from reusegate.core.controller import budget_figures
+from reusegate.core.device import synchronize
 from reusegate.core.gate import ReuseGate
 from reusegate.core.session import frame_tensor
 from reusegate.data.readers import VideoSequence
 from reusegate.data.writer import ResultWriter, atomic_write_text, check_writable
+from reusegate.tools.report import FrameRecord
 
 __all__ = ["DONE_MARKER", "SUMMARY", "load_model", "model_name", "set_threads", "segment_sequence", "run_sequences",
            "parse_shard", "id_tables"]
@@ -35,16 +38,16 @@ SUMMARY = "summary.json"
 # ---------------------------------------------------------------------------------------------- model
 def load_model(path: Union[str, Path, None], tau: Optional[float] = None, variant: Optional[str] = None,
                tau2: Optional[float] = None, optimize: bool = True, preset: Optional[str] = None,
-               reuse_path: Optional[str] = None) -> ReuseGate:
+               reuse_path: Optional[str] = None, device: Union[str, torch.device, None] = None) -> ReuseGate:
     """The exported model at ``path`` (NAME.pth with NAME.json beside it), or the embedded model it names
     (``fast``, ``accurate``; ``None``: the default), ready for inference, with the config its ``.json`` recommends
     and each setting given here in its place (:func:`reusegate.zoo.catalog.load_gate`). ``optimize``: BatchNorm
     folded and channels-last weights (:func:`reusegate.tools.optimize.for_inference`: the same function, faster on
-    CPU); ``preset``: one of the ``.json``'s inference presets."""
+    CPU); ``preset``: one of the ``.json``'s inference presets; ``device``: where it runs (``None``: the CPU)."""
     from reusegate.tools.optimize import for_inference
     from reusegate.zoo.catalog import load_gate
 
-    gate = load_gate(path, tau=tau, variant=variant, tau2=tau2, preset=preset, reuse_path=reuse_path)
+    gate = load_gate(path, tau=tau, variant=variant, tau2=tau2, preset=preset, reuse_path=reuse_path, device=device)
     return for_inference(gate) if optimize else gate
 
 
@@ -119,19 +122,22 @@ def _check_sequence(gate: ReuseGate, seq: VideoSequence, relabel: bool = False) 
 
 
 def segment_sequence(gate: ReuseGate, seq: VideoSequence, writer: ResultWriter, bar: Any = None,
-                     relabel: bool = False) -> Dict[str, Any]:
+                     relabel: bool = False, budget: Optional[Dict[str, float]] = None) -> Dict[str, Any]:
     """Segment ``seq`` frame by frame, write each mask as it comes, and return the sequence's figures.
 
     FPS counts the model's ``step`` calls after the start frame only (no decoding or writing), as the paper
     reports it. With ``relabel`` (YouTube-VOS), object ids that are not 1..K in start order are renumbered
-    for the session and written back with their original ids.
+    for the session and written back with their original ids. ``budget``: ``target_fps`` or ``budget_ms`` (and
+    ``tau_min``) of a latency-budget session (:meth:`ReuseGate.session`). The figures hold the gate's record per
+    frame (``tau``, reused objects, ``p_reuse`` per object), which the overlay and the report draw.
     """
     _check_sequence(gate, seq, relabel)
     tables = id_tables(seq) if relabel else None
     to_session, to_original = tables if tables is not None else (None, None)
     oracle = gate.config.variant == "oracle"
-    session = gate.session()
+    session = gate.session(**(budget or {}))
     names = seq.frame_names
+    record = FrameRecord()
     step_seconds = 0.0
     start = time.perf_counter()
     for i in range(len(seq)):
@@ -143,10 +149,12 @@ def segment_sequence(gate: ReuseGate, seq: VideoSequence, writer: ResultWriter, 
             gt = None if gt is None else to_session[gt]
         t0 = time.perf_counter()
         result = session.step(frame, new, gt=gt)
+        synchronize(session.device)
         if i > 0:
             step_seconds += time.perf_counter() - t0
-        labels = result.labels.numpy().astype(np.uint8)
+        labels = result.labels.cpu().numpy().astype(np.uint8)
         writer.write(seq.name, names[i], labels if to_original is None else to_original[labels])
+        record.add(result, session.config.tau, to_original)
         if bar is not None:
             bar.update(1)
     stats = session.stats()
@@ -160,6 +168,8 @@ def segment_sequence(gate: ReuseGate, seq: VideoSequence, writer: ResultWriter, 
         "fps": (len(seq) - 1) / step_seconds if step_seconds > 0 else None,
         "step_seconds": step_seconds,
         "wall_seconds": time.perf_counter() - start,
+        **record.figures(),
+        **({"budget": budget_figures(stats)} if budget else {}),
     }
 
 
@@ -231,14 +241,15 @@ def _stored_figures(seq_dir: Path, settings: Dict[str, Any]) -> Optional[Dict[st
 
 def run_sequences(gate: ReuseGate, sequences: Sequence[VideoSequence], out: Path, settings: Dict[str, Any],
                   redo: bool = False, progress: bool = True, shard: Optional[tuple[int, int]] = None,
-                  relabel: bool = False) -> Dict[str, Any]:
+                  relabel: bool = False, budget: Optional[Dict[str, float]] = None) -> Dict[str, Any]:
     """Segment every sequence into ``out`` (DAVIS layout), skipping finished ones; write and return the summary.
 
     ``settings`` (model, tau, variant, ...) is stored in each done-marker and in the summary: a finished
     sequence made with other settings is an error unless ``redo``. With ``shard=(i, N)`` this process takes
     sequences i, i + N, ... of the list; several shards may share ``out``: the summary always covers the whole
     list, merging what every shard has finished so far (read from the done-markers), and says whether it is
-    complete, so the last shard to finish leaves the full summary. ``relabel``: see :func:`segment_sequence`.
+    complete, so the last shard to finish leaves the full summary. ``relabel``, ``budget``: see
+    :func:`segment_sequence`.
     """
     from tqdm import tqdm
 
@@ -285,7 +296,7 @@ def run_sequences(gate: ReuseGate, sequences: Sequence[VideoSequence], out: Path
         for seq in todo:
             bar.set_description(seq.name)
             try:
-                figures = segment_sequence(gate, seq, writer, bar, relabel)
+                figures = segment_sequence(gate, seq, writer, bar, relabel, budget)
             except BaseException:
                 _discard(writer, seq)
                 raise

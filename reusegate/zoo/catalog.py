@@ -4,7 +4,8 @@ An exported model is two files side by side: ``NAME.pth``, a plain state dict of
 :class:`~reusegate.ReuseGate` (loads with ``weights_only=True``), and ``NAME.json``, which says what inference needs
 and nothing else (format 2): the architecture -- ``host``, ``adapter`` (as registered by plugins), ``host_kwargs``,
 ``gate_input``, ``rebuilt_prefixes`` -- so the core builds it without importing any adapter, and ``recommended``, the
-:class:`~reusegate.core.config.GateConfig` it runs with by default (``tau``, ``variant``, ``tau2``, ``reuse_path``).
+:class:`~reusegate.core.config.GateConfig` it runs with by default (``tau``, ``variant``, ``tau2``, ``reuse_path``;
+optional ``tau_min``, the floor of a latency-budget session's ``tau``, :mod:`reusegate.core.controller`).
 Optional ``presets`` name inference-time alternatives (:func:`with_preset`). Training settings (the loss's margins)
 stay with training. Format 1 (reusegate 0.1: ``gate``, ``recommended_tau``, ``recommended_variant``,
 ``recommended_tau2``) is still read.
@@ -26,6 +27,7 @@ import torch
 
 from reusegate.data.writer import atomic_write_bytes, atomic_write_text
 from reusegate.core.config import GateConfig
+from reusegate.core.device import resolve_device
 from reusegate.core.gate import ReuseGate
 from reusegate.registry import build
 from reusegate.zoo.safe_load import load_weights
@@ -67,7 +69,8 @@ def save_gate(gate: ReuseGate, path: Union[str, Path], host: str, adapter: str,
     path.parent.mkdir(parents=True, exist_ok=True)
     rebuilt = [f"host.{p}" for p in getattr(gate.host, "rebuilt_prefixes", ())]
     meta = {"format": FORMAT_VERSION, "host": host, "adapter": adapter, "host_kwargs": host_kwargs or {},
-            "gate_input": gate.gate_modules.gate_input, "rebuilt_prefixes": rebuilt, "recommended": asdict(config),
+            "gate_input": gate.gate_modules.gate_input, "rebuilt_prefixes": rebuilt,
+            "recommended": {k: v for k, v in asdict(config).items() if v is not None},  # tau_min: only when set
             **(extra or {})}
     state = {k: v for k, v in gate.state_dict().items() if not k.startswith(tuple(rebuilt))}
     buf = io.BytesIO()
@@ -79,12 +82,15 @@ def save_gate(gate: ReuseGate, path: Union[str, Path], host: str, adapter: str,
 
 def load_gate(path: Union[str, Path, None], tau: Optional[float] = None, variant: Optional[str] = None,
               preset: Optional[str] = None, tau2: Optional[float] = None,
-              reuse_path: Optional[str] = None) -> ReuseGate:
+              reuse_path: Optional[str] = None, device: Union[str, torch.device, None] = None) -> ReuseGate:
     """Build the exported model at ``path`` (``.pth`` with its ``.json`` beside it; or an embedded model's name,
     :func:`model_path`). Its config is the one the ``.json`` recommends (:func:`recommended_config`) with each
     setting given here in place of the recommended one; ``reuse_path`` changes no weights. ``preset`` names one of
     the ``.json``'s ``presets``: inference-time settings (``host_kwargs``, ``adapter``, ``recommended``) merged over
-    the trained ones, e.g. a target model fitted with more iterations; the weights are the same."""
+    the trained ones, e.g. a target model fitted with more iterations; the weights are the same. ``device``
+    (``'cpu'``, the default, ``'cuda'``, ``'cuda:N'``, ``'mps'``) is where the model runs: its sessions make their
+    frames, masks and caches there; one that is not there is refused before anything loads."""
+    device = resolve_device(device)
     path = model_path(path)
     meta_path = path.with_suffix(".json")
     for p in (path, meta_path):
@@ -118,7 +124,7 @@ def load_gate(path: Union[str, Path, None], tau: Optional[float] = None, variant
         raise ValueError(f"{path} does not fit the model its .json describes: missing keys {missing[:5]}"
                          f"{' ...' if len(missing) > 5 else ''}, unexpected keys {unexpected[:5]}"
                          f"{' ...' if len(unexpected) > 5 else ''}; export it again with reusegate train --export")
-    return gate.eval()
+    return gate.to(device).eval()
 
 
 def _read_meta(meta_path: Path) -> Dict[str, Any]:
@@ -260,11 +266,19 @@ def model_path(model: Union[str, Path, None]) -> Path:
 
 def default_gate(tau: Optional[float] = None, variant: Optional[str] = None, preset: Optional[str] = None,
                  model: Optional[str] = None, tau2: Optional[float] = None,
-                 reuse_path: Optional[str] = None) -> ReuseGate:
+                 reuse_path: Optional[str] = None, device: Union[str, torch.device, None] = None,
+                 backend: str = "torch") -> ReuseGate:
     """An embedded model (:data:`EMBEDDED_MODELS`: ``accurate``, ``fast``, ``ttvos``; ``None``:
     :data:`DEFAULT_ALIAS`) with its recommended config, each setting given here in its place (docs/models);
     ``preset='full_fit'``: its target models fitted with upstream's full iteration counts (a little more J&F for
-    about 5 % more time a frame)."""
+    about 5 % more time a frame); ``device``: where it runs (:func:`load_gate`); ``backend``: what runs the host's
+    convolutions, ``'torch'``, ``'onnxruntime'`` or ``'openvino'`` (:func:`reusegate.deploy.use_backend`)."""
+    from reusegate.deploy.backends import BACKENDS, use_backend
+
     if model is not None and embedded_name(model) is None:
         raise ValueError(f"no embedded model {model!r}; the embedded models are {', '.join(EMBEDDED_MODELS)}")
-    return load_gate(model, tau=tau, variant=variant, preset=preset, tau2=tau2, reuse_path=reuse_path)
+    if backend not in BACKENDS:  # before any weight loads
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    gate = load_gate(model, tau=tau, variant=variant, preset=preset, tau2=tau2, reuse_path=reuse_path,
+                     device=device)
+    return use_backend(gate, backend, model_path(model))
