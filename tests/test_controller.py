@@ -78,6 +78,21 @@ def test_converges_to_the_highest_tau_meeting_the_budget_and_meets_it():
     assert controller.unreachable is None
 
 
+def test_rare_long_frames_count_in_full():
+    """Every 8th computed frame also runs a slow online update (5x a frame): a controller that clipped each
+    frame's error would count those frames short and settle over budget; the owed error keeps the mean on it."""
+    budget, rng = 0.034, np.random.default_rng(3)
+    controller = LatencyController(budget, tau_min=0.3, tau=1.0)
+    times, computed = [], 0
+    for _ in range(3000):
+        reused = rng.random() < reuse_rate(controller.tau) * 1.1
+        computed += not reused
+        seconds = COMPUTED_S * (COST if reused else 1.0) * (5.0 if not reused and computed % 8 == 0 else 1.0)
+        times.append(seconds)
+        controller.update(seconds)
+    assert abs(np.mean(times[1000:]) / budget - 1) < 0.03
+
+
 def test_easy_budget_runs_the_host_alone_and_never_leaves_one():
     controller = LatencyController(0.050, tau_min=0.6, tau=0.7)  # slower than tau = 1 needs
     taus, _ = drive(controller, 300)

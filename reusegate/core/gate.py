@@ -95,24 +95,30 @@ class ReuseGate(nn.Module):
 
     def session(self, config: Optional[GateConfig] = None, count_flops: bool = False, *,
                 target_fps: Optional[float] = None, budget_ms: Optional[float] = None,
-                tau_min: Optional[float] = None, clock: Callable[[], float] = time.perf_counter) -> Session:
+                tau_min: Optional[float] = None, tau_start: Optional[float] = None,
+                clock: Callable[[], float] = time.perf_counter) -> Session:
         """Start a new video with ``config`` (default: :attr:`config`). Switches the wrapper to eval mode (BN
         running statistics).
 
         With ``target_fps`` (or ``budget_ms``, the time a frame may take) the session is a
         :class:`~reusegate.core.controller.ControlledSession`: before every frame a latency controller sets ``tau``
-        within ``[tau_min, 1]`` from the measured step times (``clock``), starting at 1; ``tau_min`` defaults to
+        within ``[tau_min, 1]`` from the measured step times (``clock``), starting at ``tau_start`` (default 1; a run
+        of several videos passes the ``tau`` the previous one ended on, since the machine did not change);
+        ``tau_min`` defaults to
         :func:`~reusegate.core.controller.tau_floor` of the config (its ``tau_min``, else the lower of 0.7 and its
         ``tau``)."""
         self.eval()
         config = config or self.config
         budget = budget_seconds(target_fps, budget_ms)
         if budget is None:
-            if tau_min is not None:
-                raise ValueError("tau_min is the floor of a latency budget; give target_fps or budget_ms with it")
+            for name, value in (("tau_min", tau_min), ("tau_start", tau_start)):
+                if value is not None:
+                    raise ValueError(f"{name} is the floor of a latency budget; give target_fps or budget_ms with it"
+                                     if name == "tau_min" else
+                                     f"{name} is where a latency budget's tau starts; give target_fps or budget_ms")
             return Session(self.adapter, self.gate_modules, config, count_flops=count_flops)
         floor = tau_floor(config if tau_min is None else replace(config, tau_min=tau_min))
-        controller = LatencyController(budget, floor)
+        controller = LatencyController(budget, floor, 1.0 if tau_start is None else tau_start)
         return ControlledSession(self.adapter, self.gate_modules, config, controller, clock, count_flops)
 
     def run(self, frames: Iterable[FrameLike], first_masks: FrameLike, config: Optional[GateConfig] = None,

@@ -95,6 +95,7 @@ class _Variant:
     gate_vs_iou: List[tuple[float, float]] = field(default_factory=list)  # (p_reuse, true IoU) per object-frame
     target_fps: Optional[float] = None  # a latency-budget session (tau moves; config.tau is where it starts)
     tau_min: Optional[float] = None  # its floor (None: the config's, reusegate.core.controller.tau_floor)
+    tau_start: float = 1.0  # where its next clip's controller starts: where the last one ended
     taus: List[float] = field(default_factory=list)  # the tau of every timed frame
     windows: List[int] = field(default_factory=lambda: [0, 0])  # 1-second windows within +-15 % of target, all
     unreachable: List[str] = field(default_factory=list)  # clips whose budget was out of reach at tau_min
@@ -131,7 +132,7 @@ def _session(gate: ReuseGate, v: _Variant, count_flops: bool = False):
     if v.config is None:
         return HostRunner(gate.adapter)
     if v.target_fps is not None:
-        return gate.session(v.config, count_flops, target_fps=v.target_fps, tau_min=v.tau_min)
+        return gate.session(v.config, count_flops, target_fps=v.target_fps, tau_min=v.tau_min, tau_start=v.tau_start)
     return gate.session(v.config, count_flops)
 
 
@@ -145,6 +146,7 @@ def _budget_figures(v: _Variant, session: Any, clip: str) -> None:
     for i, seconds in enumerate(session.step_seconds[1:], start=1):
         v.phase_seconds.setdefault(load_phase(i, n), []).append(seconds)
     v.taus += session.taus[1:]
+    v.tau_start = session.controller.tau
     v.per_clip[clip]["tau_mean"] = float(np.mean(session.taus[1:]))
     if session.controller.unreachable is not None:
         v.unreachable.append(clip)

@@ -302,6 +302,8 @@ def run_sequences(gate: ReuseGate, sequences: Sequence[VideoSequence], out: Path
                 raise
             atomic_write_text(out / seq.name / DONE_MARKER, json.dumps({"settings": settings, "summary": figures}))
             per_sequence[seq.name] = figures
+            if budget:  # the next video starts where this one's controller ended: the machine is the same
+                budget = {**budget, "tau_start": figures["budget"]["tau_end"]}
             bar.set_postfix(reuse=f"{100 * figures['reuse_rate']:.0f}%")
             write_summary()
     return write_summary()
