@@ -292,3 +292,8 @@ def test_bench_load_mode_reports_each_third(tiny_model, tmp_path, capsys, monkey
     assert all(ph["fps"] > 0 for ph in rows["tau=1"]["phases"].values())
     assert {"tau_mean", "windows", "windows_within_15pct"} <= set(rows["fps=50"]["phases"]["load"])
     assert "fps=50 before / under / after the load:" in capsys.readouterr().out
+    counts = []  # --load N: N busy processes (a lighter load than one per core)
+    monkeypatch.setattr(load_module.CompetingLoad, "set", lambda self, on: counts.append(self.processes))
+    assert main(["bench", "--model", str(tiny_model), "--taus", "0.5", "--frames", "4", "--no-flops", "--threads",
+                 "1", "--load", "1"]) == 0
+    assert counts and set(counts) == {1}

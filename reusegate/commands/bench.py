@@ -42,9 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "--taus (default: the model's recommended tau); speed against the first, J&F, pixel "
                              "agreement and differing gate decisions")
     add_budget_arguments(parser, many=True)
-    parser.add_argument("--load", action="store_true",
-                        help="run a CPU-heavy competing load (one busy process per core) during the middle third of "
-                             "every sequence; every row then gives its FPS per third (a budget: also tau, windows)")
+    parser.add_argument("--load", type=int, nargs="?", const=0, default=None, metavar="N",
+                        help="run a CPU-heavy competing load (N busy processes; without N one per core) during the "
+                             "middle third of every sequence; every row then gives its FPS per third (a budget: "
+                             "also tau, windows)")
     parser.add_argument("--json", type=Path, default=None, help="write the figures to this JSON file")
     parser.add_argument("--plot", type=Path, default=None, help="write the J&F-vs-FPS plot to this PNG file")
 

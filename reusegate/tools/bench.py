@@ -301,7 +301,7 @@ def _warm_up(gate: ReuseGate, variants: List[_Variant], clip: BenchClip) -> None
 def bench(gate: ReuseGate, clips: Sequence[BenchClip], taus: Sequence[float] = DEFAULT_TAUS,
           flops: bool = True, progress: bool = True, others: Sequence[str] = (),
           others_tau: float = 0.7, targets: Sequence[float] = (), target_config: Optional[GateConfig] = None,
-          tau_min: Optional[float] = None, load: bool = False) -> Dict[str, Any]:
+          tau_min: Optional[float] = None, load: Optional[int] = None) -> Dict[str, Any]:
     """Measure ``gate`` on ``clips``: latency, FLOPs, reuse rate and J&F per variant, speedups and Amdahl.
 
     Returns a JSON-ready dict; ``variants`` lists the host, ``tau=1``, the other taus (descending) and
@@ -313,7 +313,8 @@ def bench(gate: ReuseGate, clips: Sequence[BenchClip], taus: Sequence[float] = D
     gate's) with its ``tau`` floor at ``tau_min`` (default: the config's): its row holds the mean ``tau``, the share
     of 1-second windows of its own step time within 15 % of the target, the sequences whose budget was out of
     reach, and ``frontier_jf``, the J&F of the fixed-``tau`` rows interpolated at its frame rate. ``load`` runs a
-    competing CPU load (:class:`~reusegate.tools.load.CompetingLoad`) during the middle third of every clip; each
+    competing CPU load of that many busy processes (0: one per core; :class:`~reusegate.tools.load.CompetingLoad`)
+    during the middle third of every clip; each
     row then holds its figures per third (``phases``: FPS, and for a budget the mean ``tau`` and the windows).
     """
     from tqdm import tqdm
@@ -322,7 +323,7 @@ def bench(gate: ReuseGate, clips: Sequence[BenchClip], taus: Sequence[float] = D
     variants = _variants(gate.config, taus, others, others_tau) + [
         _Variant(f"fps={f:g}", target_config or gate.config, target_fps=f, tau_min=tau_min) for f in targets]
     _warm_up(gate, variants, clips[0])
-    with CompetingLoad() if load else contextlib.nullcontext() as hog:
+    with CompetingLoad(load or None) if load is not None else contextlib.nullcontext() as hog:
         for clip in tqdm(clips, desc="timing", unit="seq", disable=not progress):
             _timing_pass(gate, variants, clip, hog)
     if flops:
@@ -373,7 +374,7 @@ def bench(gate: ReuseGate, clips: Sequence[BenchClip], taus: Sequence[float] = D
         })
         if v.target_fps is not None:
             rows[-1].update(_target_figures(v))
-        if load:
+        if load is not None:
             rows[-1]["phases"] = _phase_figures(v)
     fixed = sorted((r["fps"], r["jf"]) for r in rows if r["variant"] == "decode" and "target_fps" not in r)
     for r in rows:
