@@ -37,6 +37,7 @@ from reusegate.core.gate import ReuseGate
 from reusegate.core.host import HostAdapter
 from reusegate.core.session import HostRunner
 from reusegate.core.training import Clip, LossConfig, clip_losses
+from reusegate.data.writer import atomic_torch_save
 from reusegate.registry import MODELS, build
 from reusegate.zoo.safe_load import load_weights
 
@@ -266,10 +267,7 @@ def export_state_dict(model: nn.Module, path: Union[str, os.PathLike], host: Opt
         host_kwargs = {k: v for k, v in _plain(host).items() if k != "type"}
         save_gate(net, path, host=host["type"], adapter=_plain(adapter), host_kwargs=host_kwargs)
         return path
-    state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
-    tmp = f"{path}.tmp{os.getpid()}"
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    atomic_torch_save({k: v.detach().cpu() for k, v in net.state_dict().items()}, path)
     return path
 
 

@@ -35,7 +35,8 @@ from reusegate.data.writer import atomic_write_bytes
 from reusegate.evaluation.metrics import frame_jf, jaccard, scored_frames
 from reusegate.tools.load import PHASES, CompetingLoad, load_phase
 
-__all__ = ["BenchClip", "davis_clips", "demo_clips", "bench", "bench_lines", "bench_plot", "davis_object_ids",
+__all__ = ["BenchClip", "ObjectScores", "davis_clips", "demo_clips", "bench", "bench_lines", "bench_plot",
+           "davis_object_ids",
            "DEFAULT_TAUS", "OTHER_VARIANTS"]
 
 DEFAULT_TAUS = (1.0, 0.9, 0.8, 0.7, 0.5)
@@ -176,6 +177,26 @@ def davis_object_ids(gt0: np.ndarray) -> List[int]:
     return list(range(1, int(gt0.max(initial=0)) + 1))
 
 
+class ObjectScores:
+    """J and F of each object over one clip's scored frames (the DAVIS protocol's: not the first, not the last)."""
+
+    def __init__(self, ids: List[int], frames: int) -> None:
+        self.ids, self.scored = ids, scored_frames(frames)
+        self.j: Dict[int, List[float]] = {oid: [] for oid in ids}
+        self.f: Dict[int, List[float]] = {oid: [] for oid in ids}
+
+    def add(self, t: int, labels: np.ndarray, gt: np.ndarray) -> None:
+        """Score frame ``t``'s label map against its ground truth, if ``t`` is a scored frame."""
+        if t in self.scored:
+            for oid, (j, f) in frame_jf(labels, gt, self.ids).items():
+                self.j[oid].append(j)
+                self.f[oid].append(f)
+
+    def means(self) -> tuple[List[float], List[float]]:
+        """Per object, in id order: mean J and mean F over the scored frames."""
+        return ([float(np.mean(self.j[o])) for o in self.ids], [float(np.mean(self.f[o])) for o in self.ids])
+
+
 def _check_clips(clips: Sequence[BenchClip]) -> None:
     if not clips:
         raise ValueError("no sequence to benchmark")
@@ -204,10 +225,9 @@ def _timing_pass(gate: ReuseGate, variants: List[_Variant], clip: BenchClip,
         _first_step(sessions[v.name], v, clip)
     ids = davis_object_ids(clip.gt[0])
     n = len(clip.frames)
-    scores = {v.name: {oid: ([], []) for oid in ids} for v in variants}
+    scores = {v.name: ObjectScores(ids, n) for v in variants}
     anchors = {v.name: dict.fromkeys(ids, 0) for v in variants}  # each object's last computed frame
     pairs_before = {v.name: len(v.gate_vs_iou) for v in variants}
-    scored = scored_frames(n)
     for t in range(1, n):
         k = t % len(variants)
         if load is not None:
@@ -225,13 +245,9 @@ def _timing_pass(gate: ReuseGate, variants: List[_Variant], clip: BenchClip,
             v.copied += sum(r and copies_previous_mask(v.config, result.p_reuse[oid])
                             for oid, r in result.reused.items())
             _compare_gate(v, result, clip, t, anchors[v.name])
-            if t in scored:
-                for oid, (j, f) in frame_jf(result.labels.cpu().numpy(), clip.gt[t], ids).items():
-                    scores[v.name][oid][0].append(j)
-                    scores[v.name][oid][1].append(f)
+            scores[v.name].add(t, result.labels.cpu().numpy(), clip.gt[t])
     for v in variants:
-        js = [float(np.mean(scores[v.name][o][0])) for o in ids]
-        fs = [float(np.mean(scores[v.name][o][1])) for o in ids]
+        js, fs = scores[v.name].means()
         v.j += js
         v.f += fs
         v.per_clip[clip.name] = {"jf": (float(np.mean(js)) + float(np.mean(fs))) / 2,

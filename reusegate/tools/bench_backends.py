@@ -17,8 +17,7 @@ import numpy as np
 
 from reusegate.core.config import GateConfig
 from reusegate.core.gate import ReuseGate
-from reusegate.evaluation.metrics import frame_jf, scored_frames
-from reusegate.tools.bench import BenchClip, davis_object_ids
+from reusegate.tools.bench import BenchClip, ObjectScores, davis_object_ids
 
 __all__ = ["bench_backends", "backend_lines"]
 
@@ -60,8 +59,7 @@ def bench_backends(gates: Dict[str, ReuseGate], clips: Sequence[BenchClip], taus
         sessions = {r.name: gates[r.backend].session(_config(gates[r.backend], r.tau)) for r in runs}
         for r in runs:
             sessions[r.name].step(clip.frames[0], clip.gt[0].astype(np.int64))
-        scores = {r.name: {oid: ([], []) for oid in ids} for r in runs}
-        scored = scored_frames(len(clip.frames))
+        scores = {r.name: ObjectScores(ids, len(clip.frames)) for r in runs}
         for t in range(1, len(clip.frames)):
             k = t % len(runs)
             results = {}
@@ -77,13 +75,11 @@ def bench_backends(gates: Dict[str, ReuseGate], clips: Sequence[BenchClip], taus
                 r.agree += int((res.labels == ref.labels).sum())
                 r.flips += [abs(res.p_reuse[o] - r.tau) for o in res.reused
                             if res.reused[o] != ref.reused.get(o) and not math.isnan(res.p_reuse[o])]
-                if t in scored:
-                    for oid, (j, f) in frame_jf(res.labels.cpu().numpy(), clip.gt[t], ids).items():
-                        scores[r.name][oid][0].append(j)
-                        scores[r.name][oid][1].append(f)
+                scores[r.name].add(t, res.labels.cpu().numpy(), clip.gt[t])
         for r in runs:
-            r.j += [float(np.mean(scores[r.name][o][0])) for o in ids]
-            r.f += [float(np.mean(scores[r.name][o][1])) for o in ids]
+            js, fs = scores[r.name].means()
+            r.j += js
+            r.f += fs
     rows = []
     for r in runs:
         ref = next(x for x in runs if x.tau == r.tau and x.backend == names[0])

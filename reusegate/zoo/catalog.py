@@ -16,7 +16,6 @@ are left out of the ``.pth`` and the ``.json`` records that, so a shipped model 
 """
 from __future__ import annotations
 
-import io
 import json
 from importlib import resources
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any, Dict, Optional, Union
 
 import torch
 
-from reusegate.data.writer import atomic_write_bytes, atomic_write_text
+from reusegate.data.writer import atomic_torch_save, atomic_write_text
 from reusegate.core.config import GateConfig
 from reusegate.core.device import resolve_device
 from reusegate.core.gate import ReuseGate
@@ -73,9 +72,7 @@ def save_gate(gate: ReuseGate, path: Union[str, Path], host: str, adapter: str,
             "recommended": {k: v for k, v in asdict(config).items() if v is not None},  # tau_min: only when set
             **(extra or {})}
     state = {k: v for k, v in gate.state_dict().items() if not k.startswith(tuple(rebuilt))}
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    atomic_write_bytes(path, buf.getvalue())  # a full disk leaves no truncated .pth (nor a stray temp file)
+    atomic_torch_save(state, path)  # a full disk leaves no truncated .pth (nor a stray temp file)
     atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=2))
     return path
 
