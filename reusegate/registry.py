@@ -132,10 +132,14 @@ def lookup(kind: str, name: str) -> Any:
     registry = _registry(kind)
     registry.import_from_location()  # built-ins and plugins, even when ``name`` is no string
     obj = registry.get(name) if isinstance(name, str) else None
+    # Plugin kinds share mmengine registries (hosts and backbones both live in MODELS), so a name found may be
+    # of another kind: the registry keeps the kind each plugin name was registered as, and only that case (a
+    # backbone asked for as a host) is refused.
     other = registry.origins.get(name, (kind, ""))[0] if obj is not None else kind
     plugin_kinds = PLUGIN_KINDS.values()
-    if obj is not None and (other == kind or kind not in plugin_kinds or other not in plugin_kinds):
-        return obj  # only a name that a plugin registered as another kind (a backbone for a host) is refused
+    another_plugin_kind = other != kind and kind in plugin_kinds and other in plugin_kinds
+    if obj is not None and not another_plugin_kind:
+        return obj
     label = _label(kind)
     known = sorted(n for n in registry.module_dict if registry.origin(n)[0] == kind)
     message = f"no {label} named {name!r}"

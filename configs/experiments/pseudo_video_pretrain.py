@@ -22,5 +22,6 @@ train_dataloader = dict(batch_size=8, dataset=dict(_delete_=True, type='ConcatDa
          set_weights=dict(ecssd=0.4, pennfudan=0.3, ccp=0.3),
          motion=dict(max_shift=0.03, max_rotation=4.0, max_scale=0.04, max_deform=0.006)),
 ]))
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=20)
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=16)
+param_scheduler = [dict(type='StepLR', by_epoch=True, step_size=12, gamma=0.1)]
 default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=1))

@@ -156,7 +156,8 @@ class ControlledSession(Session):
              gt: Optional[FrameLike] = None) -> FrameResult:
         """Segment one frame at the controller's ``tau`` and feed it the step's measured time."""
         tau = self.controller.tau
-        self.config = config_at(self.base_config, tau)
+        if tau != self.config.tau or not self.taus:  # a new GateConfig (checked once) only when tau moved
+            self.config = config_at(self.base_config, tau)
         t0 = self.clock()
         result = super().step(frame, new_object_masks, gt)
         synchronize(self.device)  # an accelerator runs asynchronously: time the frame, not its launch
