@@ -12,12 +12,13 @@ frozen-tap stage 1's measured 23.5 min for 20 epochs of 192 clips (configs/g_frt
 
     python benchmarks/bench_still_images.py [--threads 2] [--clips 24] [--steps 2] [--batch 4]
 
-Figures depend on the load of the machine: say whether it was idle when you quote them. Measured 2026-12-06 on the
-2-core dev machine, 2 threads, NOT idle (other sessions' tests; load average 1.0 and 4.5 in two runs): a pseudo-clip
-30-52 ms (ecssd 37-52, pennfudan 40-53, ccp 30-47), a DAVIS clip 108-159 ms; a training step 3.4 / 6.7 s per clip,
-so 22 / 43 min an epoch of 384 clips and 7.4 / 14.5 h for the config's 20 epochs, 9-18x the frozen-tap stage 1's
-0.37 s per clip. A cProfile of one step (batch 2): target-model start on the augmented first frame 1.6 s per clip
-(backbone on the augmented copies 0.8 s, Gauss-Newton init 0.7 s), backward 1.5 s, the clip's backbone passes 0.7 s.
+Figures depend on the load of the machine: say whether it was idle when you quote them. An earlier run on a loaded
+machine (another session's tests, load average 1-4.5) read 3.4-6.7 s per clip for a training step; the real
+training run on an idle machine (2 threads, docs/training.md) took 3.3-3.9 s per batch of 8, 0.45 s a clip with
+its data: 2.9 min an epoch of the config's 384 clips. Making a pseudo-clip takes 30-52 ms (ecssd 37-52, pennfudan
+40-53, ccp 30-47), reading a DAVIS clip 108-159 ms. A cProfile of one step on 4 pseudo-clips (idle, 1.8 s): the target
+model's start on the augmented first frame (backbone on the augmented copies, Gauss-Newton init) 39 %, the clip's
+frames through backbone and decoder 26 %, backward 20 %.
 """
 from __future__ import annotations
 

@@ -63,6 +63,11 @@ def test_numbers_are_consistent(bench_run):
         assert r["flop_pass_same_decisions"] is True
         assert r["jf"] == pytest.approx((r["j"] + r["f"]) / 2)
         assert set(r["per_sequence"]) == set(MINI_SEQUENCES)
+        objects = [o for seq in r["per_sequence"].values() for o in seq["per_object"].values()]
+        assert r["j"] == pytest.approx(np.mean([o["j"] for o in objects]))  # the objects' figures pool to the row's
+        for seq in r["per_sequence"].values():
+            js, fs = zip(*((o["j"], o["f"]) for o in seq["per_object"].values()))
+            assert seq["jf"] == pytest.approx((np.mean(js) + np.mean(fs)) / 2)
     # tau = 1 is the host: nothing reused, same masks (so the same J&F), same executed FLOPs
     assert base["reuse_rate"] == v["host"]["reuse_rate"] == 0.0 and base["skip_rate"] == 0.0
     assert base["jf"] == v["host"]["jf"] and 0.0 < base["jf"] < 1.0

@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 import torch
 from torch import Tensor, nn
 
+from reusegate.core.host import input_statistics
 from reusegate.registry import build
 
 from .augment import augment_first_frame
@@ -25,10 +26,7 @@ from .checkpoints import load_frtm_checkpoint
 from .refiner import Refiner
 from .target_model import TargetModel, TargetModelParams
 
-__all__ = ["FRTM", "IMAGENET_MEAN", "IMAGENET_STD"]
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+__all__ = ["FRTM"]
 
 
 _PRESETS = ("inference_fast", "inference", "training")
@@ -121,9 +119,7 @@ class FRTM(nn.Module):
                                head_channels=head_channels, s8_channels=s8_channels, head=head)
         self.target_params = _target_params(target_params)
         self.seed = seed
-        # A backbone trained with other input statistics says so (input_mean / input_std, see hookspecs)
-        std = torch.tensor(getattr(backbone, "input_std", IMAGENET_STD), dtype=torch.float32).view(1, 3, 1, 1)
-        mean = torch.tensor(getattr(backbone, "input_mean", IMAGENET_MEAN), dtype=torch.float32).view(1, 3, 1, 1)
+        mean, std = input_statistics(backbone)
         self.register_buffer("norm_weight", 1.0 / 255.0 / std, persistent=False)
         self.register_buffer("norm_bias", -mean / std, persistent=False)
         if checkpoint is not None:

@@ -104,6 +104,9 @@ class PluginBackboneS16(nn.Module):
                 raise ValueError(f"backbone {type(backbone).__name__} lacks {name!r} (see reusegate.plugins.hookspecs)")
         self.net = backbone
         self.feature_channels = {k: backbone.feature_channels[k] for k in ("s4", "s8", "s16")}
+        for name in ("input_mean", "input_std"):  # the input statistics it declares reach the host's normalisation
+            if hasattr(backbone, name):
+                setattr(self, name, getattr(backbone, name))
 
     def forward_shallow(self, x: Tensor) -> Features:
         return self.net.forward_shallow(x)

@@ -28,15 +28,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from reusegate.core.host import input_statistics
 from reusegate.registry import build
 
 from .backbones import S16_TAPS, PluginBackboneS16
 
-__all__ = ["TTVOS", "TTVOSState", "FrameOutputs", "IMAGENET_MEAN", "IMAGENET_STD", "pad16", "padding16", "unpad",
+__all__ = ["TTVOS", "TTVOSState", "FrameOutputs", "pad16", "padding16", "unpad",
            "pool_mask", "coordinates", "two_channel"]
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 GROUP_WIDTH = 4
 """Channels per group of the grouped 5x5 convolutions (upstream ``ltG``)."""
 HISTORY = 6
@@ -274,8 +273,9 @@ class TTVOS(nn.Module):
         self.backbone.requires_grad_(False)
         for name in self.finetune:
             getattr(backbone, name).requires_grad_(True)
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        mean, std = input_statistics(backbone)  # ImageNet's, or the backbone's own (hookspecs: input_mean)
+        self.register_buffer("mean", mean, persistent=False)
+        self.register_buffer("std", std, persistent=False)
         self.finetune_bn = bool(finetune_bn)
         if checkpoint is not None:
             from .checkpoints import load_ttvos_checkpoint  # checkpoints imports this module
@@ -292,7 +292,8 @@ class TTVOS(nn.Module):
 
     # ------------------------------------------------------------------ features
     def normalize(self, image01: Tensor) -> Tensor:
-        """[0, 1] RGB -> backbone input: ``(x - mean) / std`` (upstream's ToTensor + Normalize)."""
+        """[0, 1] RGB -> backbone input: ``(x - mean) / std`` (upstream's ToTensor + Normalize, with ImageNet's
+        statistics or the backbone's own)."""
         return (image01 - self.mean) / self.std
 
     def shallow(self, x: Tensor) -> Dict[str, Tensor]:

@@ -27,10 +27,23 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = ["TapSpec", "Features", "HostAdapter", "soft_aggregate", "label_map", "resize",
-           "resize_like", "PreviousMask"]
+           "resize_like", "PreviousMask", "IMAGENET_MEAN", "IMAGENET_STD", "input_statistics"]
 
 Features = Dict[str, Tensor]
 """Named feature maps of one frame (e.g. ``{'s4': ..., 's8': ..., 's16': ..., 's32': ...}``)."""
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def input_statistics(backbone: nn.Module) -> tuple[Tensor, Tensor]:
+    """``(mean, std)``, ``[1, 3, 1, 1]`` each, of the [0, 1] RGB input ``backbone``'s weights were trained with: its
+    own ``input_mean`` / ``input_std`` where it declares them (EfficientNet-Lite: 127/255, 128/255; see
+    :mod:`reusegate.plugins.hookspecs`), else ImageNet's. Every host normalises through this, so a backbone
+    plugged into any host gets the input it expects."""
+    mean = torch.tensor(getattr(backbone, "input_mean", IMAGENET_MEAN), dtype=torch.float32).view(1, 3, 1, 1)
+    std = torch.tensor(getattr(backbone, "input_std", IMAGENET_STD), dtype=torch.float32).view(1, 3, 1, 1)
+    return mean, std
 
 
 @dataclass(frozen=True)

@@ -252,6 +252,7 @@ def _timing_pass(gate: ReuseGate, variants: List[_Variant], clip: BenchClip,
         v.f += fs
         v.per_clip[clip.name] = {"jf": (float(np.mean(js)) + float(np.mean(fs))) / 2,
                                  "ms_per_frame": float(np.mean(v.ms[-(n - 1):])),
+                                 "per_object": {str(o): {"j": j, "f": f} for o, j, f in zip(ids, js, fs)},
                                  **_gate_figures(v.gate_vs_iou[pairs_before[v.name]:])}
         if v.target_fps is not None:
             _budget_figures(v, sessions[v.name], clip.name)
