@@ -10,7 +10,7 @@ if TYPE_CHECKING:
 
 
 MODEL_HELP = ("an embedded model: 'accurate' (the default: G-FRTM trained at height 360), 'fast' (height 240: about "
-              "1.8x the frame rate, less J&F on hard video) or 'ttvos' (G-TTVOS); or an exported NAME.pth "
+              "1.8x the frame rate, less J&F on hard video) or 'ttvos' (G-TTVOS: an example of a second host, far less accurate); or an exported NAME.pth "
               "(NAME.json beside it)")
 
 
