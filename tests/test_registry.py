@@ -204,30 +204,31 @@ def test_build_checks_a_backbone_for_the_taps_its_host_reads():
     assert isinstance(host, ReferenceHost) and host.channels["s4"] > 0
 
 
-def test_every_host_normalises_with_the_statistics_a_backbone_declares(monkeypatch):
+def test_every_host_normalises_with_the_statistics_a_backbone_declares():
     """A backbone trained on other input statistics (EfficientNet-Lite: 127/255, 128/255) declares them, and FRTM
-    and TTVOS (whose stride-16 wrapper must pass them through) normalise with them; others get ImageNet's."""
+    and TTVOS (whose stride-16 wrapper of a plugin backbone must pass them through) normalise with them; a backbone
+    that declares none gets ImageNet's."""
     from reusegate.adapters.frtm.backbones import mobilenet_v2
+    from reusegate.adapters.ttvos.backbones import PluginBackboneS16
     from reusegate.core.host import IMAGENET_MEAN, IMAGENET_STD
 
     mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
 
-    def own_statistics(weights=None):
+    def own_statistics():
         backbone = mobilenet_v2(None)
         backbone.input_mean, backbone.input_std = mean, std
         return backbone
 
-    def register_backbones(register):
-        register("mnv2_own_statistics", own_statistics)
-
-    _manager_with(monkeypatch, register_backbones=register_backbones)
     at_mean = torch.tensor(mean).view(1, 3, 1, 1).expand(1, 3, 4, 4)
     one_std = at_mean + torch.tensor(std).view(1, 3, 1, 1)
-    frtm, ttvos = FRTM("mnv2_own_statistics", target_params=CHEAP), TTVOS(backbone="mnv2_own_statistics")
+    frtm = FRTM(own_statistics(), target_params=CHEAP)
+    ttvos = TTVOS(backbone=PluginBackboneS16(own_statistics()))
     for normalize in (lambda x: frtm.normalize(255 * x), ttvos.normalize):
         assert normalize(at_mean).abs().max() < 1e-5
         assert (normalize(one_std) - 1).abs().max() < 1e-5
-    imagenet = FRTM("mobilenet_v2", target_params=CHEAP)
-    assert imagenet.normalize(255 * torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)).abs().max() < 1e-5
-    assert (imagenet.normalize(255 * torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-                               + 255 * torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)) - 1).abs().max() < 1e-5
+    imagenet_mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    imagenet_one_std = imagenet_mean + torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    for host in (FRTM(mobilenet_v2(None), target_params=CHEAP), TTVOS(backbone=PluginBackboneS16(mobilenet_v2(None)))):
+        normalize = host.normalize if isinstance(host, TTVOS) else (lambda x, h=host: h.normalize(255 * x))
+        assert normalize(imagenet_mean).abs().max() < 1e-5
+        assert (normalize(imagenet_one_std) - 1).abs().max() < 1e-5
