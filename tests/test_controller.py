@@ -6,6 +6,7 @@ No test reads the wall clock: the plant is a synthetic step-time model and the s
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -193,6 +194,7 @@ def test_session_feeds_measured_times_and_tau_one_is_the_host():
     bare = run(HostRunner(ReferenceAdapter(host)), frames, labels[0])
     for b, r in zip(bare, results):  # tau stays at 1: the host's masks, bit for bit
         assert torch.equal(b.labels, r.labels) and not any(r.reused.values())
+        assert all(math.isnan(p) for p in r.p_reuse.values())  # and no gate evaluated where none can fire
     stats = easy.stats()
     assert stats["tau"] == [1.0] * 10 and stats["unreachable"] is None and stats["target_fps"] == 10
     assert easy.step_seconds[0] is None and easy.step_seconds[1:] == pytest.approx([0.01] * 9)
@@ -207,6 +209,7 @@ def test_session_under_an_unreachable_budget_falls_to_the_floor_and_reuses():
     taus = slow.stats()["tau"]
     assert taus == pytest.approx([1.0, 1.0, 0.8, 0.6, 0.4, 0.2] + [0.0] * 6, abs=1e-9)
     assert all(r.reused.values() for r in results[6:])  # tau left 1 on frame 2: the gate's caches existed
+    assert [all(math.isnan(p) for p in r.p_reuse.values()) for r in results[1:4]] == [True, False, False]
     assert slow.stats()["unreachable"] == {"frame": 11, "mean_ms": pytest.approx(750.0), "budget_ms": 250.0,
                                            "tau_min": 0.0}
 

@@ -308,8 +308,8 @@ class Session(_VideoSession):
         for oid, obj in self.objects.items():
             p_reuse[oid] = math.nan
             mode[oid] = "compute"
-            if not self._gated:
-                continue
+            if not (c.variant == "oracle" or c.tau < 1.0):  # no gate can fire on this frame (a controlled
+                continue  # session's tau may be 1 now and lower later: its caches are kept all the same)
             d, p = layers.reuse_probability(match, obj.score, obj.template, obj.anchor_match, obj.anchor_mask)
             if d is not None:
                 matched[oid] = d
