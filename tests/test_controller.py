@@ -227,12 +227,12 @@ def test_bench_rows_per_target(tiny_model, tmp_path, capsys):
     from reusegate.cli import main
 
     assert main(["bench", "--model", str(tiny_model), "--taus", "0.5", "--frames", "20", "--no-flops", "--threads",
-                 "1", "--budget-ms", "100000", "1", "--tau-min", "0", "--json", str(tmp_path / "b.json"),
+                 "1", "--budget-ms", "100000", "0.001", "--tau-min", "0", "--json", str(tmp_path / "b.json"),
                  "--plot", str(tmp_path / "p.png")]) == 0
     report = json.loads((tmp_path / "b.json").read_text())
     v = {r["name"]: r for r in report["variants"]}
-    assert list(v) == ["host", "tau=1", "tau=0.5", "tau=0", "fps=0.01", "fps=1000"]
-    easy, hard = v["fps=0.01"], v["fps=1000"]
+    assert list(v) == ["host", "tau=1", "tau=0.5", "tau=0", "fps=0.01", "fps=1e+06"]
+    easy, hard = v["fps=0.01"], v["fps=1e+06"]
     assert easy["tau_lowest"] == easy["tau_mean"] == 1.0 and easy["unreachable"] == []
     assert easy["reuse_rate"] == 0 and easy["jf"] == v["tau=1"]["jf"]
     assert hard["tau_lowest"] == pytest.approx(0.0, abs=1e-9) and hard["tau_mean"] < 0.7 and hard["reuse_rate"] > 0
@@ -240,7 +240,7 @@ def test_bench_rows_per_target(tiny_model, tmp_path, capsys):
     assert hard["per_sequence"]["demo"]["tau_mean"] == pytest.approx(hard["tau_mean"])
     assert "frontier_jf" in hard and "windows_within_15pct" in hard
     printed = capsys.readouterr().out
-    assert "target 1000 FPS (decode): achieved" in printed and "1-s windows within 15 %" in printed
+    assert "target 1e+06 FPS (decode): achieved" in printed and "1-s windows within 15 %" in printed
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
     for argv, message in ((["--target-fps", "-1"], "--target-fps: must be a positive number, got '-1'"),
                           (["--tau-min", "0.5"], "--tau-min is the floor of a latency budget"),

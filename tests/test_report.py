@@ -57,21 +57,21 @@ class Page(HTMLParser):
 def test_budget_overlay_and_report(mini_davis, tiny_model, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["run", "--davis", str(mini_davis), "--sequences", str(mini_davis / "list.txt"), "--model",
-                 str(tiny_model), "--tau", "0.9", "--target-fps", "1000", "--tau-min", "0.3", "--threads", "1",
+                 str(tiny_model), "--tau", "0.9", "--target-fps", "100000", "--tau-min", "0.3", "--threads", "1",
                  "--overlay", "--report", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "latency budget 1.0 ms (1000.00 FPS), tau in [0.3, 1]" in printed
+    assert "latency budget 0.0 ms (100000.00 FPS), tau in [0.3, 1]" in printed
 
     summary = json.loads((out / inference.SUMMARY).read_text())
-    assert summary["settings"]["target_fps"] == 1000 and summary["settings"]["tau_min"] == 0.3
+    assert summary["settings"]["target_fps"] == 100000 and summary["settings"]["tau_min"] == 0.3
     start = 1.0  # the first video's controller starts at 1, each later one where the previous one ended
     for seq in MINI_SEQUENCES:
         s = summary["sequences"][seq]
         assert len(s["tau"]) == len(s["reused_objects"]) == MINI_FRAMES
-        assert s["tau"][:2] == pytest.approx([start, start], abs=1e-4) and s["tau"][-1] < 1  # 1000 FPS: tau goes down
+        assert s["tau"][:2] == pytest.approx([start, start], abs=1e-4) and s["tau"][-1] < 1  # 100000 FPS: tau goes down
         start = s["budget"]["tau_end"]
         assert all(0.3 <= t <= 1 for t in s["tau"])
-        assert s["budget"]["budget_ms"] == pytest.approx(1.0) and s["budget"]["tau_min"] == 0.3
+        assert s["budget"]["budget_ms"] == pytest.approx(0.01) and s["budget"]["tau_min"] == 0.3
         assert list(s["p_reuse"]) == ["1"] and len(s["p_reuse"]["1"]) == MINI_FRAMES and s["p_reuse"]["1"][0] is None
 
         video = cv2.VideoCapture(str(out / OVERLAY_DIR / f"{seq}.mp4"))
@@ -102,7 +102,7 @@ def test_budget_overlay_and_report(mini_davis, tiny_model, tmp_path, capsys):
     videos = {seq: (out / OVERLAY_DIR / f"{seq}.mp4").stat().st_mtime_ns for seq in MINI_SEQUENCES}
     (out / REPORT).unlink()
     assert main(["run", "--davis", str(mini_davis), "--sequences", str(mini_davis / "list.txt"), "--model",
-                 str(tiny_model), "--tau", "0.9", "--target-fps", "1000", "--tau-min", "0.3", "--threads", "1",
+                 str(tiny_model), "--tau", "0.9", "--target-fps", "100000", "--tau-min", "0.3", "--threads", "1",
                  "--overlay", "--report", "--out", str(out)]) == 0
     assert videos == {seq: (out / OVERLAY_DIR / f"{seq}.mp4").stat().st_mtime_ns for seq in MINI_SEQUENCES}
     again = Page()
