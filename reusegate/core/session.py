@@ -262,9 +262,15 @@ class Session(_VideoSession):
         self.flops: List[int] = []
 
     @property
-    def _gated(self) -> bool:
-        """Whether any object could ever reuse: at ``tau >= 1`` no gate fires, so none is evaluated."""
+    def _gate_fires(self) -> bool:
+        """Whether a gate can fire with the current config: at ``tau >= 1`` none can, so none is evaluated."""
         return self.config.variant == "oracle" or self.config.tau < 1.0
+
+    @property
+    def _gated(self) -> bool:
+        """Whether objects keep the caches the gate reads: where a gate can fire (a controlled session, whose
+        ``tau`` may leave 1 on any frame, always)."""
+        return self._gate_fires
 
     def step(
         self,
@@ -308,8 +314,8 @@ class Session(_VideoSession):
         for oid, obj in self.objects.items():
             p_reuse[oid] = math.nan
             mode[oid] = "compute"
-            if not (c.variant == "oracle" or c.tau < 1.0):  # no gate can fire on this frame (a controlled
-                continue  # session's tau may be 1 now and lower later: its caches are kept all the same)
+            if not self._gate_fires:
+                continue
             d, p = layers.reuse_probability(match, obj.score, obj.template, obj.anchor_match, obj.anchor_mask)
             if d is not None:
                 matched[oid] = d
