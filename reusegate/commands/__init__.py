@@ -93,15 +93,21 @@ def add_budget_arguments(parser: argparse.ArgumentParser, many: bool = False) ->
                              "model's recommended tau_min, else the lower of 0.7 and its tau)")
 
 
-def budget_from_args(args: argparse.Namespace) -> Optional[dict]:
-    """The session keywords of ``--target-fps`` / ``--budget-ms`` and ``--tau-min`` (one target), or ``None``."""
+def check_tau_min(args: argparse.Namespace) -> None:
+    """``--tau-min`` only beside ``--target-fps`` / ``--budget-ms``, and in [0, 1]: checked before any model loads."""
     from reusegate.core.config import GateConfig
 
+    if args.tau_min is None:
+        return
     if args.target_fps is None and args.budget_ms is None:
-        if args.tau_min is not None:
-            raise ValueError("--tau-min is the floor of a latency budget; give --target-fps or --budget-ms with it")
+        raise ValueError("--tau-min is the floor of a latency budget; give --target-fps or --budget-ms with it")
+    GateConfig(tau_min=args.tau_min)
+
+
+def budget_from_args(args: argparse.Namespace) -> Optional[dict]:
+    """The session keywords of ``--target-fps`` / ``--budget-ms`` and ``--tau-min`` (one target), or ``None``."""
+    check_tau_min(args)
+    if args.target_fps is None and args.budget_ms is None:
         return None
-    if args.tau_min is not None:  # checked here, before any model loads
-        GateConfig(tau_min=args.tau_min)
     key = "target_fps" if args.target_fps is not None else "budget_ms"
     return {key: getattr(args, key), **({"tau_min": args.tau_min} if args.tau_min is not None else {})}

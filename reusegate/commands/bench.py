@@ -97,15 +97,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _targets(args: argparse.Namespace) -> list:
     """The frame rates of ``--target-fps`` or ``--budget-ms``, one latency-budget row each."""
-    from reusegate.core.config import GateConfig
+    from reusegate.commands import check_tau_min
 
     values = args.target_fps or args.budget_ms or []
     if values and (args.profile or getattr(args, "backends", None)):
         raise ValueError("--target-fps / --budget-ms add rows to the bench table; drop --profile / --backends")
-    if args.tau_min is not None:
-        if not values:
-            raise ValueError("--tau-min is the floor of a latency budget; give --target-fps or --budget-ms with it")
-        GateConfig(tau_min=args.tau_min)
+    check_tau_min(args)
     return [v if args.target_fps else 1000 / v for v in values]  # each positive (argparse)
 
 

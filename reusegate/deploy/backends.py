@@ -23,10 +23,16 @@ from torch import Tensor
 from reusegate.core.gate import ReuseGate
 from reusegate.deploy.graphs import example_input, host_stages, read_graphs, to_onnx
 
-__all__ = ["BACKENDS", "use_backend", "OnnxRuntimeGraphs", "OpenVINOGraphs", "require_runtime"]
+__all__ = ["BACKENDS", "check_backend", "use_backend", "OnnxRuntimeGraphs", "OpenVINOGraphs", "require_runtime"]
 
 BACKENDS = ("torch", "onnxruntime", "openvino")
 """What ``--backend`` and ``backend=`` accept."""
+
+
+def check_backend(backend: str) -> None:
+    """Refuse a backend name :data:`BACKENDS` does not hold (callers check before any weight loads)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
 
 
 def require_runtime(backend: str) -> Any:
@@ -101,8 +107,7 @@ def use_backend(gate: ReuseGate, backend: str, pth: Optional[Union[str, Path]] =
     """``gate`` with its adapter's tap calls run by ``backend`` (in place; returned). ``graphs``: an export folder
     of the model at ``pth`` (``reusegate export``) to read instead of exporting the graphs in memory (about a second
     at load). ``torch`` returns ``gate`` as it is."""
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    check_backend(backend)
     if backend == "torch":
         if graphs is not None:
             raise ValueError("a graph folder runs on the onnxruntime or openvino backend, not on torch")

@@ -270,12 +270,11 @@ def default_gate(tau: Optional[float] = None, variant: Optional[str] = None, pre
     ``preset='full_fit'``: its target models fitted with upstream's full iteration counts (a little more J&F for
     about 5 % more time a frame); ``device``: where it runs (:func:`load_gate`); ``backend``: what runs the host's
     convolutions, ``'torch'``, ``'onnxruntime'`` or ``'openvino'`` (:func:`reusegate.deploy.use_backend`)."""
-    from reusegate.deploy.backends import BACKENDS, use_backend
+    from reusegate.deploy.backends import check_backend, use_backend
 
     if model is not None and embedded_name(model) is None:
         raise ValueError(f"no embedded model {model!r}; the embedded models are {', '.join(EMBEDDED_MODELS)}")
-    if backend not in BACKENDS:  # before any weight loads
-        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    check_backend(backend)  # before any weight loads
     gate = load_gate(model, tau=tau, variant=variant, preset=preset, tau2=tau2, reuse_path=reuse_path,
                      device=device)
     return use_backend(gate, backend, model_path(model))
