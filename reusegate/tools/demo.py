@@ -24,23 +24,9 @@ from reusegate.core.session import COPYING_VARIANTS, FrameResult, copies_previou
 from reusegate.data.synthetic import SyntheticClip, demo_clip
 from reusegate.data.writer import ResultWriter, atomic_write_bytes, atomic_write_text
 from reusegate.evaluation.metrics import sequence_jf
+from reusegate.tools.pictures import COMPUTED, REUSED, draw_masks
 
 __all__ = ["DemoReport", "run_demo", "overlay_gif", "timeline_plot", "clip_jf"]
-
-COMPUTED, REUSED = (40, 190, 70), (255, 150, 0)
-# Mask tints: cyan, yellow, magenta, ... (not the reds and browns of the clip's objects), each with a white outline.
-TINTS = np.array([(0, 200, 255), (255, 230, 0), (255, 0, 200), (120, 255, 120), (160, 120, 255)], np.float32)
-
-
-def _outline(mask: np.ndarray) -> np.ndarray:
-    """The mask's boundary pixels (inside the mask, next to a pixel outside it)."""
-    inner = mask.copy()
-    inner[1:] &= mask[:-1]
-    inner[:-1] &= mask[1:]
-    inner[:, 1:] &= mask[:, :-1]
-    inner[:, :-1] &= mask[:, 1:]
-    return mask & ~inner
-
 
 @dataclass
 class DemoReport:
@@ -104,13 +90,7 @@ def overlay_gif(path: Path, clip: SyntheticClip, results: List[FrameResult], con
     masks were all copied (``copy``, ``fusion``) says so."""
     images = []
     for t, (frame, r) in enumerate(zip(clip.frames, results)):
-        labels = r.labels.cpu().numpy()
-        img = frame.astype(np.float32)
-        for oid in np.unique(labels[labels > 0]):
-            mask = labels == oid
-            img[mask] = 0.45 * img[mask] + 0.55 * TINTS[(int(oid) - 1) % len(TINTS)]
-            img[_outline(mask)] = 255
-        im = Image.fromarray(img.astype(np.uint8))
+        im = Image.fromarray(draw_masks(frame, r.labels.cpu().numpy()).astype(np.uint8))
         draw = ImageDraw.Draw(im)
         reused = any(r.reused.values())
         colour = REUSED if reused else COMPUTED

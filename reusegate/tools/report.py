@@ -25,7 +25,7 @@ from reusegate.core.session import FrameResult
 from reusegate.data.readers import VideoSequence
 from reusegate.data.writer import atomic_write_bytes, atomic_write_text
 from reusegate.evaluation.metrics import sequence_jf
-from reusegate.tools.demo import COMPUTED, REUSED, TINTS, _outline
+from reusegate.tools.pictures import COMPUTED, REUSED, draw_masks
 
 __all__ = ["FrameRecord", "timeline_png", "write_overlay", "sequence_score", "report_html",
            "visualise_run", "OVERLAY_DIR", "REPORT", "OVERLAY_FPS"]
@@ -106,13 +106,8 @@ def _overlay_frame(frame: np.ndarray, labels: np.ndarray, reused: int, text: str
     border and a caption."""
     import cv2
 
-    img = frame.astype(np.float32)
-    for oid in np.unique(labels[labels > 0]):
-        mask = labels == oid
-        img[mask] = 0.45 * img[mask] + 0.55 * TINTS[(int(oid) - 1) % len(TINTS)]
-        img[_outline(mask)] = 255
     colour = REUSED if reused else COMPUTED
-    out = np.ascontiguousarray(img.astype(np.uint8)[:, :, ::-1])
+    out = np.ascontiguousarray(draw_masks(frame, labels).astype(np.uint8)[:, :, ::-1])
     border = max(3, min(out.shape[:2]) // 80)
     cv2.rectangle(out, (0, 0), (out.shape[1] - 1, out.shape[0] - 1), colour[::-1], 2 * border)
     scale = max(0.4, min(out.shape[:2]) / 800)
