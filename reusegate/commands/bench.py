@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         clips, source = davis_clips(args.davis, args.sequences, frames, args.resolution), str(args.davis)
     gate = load_model(args.model, tau=1.0, tau2=args.tau2, preset=args.preset, reuse_path=args.reuse_path,
-                      device=args.device)
+                      device=args.device, window=args.window)
     if args.backends:
         return _backends(args, gate, clips, source)
     gate = with_backend(gate, args)
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     others = args.variants if args.variants is not None else [] if variant == "decode" else [variant]
     others_tau = recommended if args.variant_tau is None else args.variant_tau
     report = {"model": model_name(args.model), "source": source, "device": args.device, "recommended_tau": recommended,
-              "recommended_variant": variant, "tau2": gate.config.tau2,
+              "recommended_variant": variant, "tau2": gate.config.tau2, "window": gate.config.window,
               "backend": args.backend,  # FLOPs count torch's operations: none on a graph backend
               **bench(gate, clips, taus, not args.no_flops and args.backend == "torch", others=others,
                       others_tau=others_tau, targets=targets, target_config=replace(gate.config, tau=recommended),
@@ -131,7 +131,7 @@ def _backends(args: argparse.Namespace, gate, clips, source: str) -> int:
     gates = {}
     for backend in dict.fromkeys(args.backends):
         loaded = gate if not gates else load_model(args.model, tau=1.0, tau2=args.tau2, preset=args.preset,
-                                                   reuse_path=args.reuse_path)
+                                                   reuse_path=args.reuse_path, window=args.window)
         gates[backend] = use_backend(loaded, backend, pth, args.graphs if backend != "torch" else None,
                                      args.threads)
     taus = [1.0, *(args.taus if args.taus is not None else [recommended_config(args.model, args.preset).tau])]

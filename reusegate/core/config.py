@@ -7,6 +7,7 @@ while it parses its arguments.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Optional
 
@@ -51,6 +52,11 @@ class GateConfig:
         tau_min: the lowest ``tau`` a latency-budget session may move to (a model's ``recommended.tau_min``);
             ``None``: the lower of ``tau`` and :data:`reusegate.core.controller.DEFAULT_TAU_MIN`. A session with a
             fixed ``tau`` does not read it.
+        window: beyond the paper: keep each object's probability only inside a box around its mask on the previous
+            frame, the mask's bounding box grown on each side by ``window`` times its height and width, plus a small
+            floor and the mask's last motion (:func:`reusegate.core.session.object_window`), so a look-alike
+            elsewhere in the frame cannot take the object's label. ``None`` (default): no window, as in the paper
+            and its hosts (docs/experiments/locality-window.md).
     """
 
     tau: float = 0.7
@@ -58,6 +64,7 @@ class GateConfig:
     tau2: float = 0.9
     reuse_path: str = "translate"
     tau_min: Optional[float] = None
+    window: Optional[float] = None
 
     def __post_init__(self) -> None:
         tau, tau2 = _unit_number("tau", self.tau), _unit_number("tau2", self.tau2)
@@ -73,6 +80,12 @@ class GateConfig:
                              f"{RETIRED_REUSE_PATHS[self.reuse_path]}); use reuse_path='hold'")
         if self.reuse_path not in REUSE_PATHS:
             raise ValueError(f"reuse_path must be one of {REUSE_PATHS}, got {self.reuse_path!r}")
+        if self.window is not None:
+            window = self.window
+            if isinstance(window, bool) or not isinstance(window, (int, float)) or not 0.0 <= window < math.inf:
+                raise ValueError(f"window must be None (no window) or a finite number >= 0 (the margin around the "
+                                 f"previous mask, in object sizes; 0.1 is measured), got {window!r}")
+            object.__setattr__(self, "window", float(window))
         object.__setattr__(self, "tau", tau)  # frozen: normalised once, here
         object.__setattr__(self, "tau2", tau2)
         object.__setattr__(self, "variant", variant)

@@ -31,7 +31,7 @@ from reusegate.core.paths import compute_path, decode_shallow, start_caches, tra
 from reusegate.evaluation.metrics import batch_iou
 
 __all__ = ["Session", "HostRunner", "FrameResult", "FrameLike", "as_image", "frame_tensor", "copies_previous_mask",
-           "COPYING_VARIANTS"]
+           "COPYING_VARIANTS", "object_window", "WINDOW_FLOOR"]
 
 FrameLike = Union[Tensor, np.ndarray]
 
@@ -70,6 +70,57 @@ def copies_previous_mask(config: GateConfig, p_reuse: float) -> bool:
     """Whether a reuse with this ``p_reuse`` copies the object's previous mask instead of decoding: every reuse
     of ``copy``, those above ``tau2`` of ``fusion`` (paper §4.2); sessions, the bench and the demo share it."""
     return config.variant == "copy" or (config.variant == "fusion" and p_reuse > config.tau2)
+
+
+WINDOW_FLOOR = 0.04
+"""The margin every window (``GateConfig.window``) keeps whatever the object's size, as a share of the working
+frame's longer side: a small object moves by more than its own size between frames more often than a large one."""
+
+
+@dataclass(frozen=True)
+class _Extent:
+    """Where an object's mask lies on one frame: its bounding box ``[y0, y1) x [x0, x1)`` and its centroid."""
+
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+    cy: float
+    cx: float
+
+
+def _extent(prob: Tensor) -> Optional[_Extent]:
+    """The extent of ``prob > 0.5`` (``[1, 1, H, W]``), or ``None`` under 4 pixels: the object is lost, or left."""
+    inside = prob[0, 0] > 0.5
+    rows, cols = inside.sum(1), inside.sum(0)
+    count = int(rows.sum())
+    if count < 4:
+        return None
+    ys, xs = torch.nonzero(rows).flatten(), torch.nonzero(cols).flatten()
+    cy = float((rows * torch.arange(len(rows), device=rows.device)).sum()) / count
+    cx = float((cols * torch.arange(len(cols), device=cols.device)).sum()) / count
+    return _Extent(int(ys[0]), int(ys[-1]) + 1, int(xs[0]), int(xs[-1]) + 1, cy, cx)
+
+
+def object_window(previous: Tensor, margin: float, before: Optional[Tensor] = None) -> Optional[Tensor]:
+    """The ``[1, 1, H, W]`` 0/1 box in which an object may be on this frame, from ``previous``, its merged
+    probability on the previous frame: that mask's bounding box grown on each side by ``margin`` times its height
+    and width, plus :data:`WINDOW_FLOOR`, plus how far the mask's centroid moved from ``before`` (the frame before
+    that) along each axis, so a fast object keeps room ahead of it. ``None`` where the object covered under 4
+    pixels (lost, or it left the frame): it is then searched for everywhere."""
+    now = _extent(previous)
+    if now is None:
+        return None
+    height, width = previous.shape[-2:]
+    floor = WINDOW_FLOOR * max(height, width)
+    grow_y, grow_x = margin * (now.y1 - now.y0) + floor, margin * (now.x1 - now.x0) + floor
+    then = None if before is None else _extent(before)
+    if then is not None:
+        grow_y, grow_x = grow_y + abs(now.cy - then.cy), grow_x + abs(now.cx - then.cx)
+    box = torch.zeros_like(previous)
+    box[..., max(0, math.floor(now.y0 - grow_y)):math.ceil(now.y1 + grow_y),
+        max(0, math.floor(now.x0 - grow_x)):math.ceil(now.x1 + grow_x)] = 1
+    return box
 
 
 @dataclass
@@ -150,10 +201,16 @@ def _as_labels(masks: FrameLike, size: tuple[int, int], what: str, device: torch
 
 # ---------------------------------------------------------------------------------------------- sessions
 class _VideoSession:
-    """Shared per-video bookkeeping: frame counting, input checks, new objects, merge and output size."""
+    """Shared per-video bookkeeping: frame counting, input checks, new objects, windows, merge and output size.
 
-    def __init__(self, adapter: HostAdapter) -> None:
+    ``window``: :attr:`GateConfig.window <reusegate.core.config.GateConfig.window>` (``None``: none)."""
+
+    def __init__(self, adapter: HostAdapter, window: Optional[float] = None) -> None:
         self.adapter = adapter
+        self.window = window
+        # each object's merged slot on the previous frame and on the one before (windows only)
+        self._previous: Dict[int, Tensor] = {}
+        self._before: Dict[int, Tensor] = {}
         self.device = module_device(adapter.model)  # frames, masks and caches are made where the weights are
         # the [B] flags advance() reads, on that device like every other tensor an adapter is given
         self._computed, self._reused = (torch.tensor([flag], device=self.device) for flag in (True, False))
@@ -195,14 +252,21 @@ class _VideoSession:
         return image, new
 
     def _finish(self, probs: Dict[int, Tensor], new: Dict[int, Tensor]) -> tuple[Tensor, Tensor, Dict[int, Tensor]]:
-        """Suppress older objects under new ones, merge, and return (merged, labels, per-object merged slots)."""
+        """Keep tracked objects inside their windows, suppress older objects under new ones, merge, and return
+        (merged, labels, per-object merged slots)."""
         for oid in probs:
             if oid not in new:
+                box = None if oid not in self._previous else \
+                    object_window(self._previous[oid], self.window, self._before.get(oid))
+                if box is not None:
+                    probs[oid] = probs[oid] * box
                 for nid in new:  # probs[nid] is the new mask at the working resolution, like probs[oid]
                     probs[oid] = probs[oid] * (1 - probs[nid])
         ids = sorted(probs)
         merged, labels = self.adapter.merge(torch.cat([probs[i][0] for i in ids], dim=0))
         slots = {oid: merged[k + 1][None, None] for k, oid in enumerate(ids)}
+        if self.window is not None:
+            self._before, self._previous = self._previous, slots
         return merged, labels, slots
 
     def _output(self, merged: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
@@ -214,7 +278,8 @@ class _VideoSession:
 
 
 class HostRunner(_VideoSession):
-    """The bare host through its adapter, no gate: the reference that ``tau = 1`` must equal bit for bit."""
+    """The bare host through its adapter, no gate: the reference that ``tau = 1`` must equal bit for bit (with the
+    same ``window``, a run-time setting of the merge rather than of the gate)."""
 
     @torch.no_grad()
     def step(self, frame: FrameLike, new_object_masks: Optional[FrameLike] = None) -> FrameResult:
@@ -254,7 +319,7 @@ class Session(_VideoSession):
     """
 
     def __init__(self, adapter: HostAdapter, layers: GateLayers, config: GateConfig, count_flops: bool = False) -> None:
-        super().__init__(adapter)
+        super().__init__(adapter, config.window)
         self.layers = layers
         self.config = config
         self.count_flops = count_flops

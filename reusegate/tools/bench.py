@@ -128,10 +128,10 @@ def _variants(base: GateConfig, taus: Sequence[float], others: Sequence[str] = (
 
 
 def _session(gate: ReuseGate, v: _Variant, count_flops: bool = False):
-    """A video session of the bare host (no config) or of ``gate`` with ``v``'s config (and target), on the same
-    weights."""
+    """A video session of the bare host (no config; with the gate's window, which is not the gate's) or of ``gate``
+    with ``v``'s config (and target), on the same weights."""
     if v.config is None:
-        return HostRunner(gate.adapter)
+        return HostRunner(gate.adapter, gate.config.window)
     if v.target_fps is not None:
         return gate.session(v.config, count_flops, target_fps=v.target_fps, tau_min=v.tau_min, tau_start=v.tau_start)
     return gate.session(v.config, count_flops)
@@ -445,7 +445,8 @@ def bench_lines(report: Dict[str, Any]) -> List[str]:
             f"{'J&F':>7}{'Amdahl':>8}{'ach/ideal':>10}")
     lines = [f"{len(report['sequences'])} sequences ({', '.join(report['sequences'])}), "
              f"{report['timed_frames_per_variant']} timed frames per variant at "
-             f"{report['frame_size'][1]}x{report['frame_size'][0]}, {report['threads']} threads", head]
+             f"{report['frame_size'][1]}x{report['frame_size'][0]}, {report['threads']} threads"
+             + (f", window {report['window']:g}" if report.get("window") is not None else ""), head]
     for r in report["variants"]:
         gflops = None if r["flops_per_frame"] is None else r["flops_per_frame"] / 1e9
         lines.append(f"{r['name']:<10}{r['ms_per_frame']:>10.1f}{r['fps']:>8.2f}{r['speedup']:>9.3f}"

@@ -38,7 +38,8 @@ SUMMARY = "summary.json"
 # ---------------------------------------------------------------------------------------------- model
 def load_model(path: Union[str, Path, None], tau: Optional[float] = None, variant: Optional[str] = None,
                tau2: Optional[float] = None, optimize: bool = True, preset: Optional[str] = None,
-               reuse_path: Optional[str] = None, device: Union[str, torch.device, None] = None) -> ReuseGate:
+               reuse_path: Optional[str] = None, device: Union[str, torch.device, None] = None,
+               window: Optional[float] = None) -> ReuseGate:
     """The exported model at ``path`` (NAME.pth with NAME.json beside it), or the embedded model it names
     (``fast``, ``accurate``; ``None``: the default), ready for inference, with the config its ``.json`` recommends
     and each setting given here in its place (:func:`reusegate.zoo.catalog.load_gate`). ``optimize``: BatchNorm
@@ -47,7 +48,8 @@ def load_model(path: Union[str, Path, None], tau: Optional[float] = None, varian
     from reusegate.tools.optimize import for_inference
     from reusegate.zoo.catalog import load_gate
 
-    gate = load_gate(path, tau=tau, variant=variant, tau2=tau2, preset=preset, reuse_path=reuse_path, device=device)
+    gate = load_gate(path, tau=tau, variant=variant, tau2=tau2, preset=preset, reuse_path=reuse_path, device=device,
+                     window=window)
     return for_inference(gate) if optimize else gate
 
 
@@ -73,11 +75,12 @@ def model_name(path: Union[str, Path, None]) -> str:
 def gate_settings(model: Union[str, Path, None], gate: ReuseGate) -> Dict[str, Any]:
     """What a run's results depend on besides the frames, for summaries and done-markers: the model's name and
     the gate's threshold, variant (with fusion's ``tau2``), gate input and reuse path (the last two come from the
-    model's ``.json``)."""
+    model's ``.json``), and the window where there is one."""
     c = gate.config
     return {"model": model_name(model), "tau": c.tau, "variant": c.variant,
             **({"tau2": c.tau2} if c.variant == "fusion" else {}),
-            "gate_input": gate.gate_modules.gate_input, "reuse_path": c.reuse_path}
+            "gate_input": gate.gate_modules.gate_input, "reuse_path": c.reuse_path,
+            **({"window": c.window} if c.window is not None else {})}
 
 
 def _new_objects(seq: VideoSequence, i: int) -> Optional[np.ndarray]:
