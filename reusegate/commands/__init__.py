@@ -25,7 +25,9 @@ def add_device_argument(parser: argparse.ArgumentParser, default: Optional[str] 
 
 def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     """``--backend`` and ``--graphs``, the same for ``run``, ``bench``, ``test`` and ``demo`` (docs/deploy.md)."""
-    parser.add_argument("--backend", choices=("torch", "onnxruntime", "openvino"), default="torch",
+    from reusegate.core.config import BACKENDS
+
+    parser.add_argument("--backend", choices=BACKENDS, default="torch",
                         help="what runs the host's convolutions: torch (eager, the default) or the model's ONNX "
                              "graphs on ONNX Runtime or OpenVINO (CPU; pip install 'reusegate[onnxruntime]' or "
                              "'reusegate[openvino]')")

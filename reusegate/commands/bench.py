@@ -15,6 +15,7 @@ HELP = ("time the bare host, tau = 1, each --taus value and all-reuse (tau = 0) 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from reusegate.core.config import BACKENDS
     from reusegate.tools.bench import DEFAULT_TAUS, OTHER_VARIANTS
     from reusegate.commands import add_budget_arguments, add_model_and_data_arguments
 
@@ -37,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", action="store_true",
                         help="instead: print the milliseconds and share of every stage (backbone, gate, decoder, "
                              "merge...) on computed (tau = 1) and reused (tau = 0) frames")
-    parser.add_argument("--backends", nargs="+", default=None, choices=("torch", "onnxruntime", "openvino"),
+    parser.add_argument("--backends", nargs="+", default=None, choices=BACKENDS,
                         help="instead: compare these backends, interleaved frame by frame in one run, at tau = 1 and "
                              "--taus (default: the model's recommended tau); speed against the first, J&F, pixel "
                              "agreement and differing gate decisions")

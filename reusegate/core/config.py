@@ -11,7 +11,11 @@ import math
 from dataclasses import dataclass
 from typing import Optional
 
-__all__ = ["GateConfig", "VARIANTS", "VARIANT_ALIASES", "REUSE_PATHS", "RETIRED_REUSE_PATHS"]
+__all__ = ["GateConfig", "VARIANTS", "VARIANT_ALIASES", "REUSE_PATHS", "RETIRED_REUSE_PATHS", "BACKENDS"]
+
+BACKENDS = ("torch", "onnxruntime", "openvino")
+"""What may run the host's convolutions (``--backend``, ``backend=``; :mod:`reusegate.deploy`): here, beside the other
+run-time choices, so that the CLI reads it without importing torch."""
 
 VARIANTS = ("decode", "copy", "fusion", "oracle")
 """Paper §4.2: ``decode`` is the method, every reuse decodes the object through the ``reuse_path``; ``copy``

@@ -20,13 +20,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from reusegate.core.config import BACKENDS
 from reusegate.core.gate import ReuseGate
 from reusegate.deploy.graphs import example_input, host_stages, read_graphs, to_onnx
 
 __all__ = ["BACKENDS", "check_backend", "use_backend", "OnnxRuntimeGraphs", "OpenVINOGraphs", "require_runtime"]
-
-BACKENDS = ("torch", "onnxruntime", "openvino")
-"""What ``--backend`` and ``backend=`` accept."""
 
 
 def check_backend(backend: str) -> None:
