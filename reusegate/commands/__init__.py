@@ -64,11 +64,16 @@ def add_model_and_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reuse-path", default=None,  # checked by GateConfig, which names retired paths
                         help="what a reused frame decodes: 'translate' (the paper) or 'hold' (the cached score and "
                              "refined feature); default: the model's")
+    add_window_argument(parser)
+    add_backend_arguments(parser)
+
+
+def add_window_argument(parser: argparse.ArgumentParser) -> None:
+    """``--window``, the same for ``run``, ``bench``, ``test`` and ``demo`` (checked by ``GateConfig``)."""
     parser.add_argument("--window", type=float, default=None, metavar="MARGIN",
                         help="keep each object inside its previous mask's box grown by MARGIN times its size on each "
-                             "side, plus its last motion (0.1 is measured: docs/experiments/locality-window.md); "
-                             "default: the model's (the shipped models: none)")
-    add_backend_arguments(parser)
+                             "side, plus its last motion: for several look-alike objects (0.1 is measured: "
+                             "docs/experiments/locality-window.md); default: the model's (the shipped models: none)")
 
 
 def _positive(text: str) -> float:

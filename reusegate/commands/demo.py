@@ -12,7 +12,8 @@ HELP = "run the fast embedded model with and without the gate on the embedded cl
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from reusegate.commands import add_backend_arguments, add_budget_arguments, add_device_argument
+    from reusegate.commands import (add_backend_arguments, add_budget_arguments, add_device_argument,
+                                    add_window_argument)
 
     parser.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder (default: out/demo)")
     parser.add_argument("--tau", type=float, default=None,
@@ -25,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="torch intra-op threads (default: torch's choice, one per core; fewer can be faster "
                              "on a machine busy with other work)")
     add_device_argument(parser)
+    add_window_argument(parser)
     add_budget_arguments(parser)
     add_backend_arguments(parser)
 
@@ -40,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     budget = budget_from_args(args)
     check_writable(args.out)
-    gate = default_gate(tau=args.tau, preset=args.preset, model=args.model, device=args.device)
+    gate = default_gate(tau=args.tau, preset=args.preset, model=args.model, device=args.device, window=args.window)
     for_inference(gate)  # BatchNorm folded, channels-last: the same function, faster
     with_backend(gate, args)  # the folded model's graphs, when a graph backend runs them
     report = run_demo(gate, args.out, budget=budget)

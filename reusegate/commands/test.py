@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from reusegate.commands import MODEL_HELP, add_backend_arguments, add_device_argument, with_backend
+from reusegate.commands import MODEL_HELP, add_backend_arguments, add_device_argument, add_window_argument, with_backend
 
 NAME = "test"
 HELP = ("score an exported model with mmengine's test loop (one process, or sharded under torchrun): writes the "
@@ -40,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "is decode's old name)")
     parser.add_argument("--tau2", type=float, default=None,
                         help="fusion variant: copy the previous mask above this p_reuse (default: the model's)")
+    add_window_argument(parser)
     parser.add_argument("--out", type=Path, default=Path("out/test"), help="results folder (default: out/test)")
     parser.add_argument("--work-dir", help="where mmengine's logs go (default: <out>/logs)")
     parser.add_argument("--cfg-options", nargs="+", metavar="KEY=VALUE",
@@ -94,7 +95,8 @@ def runner_device(launcher: str, device: str | None) -> Any:
 
 
 def build_test_runner(cfg: Any, model_path: str | Path | None, tau: float | None, variant: str | None = None,
-                      tau2: float | None = None, device: str | None = None) -> tuple[Any, Any]:
+                      tau2: float | None = None, device: str | None = None,
+                      window: float | None = None) -> tuple[Any, Any]:
     """A ``Runner`` that tests the exported model (built here, not from the config's ``model``), and the model;
     ``None`` settings are the model's recommended ones, ``device=None`` mmengine's choice (:func:`runner_device`)."""
     from mmengine.runner import Runner
@@ -103,7 +105,7 @@ def build_test_runner(cfg: Any, model_path: str | Path | None, tau: float | None
     from reusegate.integrations.mmengine.model import ReuseGateVOS
 
     place = runner_device(cfg.launcher, device)
-    gate = load_model(model_path, tau=tau, variant=variant, tau2=tau2, device=place)
+    gate = load_model(model_path, tau=tau, variant=variant, tau2=tau2, device=place, window=window)
     model = ReuseGateVOS(host=gate.host, adapter=gate.adapter, gate=None)  # host-only shell: no modules to discard
     model.net = gate  # ... then the loaded gated network in its place
     keys = ("work_dir", "test_dataloader", "test_cfg", "test_evaluator", "default_hooks", "custom_hooks",
@@ -136,7 +138,7 @@ def _test(args: argparse.Namespace) -> None:
     check_writable(args.out)  # masks, CSVs and summary go there: fail before the model and data load
     cfg = load_test_config(args.config, args.out, args.work_dir, parse_cfg_options(args.cfg_options),
                            args.launcher, progress=not args.no_progress)
-    runner, gate = build_test_runner(cfg, args.model, args.tau, args.variant, args.tau2, args.device)
+    runner, gate = build_test_runner(cfg, args.model, args.tau, args.variant, args.tau2, args.device, args.window)
     with_backend(gate, args)  # in place: the runner's model steps the same gate
     metrics = runner.test()
     if runner.rank == 0:
