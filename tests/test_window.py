@@ -145,16 +145,10 @@ def test_cli_refuses_a_negative_window(tiny_model, tmp_path, capsys):
     assert not out.exists() or not any(out.rglob("*.png"))
 
 
-def test_test_and_demo_take_the_window(tiny_model, tmp_path, monkeypatch):
-    from pathlib import Path
 
-    from reusegate.commands.test import build_test_runner, load_test_config
+def test_demo_takes_the_window(tmp_path, monkeypatch):
     from reusegate.zoo import catalog
 
-    config = Path(__file__).resolve().parents[1] / "configs" / "examples" / "test_davis2016_val.py"
-    cfg = load_test_config(str(config), tmp_path / "out", None, {}, "none", progress=False)
-    _, gate = build_test_runner(cfg, tiny_model, None, device="cpu", window=0.1)
-    assert gate.config.window == 0.1
     seen = {}
 
     def stop(**kwargs):  # the demo's model load: record what it was asked for, then stop before any work
@@ -163,4 +157,4 @@ def test_test_and_demo_take_the_window(tiny_model, tmp_path, monkeypatch):
 
     monkeypatch.setattr(catalog, "default_gate", stop)
     assert main(["demo", "--window", "0.1", "--out", str(tmp_path / "demo")]) == 2
-    assert seen["window"] == 0.1
+    assert seen["window"] == 0.1  # test's --window: tests/test_test_command.py
