@@ -112,8 +112,8 @@ def test_no_runner_holds_the_process_group_when_it_is_destroyed(mini_davis, tiny
 
 
 def test_variant_tau2_and_window_reach_the_model(tmp_path, monkeypatch, capsys):
-    """``--variant`` / ``--tau2`` / ``--window`` pass to the loaded model like ``run``'s (a model recommending fusion needs
-    ``--variant decode`` to be tested above its tau2); unset, the model's recommendation applies."""
+    """``--variant`` / ``--tau2`` / ``--window`` pass to the loaded model like ``run``'s (a model recommending fusion
+    needs ``--variant decode`` to be tested above its tau2); unset, the model's recommendation applies."""
     import reusegate.tools.run
 
     seen = []

@@ -145,7 +145,6 @@ def test_cli_refuses_a_negative_window(tiny_model, tmp_path, capsys):
     assert not out.exists() or not any(out.rglob("*.png"))
 
 
-
 def test_demo_takes_the_window(tmp_path, monkeypatch):
     from reusegate.zoo import catalog
 

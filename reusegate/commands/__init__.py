@@ -10,8 +10,8 @@ if TYPE_CHECKING:
 
 
 MODEL_HELP = ("an embedded model: 'accurate' (the default: G-FRTM trained at height 360), 'fast' (height 240: about "
-              "1.8x the frame rate, less J&F on hard video) or 'ttvos' (G-TTVOS: an example of a second host, far less accurate); or an exported NAME.pth "
-              "(NAME.json beside it)")
+              "1.8x the frame rate, less J&F on hard video) or 'ttvos' (G-TTVOS: an example of a second host, far "
+              "less accurate); or an exported NAME.pth (NAME.json beside it)")
 
 
 def add_device_argument(parser: argparse.ArgumentParser, default: Optional[str] = "cpu",

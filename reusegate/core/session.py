@@ -111,13 +111,18 @@ def object_window(previous: Tensor, margin: float, before: Optional[Tensor] = No
     now = _extent(previous)
     if now is None:
         return None
-    height, width = previous.shape[-2:]
+    return _window_box(now, None if before is None else _extent(before), margin, previous)
+
+
+def _window_box(now: _Extent, then: Optional[_Extent], margin: float, like: Tensor) -> Tensor:
+    """:func:`object_window` from the extents of the two previous frames (a session keeps them, so each mask is
+    measured once), as a tensor shaped like ``like``."""
+    height, width = like.shape[-2:]
     floor = WINDOW_FLOOR * max(height, width)
     grow_y, grow_x = margin * (now.y1 - now.y0) + floor, margin * (now.x1 - now.x0) + floor
-    then = None if before is None else _extent(before)
     if then is not None:
         grow_y, grow_x = grow_y + abs(now.cy - then.cy), grow_x + abs(now.cx - then.cx)
-    box = torch.zeros_like(previous)
+    box = torch.zeros_like(like)
     box[..., max(0, math.floor(now.y0 - grow_y)):math.ceil(now.y1 + grow_y),
         max(0, math.floor(now.x0 - grow_x)):math.ceil(now.x1 + grow_x)] = 1
     return box
@@ -208,9 +213,9 @@ class _VideoSession:
     def __init__(self, adapter: HostAdapter, window: Optional[float] = None) -> None:
         self.adapter = adapter
         self.window = window
-        # each object's merged slot on the previous frame and on the one before (windows only)
-        self._previous: Dict[int, Tensor] = {}
-        self._before: Dict[int, Tensor] = {}
+        # where each object's merged mask lay on the previous frame and on the one before (windows only; None: lost)
+        self._previous: Dict[int, Optional[_Extent]] = {}
+        self._before: Dict[int, Optional[_Extent]] = {}
         self.device = module_device(adapter.model)  # frames, masks and caches are made where the weights are
         # the [B] flags advance() reads, on that device like every other tensor an adapter is given
         self._computed, self._reused = (torch.tensor([flag], device=self.device) for flag in (True, False))
@@ -256,17 +261,16 @@ class _VideoSession:
         (merged, labels, per-object merged slots)."""
         for oid in probs:
             if oid not in new:
-                box = None if oid not in self._previous else \
-                    object_window(self._previous[oid], self.window, self._before.get(oid))
-                if box is not None:
-                    probs[oid] = probs[oid] * box
+                if self._previous.get(oid) is not None:
+                    probs[oid] = probs[oid] * _window_box(self._previous[oid], self._before.get(oid), self.window,
+                                                          probs[oid])
                 for nid in new:  # probs[nid] is the new mask at the working resolution, like probs[oid]
                     probs[oid] = probs[oid] * (1 - probs[nid])
         ids = sorted(probs)
         merged, labels = self.adapter.merge(torch.cat([probs[i][0] for i in ids], dim=0))
         slots = {oid: merged[k + 1][None, None] for k, oid in enumerate(ids)}
         if self.window is not None:
-            self._before, self._previous = self._previous, slots
+            self._before, self._previous = self._previous, {oid: _extent(slot) for oid, slot in slots.items()}
         return merged, labels, slots
 
     def _output(self, merged: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:

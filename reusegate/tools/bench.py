@@ -128,8 +128,8 @@ def _variants(base: GateConfig, taus: Sequence[float], others: Sequence[str] = (
 
 
 def _session(gate: ReuseGate, v: _Variant, count_flops: bool = False):
-    """A video session of the bare host (no config; with the gate's window, which is not the gate's) or of ``gate``
-    with ``v``'s config (and target), on the same weights."""
+    """A video session of the bare host (no config; the gate config's window, a setting of the merge, applies to it
+    too) or of ``gate`` with ``v``'s config (and target), on the same weights."""
     if v.config is None:
         return HostRunner(gate.adapter, gate.config.window)
     if v.target_fps is not None:
