@@ -131,3 +131,31 @@ def test_report_without_ground_truth_and_bad_budget(tmp_path, tiny_model, capsys
                           "--out", str(tmp_path / "bad"), *argv]) == 2
         assert message in capsys.readouterr().err
         assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("tau, label", [([0.7] * 5, "tau = 0.7"),
+                                        ([1.0, 0.9, 0.8, 0.8, 0.75], "tau (latency controller)")])
+def test_report_timeline_draws_the_record(monkeypatch, tau, label):
+    """The report's timeline (the picture the demo draws too) shades each frame where an object was reused, counts
+    them in its legend and names tau as constant or moving."""
+    import matplotlib.figure
+
+    from reusegate.tools.report import timeline_png
+
+    seen = {}
+    original = matplotlib.figure.Figure.savefig
+
+    def capture(fig, *args, **kwargs):
+        seen["labels"] = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+        seen["shaded"] = len(fig.axes[0].patches)
+        seen["title"] = fig.axes[0].get_title()
+        return original(fig, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", capture)
+    figures = {"tau": tau, "reused_objects": [0, 1, 2, 0, 1],
+               "p_reuse": {"1": [None, 0.8, 0.9, 0.5, 0.8], "2": [None, 0.2, 0.9, 0.4, 0.3]}}
+    png = timeline_png(figures, "bear: gate timeline")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert seen["shaded"] == 3 and seen["title"] == "bear: gate timeline"
+    assert "reused frame (3 of 5)" in seen["labels"] and label in seen["labels"]
+    assert {"p_reuse, object 1", "p_reuse, object 2"} <= set(seen["labels"])

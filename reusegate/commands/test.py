@@ -144,8 +144,8 @@ def _test(args: argparse.Namespace) -> None:
     if runner.rank == 0:
         from reusegate.tools.run import gate_settings
 
-        summary = {**gate_settings(args.model, gate), "processes": runner.world_size, "metrics": {k: float(v) for k, v in metrics.items()}}
-        summary["backend"] = args.backend
+        summary = {**gate_settings(args.model, gate), "processes": runner.world_size,
+                   "metrics": {k: float(v) for k, v in metrics.items()}, "backend": args.backend}
         atomic_write_text(args.out / "summary.json", json.dumps(summary, indent=2))
         for key, value in metrics.items():
             print(f"{key:<24} {value:.4f}")

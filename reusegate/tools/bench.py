@@ -35,9 +35,8 @@ from reusegate.data.writer import atomic_write_bytes
 from reusegate.evaluation.metrics import frame_jf, jaccard, scored_frames
 from reusegate.tools.load import PHASES, CompetingLoad, load_phase
 
-__all__ = ["BenchClip", "ObjectScores", "davis_clips", "demo_clips", "bench", "bench_lines", "bench_plot",
-           "davis_object_ids",
-           "DEFAULT_TAUS", "OTHER_VARIANTS"]
+__all__ = ["BenchClip", "ObjectScores", "warm_up", "davis_clips", "demo_clips", "bench", "bench_lines", "bench_plot",
+           "davis_object_ids", "DEFAULT_TAUS", "OTHER_VARIANTS"]
 
 DEFAULT_TAUS = (1.0, 0.9, 0.8, 0.7, 0.5)
 
@@ -306,9 +305,11 @@ def _flop_pass(gate: ReuseGate, variants: List[_Variant], clip: BenchClip) -> No
             v.flop_decisions.append(result.deep_computed)
 
 
-def _warm_up(gate: ReuseGate, variants: List[_Variant], clip: BenchClip) -> None:
-    """First calls allocate memory and pick kernels: run each variant on a few frames, untimed."""
-    for v in variants:
+def warm_up(gate: ReuseGate, clip: BenchClip, variants: Sequence[_Variant] = (),
+            configs: Sequence[GateConfig] = ()) -> None:
+    """First calls allocate memory, pick kernels and (ONNX backends) compile graphs per working size: each of
+    ``variants`` (the bench's rows) and ``configs`` runs on a few frames of ``clip``, untimed."""
+    for v in [*variants, *(_Variant(c.variant, c) for c in configs)]:
         session = _session(gate, v)
         _first_step(session, v, clip)
         for frame, gt in zip(clip.frames[1:3], clip.gt[1:3]):
@@ -339,7 +340,7 @@ def bench(gate: ReuseGate, clips: Sequence[BenchClip], taus: Sequence[float] = D
     _check_clips(clips)
     variants = _variants(gate.config, taus, others, others_tau) + [
         _Variant(f"fps={f:g}", target_config or gate.config, target_fps=f, tau_min=tau_min) for f in targets]
-    _warm_up(gate, variants, clips[0])
+    warm_up(gate, clips[0], variants)
     with CompetingLoad(load or None) if load is not None else contextlib.nullcontext() as hog:
         for clip in tqdm(clips, desc="timing", unit="seq", disable=not progress):
             _timing_pass(gate, variants, clip, hog)

@@ -17,7 +17,7 @@ import numpy as np
 
 from reusegate.core.config import GateConfig
 from reusegate.core.gate import ReuseGate
-from reusegate.tools.bench import BenchClip, ObjectScores, davis_object_ids
+from reusegate.tools.bench import BenchClip, ObjectScores, davis_object_ids, warm_up
 
 __all__ = ["bench_backends", "backend_lines"]
 
@@ -48,12 +48,8 @@ def bench_backends(gates: Dict[str, ReuseGate], clips: Sequence[BenchClip], taus
     """Time each backend's gate (``gates``, the first the reference) at each of ``taus`` on ``clips``."""
     names = list(gates)
     runs = [_Run(b, t) for t in taus for b in names]
-    for run in runs:  # warm-up, untimed: first calls compile graphs (OpenVINO: per working size) and pick kernels
-        session = gates[run.backend].session(_config(gates[run.backend], run.tau))
-        clip = clips[0]
-        session.step(clip.frames[0], clip.gt[0].astype(np.int64))
-        for frame in clip.frames[1:3]:
-            session.step(frame)
+    for gate in gates.values():
+        warm_up(gate, clips[0], configs=[_config(gate, tau) for tau in taus])
     for clip in clips:
         ids = davis_object_ids(clip.gt[0])
         sessions = {r.name: gates[r.backend].session(_config(gates[r.backend], r.tau)) for r in runs}

@@ -24,7 +24,7 @@ from reusegate.core.session import COPYING_VARIANTS, FrameResult, copies_previou
 from reusegate.data.synthetic import SyntheticClip, demo_clip
 from reusegate.data.writer import ResultWriter, atomic_write_bytes, atomic_write_text
 from reusegate.evaluation.metrics import sequence_jf
-from reusegate.tools.pictures import COMPUTED, REUSED, draw_masks
+from reusegate.tools.pictures import COMPUTED, REUSED, draw_masks, gate_timeline
 
 __all__ = ["DemoReport", "run_demo", "overlay_gif", "timeline_plot", "clip_jf"]
 
@@ -110,49 +110,17 @@ def overlay_gif(path: Path, clip: SyntheticClip, results: List[FrameResult], con
 
 def timeline_plot(path: Path, clip: SyntheticClip, results: List[FrameResult], config: GateConfig,
                   taus: Optional[List[float]] = None) -> Path:
-    """p_reuse per object against ``config.tau`` (or ``taus``, its value per frame under a latency budget) over
-    time, reused frames shaded, object speed on a second axis; for a variant that copies, the frames whose previous
-    mask was copied are shaded darker (and fusion's ``tau2`` drawn)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from matplotlib.patches import Patch
-
-    t = np.arange(len(results))
-    fig, ax = plt.subplots(figsize=(9, 3.2), dpi=110)
-    for oid in sorted(results[0].reused):
-        p = [r.p_reuse.get(oid, np.nan) for r in results]
-        ax.plot(t, p, marker=".", label=f"p_reuse, object {oid}")
-        for i, r in enumerate(results):
-            if r.reused.get(oid):
-                ax.axvspan(i - 0.5, i + 0.5, color="orange", alpha=0.6 if _copied(r, oid, config) else 0.25, lw=0)
-    if taus is None:
-        ax.axhline(config.tau, color="k", ls="--", lw=1, label=f"tau = {config.tau:g}")
-    else:
-        ax.step(t, taus, where="mid", color="k", lw=1.2, label="tau (latency controller)")
-    if config.variant == "fusion":
-        ax.axhline(config.tau2, color="k", ls=":", lw=1, label=f"tau2 = {config.tau2:g} (copy above)")
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("frame (shaded: reused)")
-    ax.set_ylabel("p_reuse")
-    speed = ax.twinx()
-    speed_line, = speed.plot(t, clip.speeds, color="grey", lw=1, alpha=0.7, label="object speed (right axis)")
-    speed.set_ylabel("object speed (px/frame)", color="grey")
-    n_reused = sum(any(r.reused.values()) for r in results)
-    n_copied = sum(any(_copied(r, oid, config) for oid in r.reused) for r in results)
-    shades = [Patch(color="orange", alpha=0.25, label=f"reused frame ({n_reused} of {len(results)})")]
-    if config.variant in COPYING_VARIANTS:
-        shades = [Patch(color="orange", alpha=0.25, label=f"reused, decoded ({n_reused - n_copied})"),
-                  Patch(color="orange", alpha=0.6, label=f"reused, mask copied ({n_copied})")]
-    handles, _ = ax.get_legend_handles_labels()
-    ax.legend(handles=[*handles, *shades, speed_line], loc="lower left", fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return atomic_write_bytes(path, buf.getvalue())
+    """The gate timeline (:func:`~reusegate.tools.pictures.gate_timeline`) of the demo's run at ``config`` (or
+    ``taus``, τ per frame under a latency budget), with the clip's object speed on a second axis."""
+    oids = sorted(results[0].reused)
+    copying = config.variant in COPYING_VARIANTS
+    png = gate_timeline(
+        {oid: [r.p_reuse.get(oid, np.nan) for r in results] for oid in oids},
+        [config.tau] * len(results) if taus is None else taus,
+        [any(r.reused.values()) for r in results],
+        copied=[any(_copied(r, oid, config) for oid in r.reused) for r in results] if copying else None,
+        tau2=config.tau2 if config.variant == "fusion" else None, speeds=clip.speeds)
+    return atomic_write_bytes(path, png)
 
 
 def run_demo(gate: ReuseGate, out: Path, config: Optional[GateConfig] = None, rounds: int = 5,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import math
 import os
 import tempfile
@@ -25,7 +24,7 @@ from reusegate.core.session import FrameResult
 from reusegate.data.readers import VideoSequence
 from reusegate.data.writer import atomic_write_bytes, atomic_write_text
 from reusegate.evaluation.metrics import sequence_jf
-from reusegate.tools.pictures import COMPUTED, REUSED, draw_masks
+from reusegate.tools.pictures import COMPUTED, REUSED, draw_masks, gate_timeline
 
 __all__ = ["FrameRecord", "timeline_png", "write_overlay", "sequence_score", "report_html",
            "visualise_run", "OVERLAY_DIR", "REPORT", "OVERLAY_FPS"]
@@ -68,37 +67,10 @@ class FrameRecord:
 
 # ---------------------------------------------------------------------------------------------- pictures
 def timeline_png(figures: Dict[str, Any], title: str) -> bytes:
-    """The gate timeline of a sequence as PNG bytes: ``p_reuse`` per object, reused frames shaded, and ``tau``
-    over time (a step line: it moves under a latency budget)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    tau = np.asarray(figures["tau"], dtype=float)
-    t = np.arange(len(tau))
-    fig, ax = plt.subplots(figsize=(9, 3.2), dpi=100)
-    for oid, series in sorted(figures["p_reuse"].items(), key=lambda kv: int(kv[0])):
-        ax.plot(t, [np.nan if p is None else p for p in series], marker=".", ms=3, lw=1, label=f"p_reuse, object {oid}")
-    for i, n in enumerate(figures["reused_objects"]):
-        if n:
-            ax.axvspan(i - 0.5, i + 0.5, color="orange", alpha=0.25, lw=0)
-    moving = len(set(figures["tau"][1:])) > 1
-    ax.step(t, tau, where="mid", color="k", lw=1.2, ls="-" if moving else "--",
-            label="tau (latency controller)" if moving else f"tau = {tau[0]:g}")
-    reused = sum(1 for n in figures["reused_objects"] if n)
-    ax.plot([], [], color="orange", alpha=0.4, lw=6, label=f"reused frame ({reused} of {len(tau)})")
-    ax.set_ylim(0, 1.02)
-    ax.set_xlim(-0.5, max(len(tau) - 0.5, 0.5))
-    ax.set_xlabel("frame")
-    ax.set_ylabel("p_reuse, tau")
-    ax.set_title(title, fontsize=10)
-    ax.legend(loc="lower left", fontsize=7)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+    """The gate timeline (:func:`~reusegate.tools.pictures.gate_timeline`) of a sequence from its ``summary.json``
+    figures: ``p_reuse`` per object, ``tau`` per frame, the frames where any object was reused."""
+    return gate_timeline(figures["p_reuse"], figures["tau"], [bool(n) for n in figures["reused_objects"]],
+                         title=title)
 
 
 def _overlay_frame(frame: np.ndarray, labels: np.ndarray, reused: int, text: str) -> np.ndarray:
