@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -212,6 +213,24 @@ def test_session_under_an_unreachable_budget_falls_to_the_floor_and_reuses():
     assert [all(math.isnan(p) for p in r.p_reuse.values()) for r in results[1:4]] == [True, False, False]
     assert slow.stats()["unreachable"] == {"frame": 11, "mean_ms": pytest.approx(750.0), "budget_ms": 250.0,
                                            "tau_min": 0.0}
+
+
+def test_bench_frontier_of_the_budget_variant(tiny_model):
+    """A budget that runs the fusion variant is compared with fixed-tau fusion rows where the bench measured them
+    (several ``others_tau``), and with the decode rows where it did not: like with like, named in the row."""
+    from reusegate.tools.bench import bench, demo_clips
+    from reusegate.zoo.catalog import load_gate
+
+    gate = load_gate(tiny_model)
+    fusion = replace(gate.config, tau=0.5, variant="fusion", tau2=0.9)
+    clips = demo_clips(8)
+    both = bench(gate, clips, taus=(0.5,), flops=False, progress=False, others=("fusion",), others_tau=(0.5, 0.6, 0.5),
+                 targets=(0.01,), target_config=fusion)
+    names = [r["name"] for r in both["variants"]]
+    assert names == ["host", "tau=1", "tau=0.5", "tau=0", "fusion@0.6", "fusion@0.5", "fps=0.01"]
+    assert both["variants"][-1]["frontier_variant"] == "fusion"
+    alone = bench(gate, clips, taus=(0.5,), flops=False, progress=False, targets=(0.01,), target_config=fusion)
+    assert alone["variants"][-1]["frontier_variant"] == "decode"
 
 
 def test_window_shares():

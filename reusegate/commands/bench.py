@@ -28,8 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variants", nargs="+", default=None, choices=list(OTHER_VARIANTS),
                         help="also measure these variants (copy, fusion, oracle) at --variant-tau (default: the "
                              "variant the model's .json recommends, if it is not decode)")
-    parser.add_argument("--variant-tau", type=float, default=None,
-                        help="threshold of --variants (default: the model's recommended tau, from its .json)")
+    parser.add_argument("--variant-tau", type=float, nargs="+", default=None,
+                        help="thresholds of --variants, one row each (default: the model's recommended tau, from its "
+                             ".json); several trace that variant's fixed-tau frontier, which --target-fps rows of "
+                             "the same variant are then compared with")
     parser.add_argument("--tau2", type=float, default=None,
                         help="the fusion variant's copy threshold (default: the model's, else 0.9)")
     parser.add_argument("--frames", type=int, default=30,

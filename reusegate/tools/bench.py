@@ -19,7 +19,7 @@ import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -112,9 +112,9 @@ OTHER_VARIANTS = ("copy", "fusion", "oracle")
 
 
 def _variants(base: GateConfig, taus: Sequence[float], others: Sequence[str] = (),
-              others_tau: float = 0.7) -> List[_Variant]:
+              others_tau: Union[float, Sequence[float]] = 0.7) -> List[_Variant]:
     """The host, then ``base`` with the ``decode`` variant at 1, each of ``taus`` (descending) and 0, then each of
-    ``others`` at ``others_tau`` (fusion with ``base``'s ``tau2``); each config is checked when made."""
+    ``others`` at each of ``others_tau`` (fusion with ``base``'s ``tau2``); each config is checked when made."""
     bad = [o for o in others if o not in OTHER_VARIANTS]
     if bad:
         raise ValueError(f"unknown variants {bad}; choose from {OTHER_VARIANTS}")
@@ -122,8 +122,13 @@ def _variants(base: GateConfig, taus: Sequence[float], others: Sequence[str] = (
     middle = sorted({c.tau for c in decode} - {0.0, 1.0}, reverse=True)
     return ([_Variant("host", None)]
             + [_Variant(_tau_name(t), replace(base, tau=t, variant="decode")) for t in (1.0, *middle, 0.0)]
-            + [_Variant(f"{o}@{others_tau:g}", replace(base, tau=others_tau, variant=o))
-               for o in dict.fromkeys(others)])
+            + [_Variant(f"{o}@{t:g}", replace(base, tau=t, variant=o))
+               for o in dict.fromkeys(others) for t in _floats(others_tau)])
+
+
+def _floats(value: Union[float, Sequence[float]]) -> List[float]:
+    """One threshold or several, as a list without repeats (descending, as the tau rows)."""
+    return sorted({float(v) for v in ((value,) if isinstance(value, (int, float)) else value)}, reverse=True)
 
 
 def _session(gate: ReuseGate, v: _Variant, count_flops: bool = False):
@@ -318,7 +323,7 @@ def warm_up(gate: ReuseGate, clip: BenchClip, variants: Sequence[_Variant] = (),
 
 def bench(gate: ReuseGate, clips: Sequence[BenchClip], taus: Sequence[float] = DEFAULT_TAUS,
           flops: bool = True, progress: bool = True, others: Sequence[str] = (),
-          others_tau: float = 0.7, targets: Sequence[float] = (), target_config: Optional[GateConfig] = None,
+          others_tau: Union[float, Sequence[float]] = 0.7, targets: Sequence[float] = (), target_config: Optional[GateConfig] = None,
           tau_min: Optional[float] = None, load: Optional[int] = None) -> Dict[str, Any]:
     """Measure ``gate`` on ``clips``: latency, FLOPs, reuse rate and J&F per variant, speedups and Amdahl.
 
@@ -326,11 +331,13 @@ def bench(gate: ReuseGate, clips: Sequence[BenchClip], taus: Sequence[float] = D
     ``tau=0``. ``reuse_cost`` is c = (reused-frame cost) / (computed-frame cost) from the ``tau=0`` and
     ``tau=1`` latencies, corrected for the frames ``tau=0`` still computed; the Amdahl ideal of a variant
     with skip rate r (fraction of frames whose deep part did not run) is 1 / (1 - r (1 - c)). ``others``
-    adds the ``copy``, ``fusion`` (with the gate's ``tau2``) and ``oracle`` variants at ``others_tau``.
+    adds the ``copy``, ``fusion`` (with the gate's ``tau2``) and ``oracle`` variants at each of ``others_tau``.
     ``targets`` adds one latency-budget session per frame rate, starting from ``target_config`` (default: the
     gate's) with its ``tau`` floor at ``tau_min`` (default: the config's): its row holds the mean ``tau``, the share
     of 1-second windows of its own step time within 15 % of the target, the sequences whose budget was out of
-    reach, and ``frontier_jf``, the J&F of the fixed-``tau`` rows interpolated at its frame rate. ``load`` runs a
+    reach, and ``frontier_jf``, the J&F of the fixed-``tau`` rows interpolated at its frame rate: rows of the
+    budget's own variant (with ``tau = 1``) where ``others`` measured it, else the ``decode`` rows, named in
+    ``frontier_variant``. ``load`` runs a
     competing CPU load of that many busy processes (0: one per core; :class:`~reusegate.tools.load.CompetingLoad`)
     during the middle third of every clip; each
     row then holds its figures per third (``phases``: FPS, and for a budget the mean ``tau`` and the windows).
@@ -394,10 +401,16 @@ def bench(gate: ReuseGate, clips: Sequence[BenchClip], taus: Sequence[float] = D
             rows[-1].update(_target_figures(v))
         if load is not None:
             rows[-1]["phases"] = _phase_figures(v)
-    fixed = sorted((r["fps"], r["jf"]) for r in rows if r["variant"] == "decode" and "target_fps" not in r)
+    own = (target_config or gate.config).variant
+    like = [r for r in rows if r["variant"] == own and "target_fps" not in r]
+    frontier = own if own != "decode" and like else "decode"
+    fixed = sorted((r["fps"], r["jf"]) for r in rows if "target_fps" not in r and (
+        r["variant"] == frontier or r["name"] == _tau_name(1.0)))
     for r in rows:
-        if "target_fps" in r and fixed[0][0] <= r["fps"] <= fixed[-1][0]:
-            r["frontier_jf"] = float(np.interp(r["fps"], *zip(*fixed)))
+        if "target_fps" in r:
+            r["frontier_variant"] = frontier
+            if fixed[0][0] <= r["fps"] <= fixed[-1][0]:
+                r["frontier_jf"] = float(np.interp(r["fps"], *zip(*fixed)))
     return {
         "sequences": [c.name for c in clips],
         "frames": {c.name: len(c.frames) for c in clips},
@@ -470,7 +483,8 @@ def bench_lines(report: Dict[str, Any]) -> List[str]:
             missed = f"; out of reach at tau_min in {', '.join(r['unreachable'])}" if r["unreachable"] else ""
             within = r["windows_within_15pct"]
             lines.append(f"target {r['target_fps']:g} FPS ({r['variant']}): achieved {r['fps']:.2f} FPS "
-                         f"({100 * r['fps_error']:+.1f} %), J&F {100 * r['jf']:.1f} (fixed-tau frontier at that FPS: "
+                         f"({100 * r['fps_error']:+.1f} %), J&F {100 * r['jf']:.1f} "
+                         f"(fixed-tau {r.get('frontier_variant', 'decode')} frontier at that FPS: "
                          f"{num(None if r['frontier_jf'] is None else 100 * r['frontier_jf'], '.1f')}), reuse "
                          f"{100 * r['reuse_rate']:.1f} %, mean tau {r['tau_mean']:.3f} (lowest {r['tau_lowest']:.3f}), "
                          f"1-s windows within 15 %: {num(None if within is None else 100 * within, '.0f')} % of "
