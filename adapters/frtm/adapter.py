@@ -16,6 +16,11 @@ returns that score; ``'image'`` may have zero channels there (only its size is r
 Multi-object: every object has its own target model and decoder pass over the frame's shared features; the core
 merges with :meth:`FRTMAdapter.merge` (soft aggregation on odds).
 
+Int8 reuse decoding (``GateConfig.reuse_precision='int8'``, beyond the paper): a reused object's stride-8 and
+stride-4 stages and head run with int8 convolutions (:mod:`reusegate.core.int8`) from the calibration the model's
+``.json`` stores (adapter setting ``int8_qparams``, written by ``tools/calibrate_int8.py``); the int8 copy of the
+decoder is made from the current weights on first use, so it serves inference only.
+
 Label rule. Upstream FRTM merges by soft aggregation (clamp, background = min(1 - p), softmax over the odds
 ``p / (1 - p)``, keep each slot only where it is the arg-max) and its label map should be that arg-max. But its
 ``run_sequence`` repeats the aggregation on the *already merged* slots before writing labels, so a pixel keeps its
@@ -28,13 +33,15 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from reusegate.core.host import Features, HostAdapter, TapSpec, soft_aggregate
+from reusegate.core.int8 import ConvCalibration, int8_copy
+from reusegate.tools.optimize import fold_batchnorm
 
 from .model import FRTM
 from .target_model import TargetModel
@@ -42,9 +49,11 @@ from .target_model import TargetModel
 if TYPE_CHECKING:
     from reusegate.deploy.graphs import GraphRunner, GraphStage
 
-__all__ = ["FRTMAdapter", "FRTMObject", "LABEL_RULES"]
+__all__ = ["FRTMAdapter", "FRTMObject", "LABEL_RULES", "INT8_PREFIXES"]
 
 LABEL_RULES = ("argmax", "upstream")
+INT8_PREFIXES = ("stages.s8.", "stages.s4.", "head.")
+"""The refiner's convolutions a reused object runs (the never-skipped half), which int8 reuse decoding quantizes."""
 REFINED_SPLIT = "s16"
 """The refinement stage whose output is the refined tap (G-FRTM's). ``'s8'``, which also skipped the stride-8
 stage on reused frames, was retired in 0.2.0: measured not to pay (docs/experiments/split-s8.md)."""
@@ -73,10 +82,13 @@ class FRTMAdapter(HostAdapter):
             video's resolution. Exclusive with ``input_scale``.
         refined_split: only :data:`REFINED_SPLIT`; read so that a 0.1 ``.json`` or config that asks for the
             retired ``'s8'`` is told so.
+        int8_qparams: the int8 calibration of the decoder's never-skipped half (:meth:`calibrate_int8`), which
+            makes ``reuse_precision='int8'`` available; the shipped models' ``.json`` carry one.
     """
 
     def __init__(self, model: FRTM, label_rule: str = "argmax", input_scale: float = 1.0,
-                 input_height: Optional[int] = None, refined_split: str = REFINED_SPLIT) -> None:
+                 input_height: Optional[int] = None, refined_split: str = REFINED_SPLIT,
+                 int8_qparams: Optional[Dict[str, Any]] = None) -> None:
         super().__init__(model)
         if not isinstance(model, FRTM):
             raise ValueError(f"FRTMAdapter wraps an FRTM model, got {type(model).__name__}")
@@ -96,6 +108,8 @@ class FRTMAdapter(HostAdapter):
         if refined_split != REFINED_SPLIT:
             raise ValueError(f"refined_split must be {REFINED_SPLIT!r}, got {refined_split!r}")
         self.label_rule = label_rule
+        self.int8_qparams = int8_qparams
+        self._int8_refiner: Optional[torch.nn.Module] = None  # made on first use (refine_reused)
         self.graphs: Optional[GraphRunner] = None  # a compiled backend's graphs (bind_graphs); None: torch
         self.input_scale = float(input_scale)
         self.input_height = input_height
@@ -191,6 +205,35 @@ class FRTMAdapter(HostAdapter):
         if self.graphs is not None:
             return self.graphs.run("refine_shallow", feats["image"], feats["s4"], feats["s8"], score, refined)[0]
         return self.model.refiner.forward_shallow(feats, score, refined, feats["image"].shape[-2:])
+
+    # ------------------------------------------------------------------ int8 reuse decoding
+    def reuse_precisions(self) -> Tuple[str, ...]:
+        """``'int8'`` besides ``'float32'`` where the model carries a calibration and runs in torch on the CPU."""
+        on_cpu = next(self.model.parameters()).device.type == "cpu"
+        if self.int8_qparams is None or self.graphs is not None or not on_cpu:
+            return ("float32",)
+        return ("float32", "int8")
+
+    def refine_reused(self, feats: Features, score: Tensor, refined: Tensor, precision: str) -> Tensor:
+        """The stages after the refined tap and the head with int8 convolutions (a reused object)."""
+        if precision not in self.reuse_precisions() or precision == "float32":
+            return super().refine_reused(feats, score, refined, precision)
+        if self._int8_refiner is None:  # calibrated with BatchNorm folded, as models load for inference
+            folded = copy.deepcopy(self.model.refiner).eval()
+            fold_batchnorm(folded)
+            self._int8_refiner = int8_copy(folded, self.int8_qparams)
+        return self._int8_refiner.forward_shallow(feats, score, refined, feats["image"].shape[-2:])
+
+    def calibrate_int8(self, feed: Callable[[], None]) -> Dict[str, Any]:
+        """The int8 calibration of the convolutions of :data:`INT8_PREFIXES`, observed while ``feed`` runs the float
+        model on real video (``tools/calibrate_int8.py``); store it as the adapter setting ``int8_qparams``. The model
+        must be loaded for inference (BatchNorm folded), as the int8 copy is made from the folded weights."""
+        unfolded = [n for n, m in self.model.refiner.named_modules()
+                    if isinstance(m, torch.nn.BatchNorm2d) and n.startswith(INT8_PREFIXES)]
+        if unfolded:
+            raise ValueError(f"calibrate a model loaded for inference, its BatchNorms folded into the convolutions "
+                             f"(reusegate.tools.optimize.for_inference); {unfolded[0]} is not")
+        return ConvCalibration(self.model.refiner, INT8_PREFIXES).run(feed)
 
     # ------------------------------------------------------------------ deployment (reusegate.deploy)
     def graph_stages(self, image: Tensor) -> Dict[str, "GraphStage"]:

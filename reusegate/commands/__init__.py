@@ -69,11 +69,17 @@ def add_model_and_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_window_argument(parser: argparse.ArgumentParser) -> None:
-    """``--window``, the same for ``run``, ``bench``, ``test`` and ``demo`` (checked by ``GateConfig``)."""
+    """``--window`` and ``--reuse-precision``, the same for ``run``, ``bench``, ``test`` and ``demo`` (checked by
+    ``GateConfig``): settings of the session that change no weights."""
+    from reusegate.core.config import REUSE_PRECISIONS
+
     parser.add_argument("--window", type=float, default=None, metavar="MARGIN",
                         help="keep each object inside its previous mask's box grown by MARGIN times its size on each "
                              "side, plus its last motion: for several look-alike objects (0.1 is measured: "
                              "docs/experiments/locality-window.md); default: the model's (the shipped models: none)")
+    parser.add_argument("--reuse-precision", choices=REUSE_PRECISIONS, default=None,
+                        help="decode reused objects in int8 on a CPU: a cheaper reused frame at the same J&F "
+                             "(docs/experiments/int8-reuse.md); default: the model's (the shipped models: float32)")
 
 
 def _positive(text: str) -> float:

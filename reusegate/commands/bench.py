@@ -15,7 +15,7 @@ HELP = ("time the bare host, tau = 1, each --taus value and all-reuse (tau = 0) 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from reusegate.core.config import BACKENDS
+    from reusegate.core.config import BACKENDS, REUSE_PRECISIONS
     from reusegate.tools.bench import DEFAULT_TAUS, OTHER_VARIANTS
     from reusegate.commands import add_budget_arguments, add_model_and_data_arguments
 
@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="thresholds of --variants, one row each (default: the model's recommended tau, from its "
                              ".json); several trace that variant's fixed-tau frontier, which --target-fps rows of "
                              "the same variant are then compared with")
+    parser.add_argument("--precisions", nargs="+", default=None, choices=REUSE_PRECISIONS,
+                        help="measure every row that reuses once in each of these reuse precisions, interleaved in "
+                             "one run (e.g. float32 int8; default: the model's, or --reuse-precision)")
     parser.add_argument("--tau2", type=float, default=None,
                         help="the fusion variant's copy threshold (default: the model's, else 0.9)")
     parser.add_argument("--frames", type=int, default=30,
@@ -74,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         clips, source = davis_clips(args.davis, args.sequences, frames, args.resolution), str(args.davis)
     gate = load_model(args.model, tau=1.0, tau2=args.tau2, preset=args.preset, reuse_path=args.reuse_path,
-                      device=args.device, window=args.window)
+                      device=args.device, window=args.window, reuse_precision=args.reuse_precision)
     if args.backends:
         return _backends(args, gate, clips, source)
     gate = with_backend(gate, args)
@@ -87,10 +90,11 @@ def run(args: argparse.Namespace) -> int:
     others_tau = recommended if args.variant_tau is None else args.variant_tau
     report = {"model": model_name(args.model), "source": source, "device": args.device, "recommended_tau": recommended,
               "recommended_variant": variant, "tau2": gate.config.tau2, "window": gate.config.window,
+              "reuse_precision": gate.config.reuse_precision,
               "backend": args.backend,  # FLOPs count torch's operations: none on a graph backend
               **bench(gate, clips, taus, not args.no_flops and args.backend == "torch", others=others,
                       others_tau=others_tau, targets=targets, target_config=replace(gate.config, tau=recommended),
-                      tau_min=args.tau_min, load=args.load)}
+                      tau_min=args.tau_min, load=args.load, precisions=args.precisions or ())}
     _emit(f"model {report['model']} on {source}", bench_lines(report), report, args.json)
     if args.plot is not None:
         bench_plot(report, args.plot)
@@ -134,7 +138,8 @@ def _backends(args: argparse.Namespace, gate, clips, source: str) -> int:
     gates = {}
     for backend in dict.fromkeys(args.backends):
         loaded = gate if not gates else load_model(args.model, tau=1.0, tau2=args.tau2, preset=args.preset,
-                                                   reuse_path=args.reuse_path, window=args.window)
+                                                   reuse_path=args.reuse_path, window=args.window,
+                                                   reuse_precision=args.reuse_precision)
         gates[backend] = use_backend(loaded, backend, pth, args.graphs if backend != "torch" else None,
                                      args.threads)
     taus = [1.0, *(args.taus if args.taus is not None else [recommended_config(args.model, args.preset).tau])]

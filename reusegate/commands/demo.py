@@ -42,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     budget = budget_from_args(args)
     check_writable(args.out)
-    gate = default_gate(tau=args.tau, preset=args.preset, model=args.model, device=args.device, window=args.window)
+    gate = default_gate(tau=args.tau, preset=args.preset, model=args.model, device=args.device, window=args.window,
+                        reuse_precision=args.reuse_precision)
     for_inference(gate)  # BatchNorm folded, channels-last: the same function, faster
     with_backend(gate, args)  # the folded model's graphs, when a graph backend runs them
     report = run_demo(gate, args.out, budget=budget)

@@ -88,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--shard splits a list of sequences; --input is one video")
     sequences = _sequences(args)
     gate = load_model(args.model, tau=args.tau, variant=args.variant, tau2=args.tau2, preset=args.preset,
-                      reuse_path=args.reuse_path, device=args.device, window=args.window)
+                      reuse_path=args.reuse_path, device=args.device, window=args.window,
+                      reuse_precision=args.reuse_precision)
     gate = with_backend(gate, args)
     settings = gate_settings(args.model, gate)
     if args.preset is not None:

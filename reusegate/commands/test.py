@@ -96,7 +96,7 @@ def runner_device(launcher: str, device: str | None) -> Any:
 
 def build_test_runner(cfg: Any, model_path: str | Path | None, tau: float | None, variant: str | None = None,
                       tau2: float | None = None, device: str | None = None,
-                      window: float | None = None) -> tuple[Any, Any]:
+                      window: float | None = None, reuse_precision: str | None = None) -> tuple[Any, Any]:
     """A ``Runner`` that tests the exported model (built here, not from the config's ``model``), and the model;
     ``None`` settings are the model's recommended ones, ``device=None`` mmengine's choice (:func:`runner_device`)."""
     from mmengine.runner import Runner
@@ -105,7 +105,8 @@ def build_test_runner(cfg: Any, model_path: str | Path | None, tau: float | None
     from reusegate.integrations.mmengine.model import ReuseGateVOS
 
     place = runner_device(cfg.launcher, device)
-    gate = load_model(model_path, tau=tau, variant=variant, tau2=tau2, device=place, window=window)
+    gate = load_model(model_path, tau=tau, variant=variant, tau2=tau2, device=place, window=window,
+                      reuse_precision=reuse_precision)
     model = ReuseGateVOS(host=gate.host, adapter=gate.adapter, gate=None)  # host-only shell: no modules to discard
     model.net = gate  # ... then the loaded gated network in its place
     keys = ("work_dir", "test_dataloader", "test_cfg", "test_evaluator", "default_hooks", "custom_hooks",
@@ -138,7 +139,8 @@ def _test(args: argparse.Namespace) -> None:
     check_writable(args.out)  # masks, CSVs and summary go there: fail before the model and data load
     cfg = load_test_config(args.config, args.out, args.work_dir, parse_cfg_options(args.cfg_options),
                            args.launcher, progress=not args.no_progress)
-    runner, gate = build_test_runner(cfg, args.model, args.tau, args.variant, args.tau2, args.device, args.window)
+    runner, gate = build_test_runner(cfg, args.model, args.tau, args.variant, args.tau2, args.device, args.window,
+                                     args.reuse_precision)
     with_backend(gate, args)  # in place: the runner's model steps the same gate
     metrics = runner.test()
     if runner.rank == 0:

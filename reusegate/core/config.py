@@ -11,7 +11,8 @@ import math
 from dataclasses import dataclass
 from typing import Optional
 
-__all__ = ["GateConfig", "VARIANTS", "VARIANT_ALIASES", "REUSE_PATHS", "RETIRED_REUSE_PATHS", "BACKENDS"]
+__all__ = ["GateConfig", "VARIANTS", "VARIANT_ALIASES", "REUSE_PATHS", "RETIRED_REUSE_PATHS", "REUSE_PRECISIONS",
+           "BACKENDS"]
 
 BACKENDS = ("torch", "onnxruntime", "openvino")
 """What may run the host's convolutions (``--backend``, ``backend=``; :mod:`reusegate.deploy`): here, beside the other
@@ -34,6 +35,10 @@ computed one, ``hold`` is both cheaper and more accurate on unseen video than ``
 
 RETIRED_REUSE_PATHS = {"shift": "docs/experiments/shift-path.md"}
 """Reuse paths measured not to pay and removed in 0.2.0, with where their measurement lives."""
+
+REUSE_PRECISIONS = ("float32", "int8")
+"""What a reused object's never-skipped decoder half computes in: ``'int8'`` (beyond the paper, CPU only, a model
+calibrated for it) runs its convolutions in int8 (:mod:`reusegate.core.int8`)."""
 
 
 def _unit_number(name: str, value: object) -> float:
@@ -61,6 +66,9 @@ class GateConfig:
             floor and the mask's last motion (:func:`reusegate.core.session.object_window`), so a look-alike
             elsewhere in the frame cannot take the object's label. ``None`` (default): no window, as in the paper
             and its hosts (docs/experiments/locality-window.md).
+        reuse_precision: one of :data:`REUSE_PRECISIONS`: ``'int8'`` decodes reused objects with int8
+            convolutions, a cheaper reused frame at the same J&F (docs/experiments/int8-reuse.md); computed frames
+            stay float32. Default ``'float32'``, as in the paper.
     """
 
     tau: float = 0.7
@@ -69,6 +77,7 @@ class GateConfig:
     reuse_path: str = "translate"
     tau_min: Optional[float] = None
     window: Optional[float] = None
+    reuse_precision: str = "float32"
 
     def __post_init__(self) -> None:
         tau, tau2 = _unit_number("tau", self.tau), _unit_number("tau2", self.tau2)
@@ -84,6 +93,8 @@ class GateConfig:
                              f"{RETIRED_REUSE_PATHS[self.reuse_path]}); use reuse_path='hold'")
         if self.reuse_path not in REUSE_PATHS:
             raise ValueError(f"reuse_path must be one of {REUSE_PATHS}, got {self.reuse_path!r}")
+        if self.reuse_precision not in REUSE_PRECISIONS:
+            raise ValueError(f"reuse_precision must be one of {REUSE_PRECISIONS}, got {self.reuse_precision!r}")
         if self.window is not None:
             window = self.window
             if isinstance(window, bool) or not isinstance(window, (int, float)) or not 0.0 <= window < math.inf:

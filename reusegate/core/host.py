@@ -20,7 +20,7 @@ Conventions: images are ``[B, 3, H, W]`` float tensors in ``[0, 1]``; masks ``[B
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict
+from typing import Any, Dict, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -88,6 +88,11 @@ class HostAdapter:
 
     def __init__(self, model: nn.Module) -> None:
         self.model = model
+
+    def reuse_precisions(self) -> Tuple[str, ...]:
+        """The precisions a reused object can be decoded in here (``GateConfig.reuse_precision``); a host that offers
+        more than ``'float32'`` implements :meth:`refine_reused`. Default: ``('float32',)``."""
+        return ("float32",)
 
     # ------------------------------------------------------------------ feature tap
     def preprocess(self, image: Tensor) -> Tensor:
@@ -165,6 +170,12 @@ class HostAdapter:
         On reused frames ``score`` is ``S(t-n) + delta`` and ``refined`` is the refine-translator's estimate.
         """
         raise NotImplementedError(f"{type(self).__name__} must implement refine_shallow(feats, score, refined)")
+
+    def refine_reused(self, feats: Features, score: Tensor, refined: Tensor, precision: str) -> Tensor:
+        """:meth:`refine_shallow` for a reused object, in ``precision`` (one of :meth:`reuse_precisions` other than
+        ``'float32'``, which the core sends to :meth:`refine_shallow`). A reused object's deep half is cached, so
+        its never-skipped half is the one place left to make a reused frame cheaper. Default: no other precision."""
+        raise NotImplementedError(f"{type(self).__name__} decodes reused objects in float32 only, not {precision!r}")
 
     # ------------------------------------------------------------------ multi-object
     def merge(self, probs: Tensor) -> tuple[Tensor, Tensor]:

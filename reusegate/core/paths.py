@@ -26,8 +26,12 @@ def decode_deep(a: HostAdapter, state: Any, feats: Dict[str, Tensor], score: Ten
     return a.refine_deep(feats, score, state=state) if a.stateful_decoder else a.refine_deep(feats, score)
 
 
-def decode_shallow(a: HostAdapter, state: Any, feats: Dict[str, Tensor], score: Tensor, refined: Tensor) -> Tensor:
-    """``a.refine_shallow``, with the object's state for hosts whose decoder reads it."""
+def decode_shallow(a: HostAdapter, state: Any, feats: Dict[str, Tensor], score: Tensor, refined: Tensor,
+                   precision: str = "float32") -> Tensor:
+    """``a.refine_shallow``, with the object's state for hosts whose decoder reads it; a reused object's decode in
+    another ``precision`` (``GateConfig.reuse_precision``) is ``a.refine_reused``."""
+    if precision != "float32":
+        return a.refine_reused(feats, score, refined, precision)
     if a.stateful_decoder:
         return a.refine_shallow(feats, score, refined, state=state)
     return a.refine_shallow(feats, score, refined)

@@ -324,6 +324,12 @@ class Session(_VideoSession):
 
     def __init__(self, adapter: HostAdapter, layers: GateLayers, config: GateConfig, count_flops: bool = False) -> None:
         super().__init__(adapter, config.window)
+        offered = adapter.reuse_precisions()
+        if config.reuse_precision not in offered:
+            raise ValueError(f"reuse_precision={config.reuse_precision!r} is not available for this model: "
+                             f"{type(adapter).__name__} offers {', '.join(offered)} here (int8 needs a host that "
+                             f"implements it, a model calibrated for it, the torch backend and the CPU); "
+                             f"use reuse_precision='float32'")
         self.layers = layers
         self.config = config
         self.count_flops = count_flops
@@ -421,7 +427,7 @@ class Session(_VideoSession):
                 else:
                     d = matched[oid] if oid in matched else layers.template_match(match, obj.score, obj.template)
                     _, score, refined = translate_path(layers, d, obj.score, obj.refined)
-                logits = decode_shallow(a, obj.state, feats, score, refined)
+                logits = decode_shallow(a, obj.state, feats, score, refined, c.reuse_precision)
             probs[oid] = torch.sigmoid(logits)
         for oid, mask in new.items():
             mask = resize(mask, size, "nearest")

@@ -112,18 +112,26 @@ OTHER_VARIANTS = ("copy", "fusion", "oracle")
 
 
 def _variants(base: GateConfig, taus: Sequence[float], others: Sequence[str] = (),
-              others_tau: Union[float, Sequence[float]] = 0.7) -> List[_Variant]:
+              others_tau: Union[float, Sequence[float]] = 0.7, precisions: Sequence[str] = ()) -> List[_Variant]:
     """The host, then ``base`` with the ``decode`` variant at 1, each of ``taus`` (descending) and 0, then each of
-    ``others`` at each of ``others_tau`` (fusion with ``base``'s ``tau2``); each config is checked when made."""
+    ``others`` at each of ``others_tau`` (fusion with ``base``'s ``tau2``); each row that reuses comes once in each
+    of ``precisions`` (default: ``base``'s ``reuse_precision``), named with the precision where it is not float32.
+    Each config is checked when made."""
     bad = [o for o in others if o not in OTHER_VARIANTS]
     if bad:
         raise ValueError(f"unknown variants {bad}; choose from {OTHER_VARIANTS}")
     decode = [replace(base, tau=t, variant="decode") for t in taus]
     middle = sorted({c.tau for c in decode} - {0.0, 1.0}, reverse=True)
-    return ([_Variant("host", None)]
-            + [_Variant(_tau_name(t), replace(base, tau=t, variant="decode")) for t in (1.0, *middle, 0.0)]
-            + [_Variant(f"{o}@{t:g}", replace(base, tau=t, variant=o))
-               for o in dict.fromkeys(others) for t in _floats(others_tau)])
+    kinds = list(dict.fromkeys(precisions or [base.reuse_precision]))
+
+    def each(name: str, config: GateConfig) -> List[_Variant]:
+        return [_Variant(name + ("" if p == "float32" else f" {p}"), replace(config, reuse_precision=p))
+                for p in kinds]
+
+    return ([_Variant("host", None), _Variant(_tau_name(1.0), replace(base, tau=1.0, variant="decode"))]
+            + [v for t in (*middle, 0.0) for v in each(_tau_name(t), replace(base, tau=t, variant="decode"))]
+            + [v for o in dict.fromkeys(others) for t in _floats(others_tau)
+               for v in each(f"{o}@{t:g}", replace(base, tau=t, variant=o))])
 
 
 def _floats(value: Union[float, Sequence[float]]) -> List[float]:
@@ -324,7 +332,8 @@ def warm_up(gate: ReuseGate, clip: BenchClip, variants: Sequence[_Variant] = (),
 def bench(gate: ReuseGate, clips: Sequence[BenchClip], taus: Sequence[float] = DEFAULT_TAUS,
           flops: bool = True, progress: bool = True, others: Sequence[str] = (),
           others_tau: Union[float, Sequence[float]] = 0.7, targets: Sequence[float] = (), target_config: Optional[GateConfig] = None,
-          tau_min: Optional[float] = None, load: Optional[int] = None) -> Dict[str, Any]:
+          tau_min: Optional[float] = None, load: Optional[int] = None,
+          precisions: Sequence[str] = ()) -> Dict[str, Any]:
     """Measure ``gate`` on ``clips``: latency, FLOPs, reuse rate and J&F per variant, speedups and Amdahl.
 
     Returns a JSON-ready dict; ``variants`` lists the host, ``tau=1``, the other taus (descending) and
@@ -345,7 +354,7 @@ def bench(gate: ReuseGate, clips: Sequence[BenchClip], taus: Sequence[float] = D
     from tqdm import tqdm
 
     _check_clips(clips)
-    variants = _variants(gate.config, taus, others, others_tau) + [
+    variants = _variants(gate.config, taus, others, others_tau, precisions) + [
         _Variant(f"fps={f:g}", target_config or gate.config, target_fps=f, tau_min=tau_min) for f in targets]
     warm_up(gate, clips[0], variants)
     with CompetingLoad(load or None) if load is not None else contextlib.nullcontext() as hog:
@@ -355,8 +364,9 @@ def bench(gate: ReuseGate, clips: Sequence[BenchClip], taus: Sequence[float] = D
         for clip in tqdm(clips, desc="FLOPs", unit="seq", disable=not progress):
             _flop_pass(gate, variants, clip)
 
-    by_name = {v.name: v for v in variants}
-    base, all_reuse = by_name[_tau_name(1.0)], by_name[_tau_name(0.0)]
+    base = next(v for v in variants if v.name == _tau_name(1.0))
+    all_reuse = {v.config.reuse_precision: v for v in variants  # the tau=0 row of each precision
+                 if v.config is not None and v.config.tau == 0.0 and v.config.variant == "decode"}
     ms = {v.name: float(np.mean(v.ms)) for v in variants}
     timed = len(base.ms)
 
@@ -367,19 +377,23 @@ def bench(gate: ReuseGate, clips: Sequence[BenchClip], taus: Sequence[float] = D
             return None
         return (reuse_value / compute_value - (1 - s)) / s
 
-    c_time = cost(ms[all_reuse.name], ms[base.name], all_reuse.skipped)
+    c_times = {p: cost(ms[v.name], ms[base.name], v.skipped) for p, v in all_reuse.items()}
+    first = next(iter(all_reuse.values()))
+    c_time = c_times[first.config.reuse_precision]
     c_flops = None
     if flops:
-        c_flops = cost(float(np.mean(all_reuse.flops)), float(np.mean(base.flops)), all_reuse.skipped)
+        c_flops = cost(float(np.mean(first.flops)), float(np.mean(base.flops)), first.skipped)
     rows = []
     for v in variants:
         skip = v.skipped / len(v.ms)
-        ideal = None if v.config is None or c_time is None else 1 / (1 - skip * (1 - c_time))
+        c_own = None if v.config is None else c_times.get(v.config.reuse_precision, c_time)
+        ideal = None if c_own is None else 1 / (1 - skip * (1 - c_own))
         speedup = ms[base.name] / ms[v.name]
         rows.append({
             "name": v.name,
             "tau": None if v.config is None else v.config.tau,
             "variant": None if v.config is None else v.config.variant,
+            "reuse_precision": None if v.config is None else v.config.reuse_precision,
             "ms_per_frame": ms[v.name],
             "ms_median": float(np.median(v.ms)),
             "fps": 1000 / ms[v.name],
@@ -401,11 +415,12 @@ def bench(gate: ReuseGate, clips: Sequence[BenchClip], taus: Sequence[float] = D
             rows[-1].update(_target_figures(v))
         if load is not None:
             rows[-1]["phases"] = _phase_figures(v)
-    own = (target_config or gate.config).variant
-    like = [r for r in rows if r["variant"] == own and "target_fps" not in r]
-    frontier = own if own != "decode" and like else "decode"
-    fixed = sorted((r["fps"], r["jf"]) for r in rows if "target_fps" not in r and (
-        r["variant"] == frontier or r["name"] == _tau_name(1.0)))
+    own = target_config or gate.config
+    fixed_rows = [r for r in rows if "target_fps" not in r and r["reuse_precision"] == own.reuse_precision]
+    frontier = own.variant if own.variant != "decode" and any(r["variant"] == own.variant for r in fixed_rows) \
+        else "decode"
+    fixed = sorted((r["fps"], r["jf"]) for r in rows if r["name"] == _tau_name(1.0) or (
+        r in fixed_rows and r["variant"] == frontier))
     for r in rows:
         if "target_fps" in r:
             r["frontier_variant"] = frontier
@@ -418,6 +433,7 @@ def bench(gate: ReuseGate, clips: Sequence[BenchClip], taus: Sequence[float] = D
         "timed_frames_per_variant": timed,
         "threads": torch.get_num_threads(),
         "reuse_cost": c_time,
+        **({"reuse_cost_by_precision": c_times} if len(c_times) > 1 else {}),
         "reuse_cost_flops": c_flops,
         "overhead_tau1": ms[base.name] / ms["host"] - 1,
         "variants": rows,
@@ -455,7 +471,8 @@ def bench_lines(report: Dict[str, Any]) -> List[str]:
     def num(value: Optional[float], fmt: str) -> str:
         return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, fmt)
 
-    head = (f"{'variant':<10}{'ms/frame':>10}{'FPS':>8}{'speedup':>9}{'GFLOP/fr':>10}{'reuse %':>9}"
+    width = max(10, *(len(r["name"]) + 1 for r in report["variants"]))
+    head = (f"{'variant':<{width}}{'ms/frame':>10}{'FPS':>8}{'speedup':>9}{'GFLOP/fr':>10}{'reuse %':>9}"
             f"{'J&F':>7}{'Amdahl':>8}{'ach/ideal':>10}")
     lines = [f"{len(report['sequences'])} sequences ({', '.join(report['sequences'])}), "
              f"{report['timed_frames_per_variant']} timed frames per variant at "
@@ -463,11 +480,13 @@ def bench_lines(report: Dict[str, Any]) -> List[str]:
              + (f", window {report['window']:g}" if report.get("window") is not None else ""), head]
     for r in report["variants"]:
         gflops = None if r["flops_per_frame"] is None else r["flops_per_frame"] / 1e9
-        lines.append(f"{r['name']:<10}{r['ms_per_frame']:>10.1f}{r['fps']:>8.2f}{r['speedup']:>9.3f}"
+        lines.append(f"{r['name']:<{width}}{r['ms_per_frame']:>10.1f}{r['fps']:>8.2f}{r['speedup']:>9.3f}"
                      f"{num(gflops, '.3f'):>10}{100 * r['reuse_rate']:>9.1f}{100 * r['jf']:>7.1f}"
                      f"{num(r['amdahl_ideal'], '.3f'):>8}{num(r['amdahl_ratio'], '.3f'):>10}")
     lines.append(f"c = reused / computed frame cost: {num(report['reuse_cost'], '.3f')} (time), "
-                 f"{num(report['reuse_cost_flops'], '.3f')} (FLOPs)")
+                 f"{num(report['reuse_cost_flops'], '.3f')} (FLOPs)"
+                 + "".join(f"; {p} reuse {num(c, '.3f')} (time)"
+                           for p, c in list(report.get("reuse_cost_by_precision", {}).items())[1:]))
     lines.append(f"wrapper overhead at tau=1 vs bare host: {100 * report['overhead_tau1']:+.2f} %")
     copying = [r for r in report["variants"] if r["variant"] in COPYING_VARIANTS]
     if copying:

@@ -35,7 +35,7 @@ STAGES: Tuple[Tuple[str, str, Tuple[str, ...]], ...] = (
     ("deep decoder", "adapter", ("refine_deep",)),
     ("delta", "layers", ("delta",)),
     ("translator", "layers", ("refine_translator",)),
-    ("shallow decoder + head", "adapter", ("refine_shallow",)),
+    ("shallow decoder + head", "adapter", ("refine_shallow", "refine_reused")),
     ("merge / argmax / resize", "session", ("_finish", "_output")),
 )
 REST = "core bookkeeping (rest)"

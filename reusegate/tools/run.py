@@ -39,7 +39,7 @@ SUMMARY = "summary.json"
 def load_model(path: Union[str, Path, None], tau: Optional[float] = None, variant: Optional[str] = None,
                tau2: Optional[float] = None, optimize: bool = True, preset: Optional[str] = None,
                reuse_path: Optional[str] = None, device: Union[str, torch.device, None] = None,
-               window: Optional[float] = None) -> ReuseGate:
+               window: Optional[float] = None, reuse_precision: Optional[str] = None) -> ReuseGate:
     """The exported model at ``path`` (NAME.pth with NAME.json beside it), or the embedded model it names
     (``fast``, ``accurate``; ``None``: the default), ready for inference, with the config its ``.json`` recommends
     and each setting given here in its place (:func:`reusegate.zoo.catalog.load_gate`). ``optimize``: BatchNorm
@@ -49,7 +49,7 @@ def load_model(path: Union[str, Path, None], tau: Optional[float] = None, varian
     from reusegate.zoo.catalog import load_gate
 
     gate = load_gate(path, tau=tau, variant=variant, tau2=tau2, preset=preset, reuse_path=reuse_path, device=device,
-                     window=window)
+                     window=window, reuse_precision=reuse_precision)
     return for_inference(gate) if optimize else gate
 
 
@@ -75,12 +75,13 @@ def model_name(path: Union[str, Path, None]) -> str:
 def gate_settings(model: Union[str, Path, None], gate: ReuseGate) -> Dict[str, Any]:
     """What a run's results depend on besides the frames, for summaries and done-markers: the model's name and
     the gate's threshold, variant (with fusion's ``tau2``), gate input and reuse path (the last two come from the
-    model's ``.json``), and the window where there is one."""
+    model's ``.json``), and the window and a reuse precision other than float32 where there are."""
     c = gate.config
     return {"model": model_name(model), "tau": c.tau, "variant": c.variant,
             **({"tau2": c.tau2} if c.variant == "fusion" else {}),
             "gate_input": gate.gate_modules.gate_input, "reuse_path": c.reuse_path,
-            **({"window": c.window} if c.window is not None else {})}
+            **({"window": c.window} if c.window is not None else {}),
+            **({"reuse_precision": c.reuse_precision} if c.reuse_precision != "float32" else {})}
 
 
 def _new_objects(seq: VideoSequence, i: int) -> Optional[np.ndarray]:

@@ -80,10 +80,11 @@ def save_gate(gate: ReuseGate, path: Union[str, Path], host: str, adapter: str,
 def load_gate(path: Union[str, Path, None], tau: Optional[float] = None, variant: Optional[str] = None,
               preset: Optional[str] = None, tau2: Optional[float] = None,
               reuse_path: Optional[str] = None, device: Union[str, torch.device, None] = None,
-              window: Optional[float] = None) -> ReuseGate:
+              window: Optional[float] = None, reuse_precision: Optional[str] = None) -> ReuseGate:
     """Build the exported model at ``path`` (``.pth`` with its ``.json`` beside it; or an embedded model's name,
     :func:`model_path`). Its config is the one the ``.json`` recommends (:func:`recommended_config`) with each
-    setting given here in place of the recommended one; ``reuse_path`` and ``window`` change no weights. ``preset``
+    setting given here in place of the recommended one; ``reuse_path``, ``window`` and ``reuse_precision`` change
+    no weights. ``preset``
     names one of the ``.json``'s ``presets``: inference-time settings (``host_kwargs``, ``adapter``,
     ``recommended``) merged over the trained ones, e.g. a target model fitted with more iterations; the weights are the same. ``device``
     (``'cpu'``, the default, ``'cuda'``, ``'cuda:N'``, ``'mps'``) is where the model runs: its sessions make their
@@ -102,7 +103,7 @@ def load_gate(path: Union[str, Path, None], tau: Optional[float] = None, variant
                          f"tau2 = {recommended.tau2:g}; tau = {tau:g} is not below that: pass variant='decode' "
                          f"(--variant decode) or a tau2 above tau (--tau2)")
     given = {k: v for k, v in (("tau", tau), ("variant", variant), ("tau2", tau2), ("reuse_path", reuse_path),
-                               ("window", window)) if v is not None}
+                               ("window", window), ("reuse_precision", reuse_precision)) if v is not None}
     config = replace(recommended, **given)
     host = build("host", dict(meta.get("host_kwargs", {}), type=meta["host"]))
     gate = ReuseGate(host, meta["adapter"], config, gate_input=meta.get("gate_input", "template"))
@@ -265,7 +266,8 @@ def model_path(model: Union[str, Path, None]) -> Path:
 def default_gate(tau: Optional[float] = None, variant: Optional[str] = None, preset: Optional[str] = None,
                  model: Optional[str] = None, tau2: Optional[float] = None,
                  reuse_path: Optional[str] = None, device: Union[str, torch.device, None] = None,
-                 backend: str = "torch", window: Optional[float] = None) -> ReuseGate:
+                 backend: str = "torch", window: Optional[float] = None,
+                 reuse_precision: Optional[str] = None) -> ReuseGate:
     """An embedded model (:data:`EMBEDDED_MODELS`: ``accurate``, ``fast``, ``ttvos``; ``None``:
     :data:`DEFAULT_ALIAS`) with its recommended config, each setting given here in its place (docs/models);
     ``preset='full_fit'``: its target models fitted with upstream's full iteration counts (a little more J&F for
@@ -277,5 +279,5 @@ def default_gate(tau: Optional[float] = None, variant: Optional[str] = None, pre
         raise ValueError(f"no embedded model {model!r}; the embedded models are {', '.join(EMBEDDED_MODELS)}")
     check_backend(backend)  # before any weight loads
     gate = load_gate(model, tau=tau, variant=variant, preset=preset, tau2=tau2, reuse_path=reuse_path,
-                     device=device, window=window)
+                     device=device, window=window, reuse_precision=reuse_precision)
     return use_backend(gate, backend, model_path(model))
