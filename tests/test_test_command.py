@@ -112,8 +112,9 @@ def test_no_runner_holds_the_process_group_when_it_is_destroyed(mini_davis, tiny
 
 
 def test_variant_tau2_and_window_reach_the_model(tmp_path, monkeypatch, capsys):
-    """``--variant`` / ``--tau2`` / ``--window`` pass to the loaded model like ``run``'s (a model recommending fusion
-    needs ``--variant decode`` to be tested above its tau2); unset, the model's recommendation applies."""
+    """``--variant`` / ``--tau2`` / ``--window`` / ``--reuse-precision`` pass to the loaded model like ``run``'s (a
+    model recommending fusion needs ``--variant decode`` to be tested above its tau2); unset, the model's
+    recommendation applies."""
     import reusegate.tools.run
 
     seen = []
@@ -123,8 +124,8 @@ def test_variant_tau2_and_window_reach_the_model(tmp_path, monkeypatch, capsys):
         raise ValueError("stop here")
 
     monkeypatch.setattr(reusegate.tools.run, "load_model", fake_load_model)
-    for extra in (["--variant", "fusion", "--tau2", "0.8", "--window", "0.1"], []):
+    for extra in (["--variant", "fusion", "--tau2", "0.8", "--window", "0.1", "--reuse-precision", "int8"], []):
         assert main(["test", str(CONFIG), "--model", "fast", "--out", str(tmp_path / "out"), *extra]) == 2
     assert "stop here" in capsys.readouterr().err
-    assert seen == [dict(tau=None, variant="fusion", tau2=0.8, device=None, window=0.1),
-                    dict(tau=None, variant=None, tau2=None, device=None, window=None)]
+    assert seen == [dict(tau=None, variant="fusion", tau2=0.8, device=None, window=0.1, reuse_precision="int8"),
+                    dict(tau=None, variant=None, tau2=None, device=None, window=None, reuse_precision=None)]

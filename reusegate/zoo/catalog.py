@@ -69,7 +69,9 @@ def save_gate(gate: ReuseGate, path: Union[str, Path], host: str, adapter: str,
     rebuilt = [f"host.{p}" for p in getattr(gate.host, "rebuilt_prefixes", ())]
     meta = {"format": FORMAT_VERSION, "host": host, "adapter": adapter, "host_kwargs": host_kwargs or {},
             "gate_input": gate.gate_modules.gate_input, "rebuilt_prefixes": rebuilt,
-            "recommended": {k: v for k, v in asdict(config).items() if v is not None},  # tau_min: only when set
+            # tau_min and window only when set, reuse_precision only when not the paper's float32
+            "recommended": {k: v for k, v in asdict(config).items()
+                            if v is not None and (k, v) != ("reuse_precision", "float32")},
             **(extra or {})}
     state = {k: v for k, v in gate.state_dict().items() if not k.startswith(tuple(rebuilt))}
     atomic_torch_save(state, path)  # a full disk leaves no truncated .pth (nor a stray temp file)
