@@ -131,6 +131,15 @@ def test_bench_interleaves_precisions(capsys):
     assert "; int8 reuse " in out
 
 
+def test_demo_records_the_reuse_precision(tmp_path):
+    from reusegate import default_gate
+    from reusegate.tools.demo import run_demo
+
+    run_demo(default_gate(model="fast", reuse_precision="int8"), tmp_path, rounds=1)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["reuse_precision"] == "int8" and summary["reuse_rate"] > 0
+
+
 def test_calibration_tool_writes_the_json_the_model_then_loads(davis_root, tmp_path):
     """The tool stores a calibration beside a model's weights (atomically, the weights untouched), and the model
     then offers int8; the stored calibration names the never-skipped decoder's convolutions."""

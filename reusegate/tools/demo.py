@@ -157,6 +157,8 @@ def run_demo(gate: ReuseGate, out: Path, config: Optional[GateConfig] = None, ro
     timeline_plot(out / "gate_timeline.png", clip, results, config, taus)
     summary: Dict[str, object] = {**report.__dict__, "speedup": report.speedup, "variant": config.variant,
                                   **({"tau2": config.tau2} if config.variant == "fusion" else {}),
+                                  **({"reuse_precision": config.reuse_precision}
+                                     if config.reuse_precision != "float32" else {}),
                                   "reused": [any(r.reused.values()) for r in results],
                                   **({"tau_per_frame": taus} if budget else {})}
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
