@@ -2,9 +2,12 @@
 
 A reused object still runs the host's never-skipped decoder half on the current frame. On a CPU its 3x3
 convolutions are most of a reused frame's time, and an int8 convolution runs them 1.5-2.5x faster
-(docs/experiments/int8-reuse.md). The deep half of a reused object is cached anyway, so the few tenths of a logit
-that int8 rounding moves are small beside what holding the deep half already moves; computed frames stay float32,
-so ``tau = 1`` is still exactly the host.
+(docs/experiments/int8-reuse.md), and a reused object's mask is an approximation already (its deep half is the
+last computed frame's): on every set measured, int8 rounding moved J&F by 0.1 at most. Computed frames stay
+float32, so ``tau = 1`` is still exactly the host.
+
+The int8 modules are ``torch.ao``'s quantized convolutions (the pinned torch 2.13 has them; PyTorch points new
+code at torchao, which this needs not).
 
 Post-training quantization, static and per convolution: each ``Conv2d`` becomes :class:`Int8Conv`, which quantizes
 its float input with a fixed scale (7-bit, as PyTorch's x86 default, so that kernels without VNNI cannot
