@@ -64,11 +64,11 @@ def add_model_and_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reuse-path", default=None,  # checked by GateConfig, which names retired paths
                         help="what a reused frame decodes: 'translate' (the paper) or 'hold' (the cached score and "
                              "refined feature); default: the model's")
-    add_window_argument(parser)
+    add_session_arguments(parser)
     add_backend_arguments(parser)
 
 
-def add_window_argument(parser: argparse.ArgumentParser) -> None:
+def add_session_arguments(parser: argparse.ArgumentParser) -> None:
     """``--window`` and ``--reuse-precision``, the same for ``run``, ``bench``, ``test`` and ``demo`` (checked by
     ``GateConfig``): settings of the session that change no weights."""
     from reusegate.core.config import REUSE_PRECISIONS

@@ -13,7 +13,7 @@ HELP = "run the fast embedded model with and without the gate on the embedded cl
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from reusegate.commands import (add_backend_arguments, add_budget_arguments, add_device_argument,
-                                    add_window_argument)
+                                    add_session_arguments)
 
     parser.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder (default: out/demo)")
     parser.add_argument("--tau", type=float, default=None,
@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="torch intra-op threads (default: torch's choice, one per core; fewer can be faster "
                              "on a machine busy with other work)")
     add_device_argument(parser)
-    add_window_argument(parser)
+    add_session_arguments(parser)
     add_budget_arguments(parser)
     add_backend_arguments(parser)
 

@@ -18,7 +18,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from reusegate.commands import MODEL_HELP, add_backend_arguments, add_device_argument, add_window_argument, with_backend
+from reusegate.commands import (MODEL_HELP, add_backend_arguments, add_device_argument, add_session_arguments,
+                                with_backend)
 
 NAME = "test"
 HELP = ("score an exported model with mmengine's test loop (one process, or sharded under torchrun): writes the "
@@ -40,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "is decode's old name)")
     parser.add_argument("--tau2", type=float, default=None,
                         help="fusion variant: copy the previous mask above this p_reuse (default: the model's)")
-    add_window_argument(parser)
+    add_session_arguments(parser)
     parser.add_argument("--out", type=Path, default=Path("out/test"), help="results folder (default: out/test)")
     parser.add_argument("--work-dir", help="where mmengine's logs go (default: <out>/logs)")
     parser.add_argument("--cfg-options", nargs="+", metavar="KEY=VALUE",
