@@ -215,8 +215,9 @@ class FRTMAdapter(HostAdapter):
         return ("float32", "int8")
 
     def refine_reused(self, feats: Features, score: Tensor, refined: Tensor, precision: str) -> Tensor:
-        """The stages after the refined tap and the head with int8 convolutions (a reused object)."""
-        if precision not in self.reuse_precisions() or precision == "float32":
+        """The stages after the refined tap and the head with int8 convolutions (a reused object; a session checked
+        :meth:`reuse_precisions` when it started)."""
+        if precision != "int8" or self.int8_qparams is None:
             return super().refine_reused(feats, score, refined, precision)
         if self._int8_refiner is None:  # calibrated with BatchNorm folded, as models load for inference
             folded = copy.deepcopy(self.model.refiner).eval()
