@@ -151,9 +151,10 @@ class ConvCalibration:
             x = inputs[0].detach().float()
             self.pixels[name] = max(self.pixels[name], x.shape[-2] * x.shape[-1])
             seen_in, seen_out, seen_relu = self.observers[name]
+            y = output.detach().float()
             seen_in(x)
-            seen_out(output.detach().float())
-            seen_relu(output.detach().float().clamp(min=0))
+            seen_out(y)
+            seen_relu(y.clamp(min=0))
         return observe
 
     def run(self, feed: Callable[[], None]) -> Dict[str, object]:
