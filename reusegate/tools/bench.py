@@ -331,8 +331,8 @@ def warm_up(gate: ReuseGate, clip: BenchClip, variants: Sequence[_Variant] = (),
 
 def bench(gate: ReuseGate, clips: Sequence[BenchClip], taus: Sequence[float] = DEFAULT_TAUS,
           flops: bool = True, progress: bool = True, others: Sequence[str] = (),
-          others_tau: Union[float, Sequence[float]] = 0.7, targets: Sequence[float] = (), target_config: Optional[GateConfig] = None,
-          tau_min: Optional[float] = None, load: Optional[int] = None,
+          others_tau: Union[float, Sequence[float]] = 0.7, targets: Sequence[float] = (),
+          target_config: Optional[GateConfig] = None, tau_min: Optional[float] = None, load: Optional[int] = None,
           precisions: Sequence[str] = ()) -> Dict[str, Any]:
     """Measure ``gate`` on ``clips``: latency, FLOPs, reuse rate and J&F per variant, speedups and Amdahl.
 
