@@ -18,18 +18,39 @@ Int8 kernels are CPU kernels: a model on an accelerator keeps ``float32``.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import warnings
-from typing import Callable, Dict, Iterable, List, Mapping, Sequence
+from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Int8Conv", "ConvCalibration", "int8_copy", "QPARAMS_VERSION"]
+__all__ = ["Int8Conv", "ConvCalibration", "int8_copy", "QPARAMS_VERSION", "PACK_ENGINE"]
 
 QPARAMS_VERSION = 1
 """Format of the stored calibration: ``{"version": 1, "convs": {name: [input scale, input zero point, output scale,
 output zero point, scale and zero point of the output after a ReLU]}}``."""
+
+
+PACK_ENGINE = "onednn"
+"""The quantized engine that packs the int8 weights (the packed weights then run with that engine's kernels,
+whatever ``torch.backends.quantized.engine`` says later). PyTorch's default ``x86`` engine packs with oneDNN only on
+CPUs with AVX512-VNNI and with fbgemm elsewhere; on the decoder's shapes oneDNN was as fast with AVX-512 (2.94 against
+2.99 ms for the fast model's int8 decode) and 1.29x faster with AVX2 only (6.73 against 8.67 ms), so it packs
+everywhere (docs/experiments/int8-reuse.md). Engines this torch lacks fall back to its default."""
+
+
+@contextlib.contextmanager
+def _packing_engine() -> Iterator[None]:
+    """Pack with :data:`PACK_ENGINE` where this torch has it, and leave the process's engine as it was."""
+    before = torch.backends.quantized.engine
+    if PACK_ENGINE in torch.backends.quantized.supported_engines:
+        torch.backends.quantized.engine = PACK_ENGINE
+    try:
+        yield
+    finally:
+        torch.backends.quantized.engine = before
 
 
 class Int8Conv(nn.Module):
@@ -51,7 +72,7 @@ class Int8Conv(nn.Module):
         in_scale, in_zero, out_scale, out_zero, relu_scale, relu_zero = qparams
         weight = conv.weight.detach().float().contiguous()
         w_scale = (weight.abs().amax(dim=(1, 2, 3)) / 127.5).clamp(min=1e-8).double()
-        with warnings.catch_warnings():  # torch.ao's deprecation notes point at torchao, which the runtime needs not
+        with warnings.catch_warnings(), _packing_engine():  # torch.ao's deprecation notes point at torchao
             warnings.simplefilter("ignore")
             from torch.ao.nn.intrinsic.quantized import ConvReLU2d
             from torch.ao.nn.quantized import Conv2d as QuantizedConv2d
