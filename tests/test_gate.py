@@ -356,3 +356,35 @@ def test_label_map_is_the_first_index_arg_max(slots):
     want = torch.argmax(merged, dim=0)
     assert torch.equal(label_map(merged), want)
     assert (want[:5] == 0).all() and len(torch.unique(want)) == slots
+
+
+def _soft_aggregate_by_definition(probs: torch.Tensor, eps: float = 1e-7) -> tuple[torch.Tensor, torch.Tensor]:
+    """FRTM's soft aggregation written as its definition: softmax over odds, background = min of (1 - p)."""
+    p = probs.double().clamp(eps, 1 - eps)
+    slots = torch.cat([(1 - p).min(dim=0, keepdim=True).values, p])
+    soft = torch.softmax(slots / (1 - slots), dim=0)
+    labels = torch.argmax(soft, dim=0)
+    return soft * torch.nn.functional.one_hot(labels, len(slots)).permute(2, 0, 1), labels
+
+
+@pytest.mark.parametrize("objects", [1, 3])
+def test_soft_aggregate_follows_its_definition(objects):
+    """The one-object shortcut (a sigmoid of the odds' difference) and the general softmax give the definition's
+    merged probabilities (to float32 rounding) and its labels, with saturated and undecided pixels included, and
+    pass gradients (training merges through it)."""
+    from reusegate.core.host import soft_aggregate
+
+    g = torch.Generator().manual_seed(objects)
+    probs = torch.sigmoid(6 * torch.randn(objects, 48, 64, generator=g))
+    probs[:, :4] = 0.5
+    probs[:, 4:8] = 1.0
+    probs[:, 8:12] = 0.0
+    want, want_labels = _soft_aggregate_by_definition(probs)
+    got, labels = soft_aggregate(probs)
+    assert got.dtype == torch.float32 and got.shape == (objects + 1, 48, 64)
+    assert (got.double() - want).abs().max() <= 1e-6
+    decided = (want.max(dim=0).values - want.sort(dim=0).values[-2]) > 1e-5  # not a float32 tie
+    assert torch.equal(labels[decided], want_labels[decided]) and decided.float().mean() > 0.8
+    leaf = probs.clone().requires_grad_()
+    soft_aggregate(leaf)[0][1:].sum().backward()
+    assert leaf.grad is not None and torch.isfinite(leaf.grad).all()

