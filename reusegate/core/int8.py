@@ -36,9 +36,9 @@ output zero point, scale and zero point of the output after a ReLU]}}``."""
 PACK_ENGINE = "onednn"
 """The quantized engine that packs the int8 weights (the packed weights then run with that engine's kernels,
 whatever ``torch.backends.quantized.engine`` says later). PyTorch's default ``x86`` engine packs with oneDNN only on
-CPUs with AVX512-VNNI and with fbgemm elsewhere; on the decoder's shapes oneDNN was as fast with AVX-512 (2.94 against
-2.99 ms for the fast model's int8 decode) and 1.29x faster with AVX2 only (6.73 against 8.67 ms), so it packs
-everywhere (docs/experiments/int8-reuse.md). Engines this torch lacks fall back to its default."""
+CPUs with AVX512-VNNI and with fbgemm elsewhere; on the decoder's shapes oneDNN was faster for every convolution
+with AVX2 only (the fast model's int8 decode 6.5 against 8.3 ms) and level with AVX-512 (2.94 against 2.99 ms), so it
+packs everywhere (docs/experiments/int8-reuse.md). An engine this torch lacks falls back to the process's."""
 
 
 @contextlib.contextmanager
