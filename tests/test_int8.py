@@ -76,6 +76,9 @@ def test_int8_weights_pack_with_onednn_and_leave_the_process_engine_alone(monkey
     import reusegate.core.int8 as int8
     from torch.ao.nn.quantized import Conv2d as QuantizedConv2d
 
+    engines = torch.backends.quantized.supported_engines
+    if "onednn" not in engines or "fbgemm" not in engines:
+        pytest.skip(f"this torch's quantized engines are {engines}; the choice is between oneDNN and fbgemm (x86)")
     net = _net()
     x = torch.randn(1, 8, 16, 16)
     qparams = _calibrated(net, [x])
