@@ -228,9 +228,11 @@ def soft_aggregate(probs: Tensor, eps: float = 1e-7) -> tuple[Tensor, Tensor]:
     Returns the merged ``[K + 1, H, W]`` probabilities, each slot zeroed outside its arg-max region, and the
     ``[H, W]`` label map (0 = background).
     """
-    if probs.shape[0] == 1:  # one object: the softmax of two odds is the sigmoid of their difference, and the
-        q = probs[0].clamp(eps, 1 - eps)  # zeroing two masked fills (0.3 against 0.5 ms a frame on a CPU, where
-        background = 1 - q                 # it runs on every frame; also in training)
+    if probs.shape[0] == 1:
+        # One object: the softmax of two odds is the sigmoid of their difference, and the zeroing two masked fills
+        # (0.3 against 0.5 ms a frame on a CPU, where this runs on every frame; training merges through it too).
+        q = probs[0].clamp(eps, 1 - eps)
+        background = 1 - q
         d = q / (1 - q) - background / (1 - background)
         soft0, soft1 = torch.sigmoid(-d), torch.sigmoid(d)
         inside = soft1 > soft0  # label_map's rule for two slots

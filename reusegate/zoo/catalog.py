@@ -86,11 +86,11 @@ def load_gate(path: Union[str, Path, None], tau: Optional[float] = None, variant
     """Build the exported model at ``path`` (``.pth`` with its ``.json`` beside it; or an embedded model's name,
     :func:`model_path`). Its config is the one the ``.json`` recommends (:func:`recommended_config`) with each
     setting given here in place of the recommended one; ``reuse_path``, ``window`` and ``reuse_precision`` change
-    no weights. ``preset``
-    names one of the ``.json``'s ``presets``: inference-time settings (``host_kwargs``, ``adapter``,
-    ``recommended``) merged over the trained ones, e.g. a target model fitted with more iterations; the weights are the same. ``device``
-    (``'cpu'``, the default, ``'cuda'``, ``'cuda:N'``, ``'mps'``) is where the model runs: its sessions make their
-    frames, masks and caches there; one that is not there is refused before anything loads."""
+    no weights. ``preset`` names one of the ``.json``'s ``presets``: inference-time settings (``host_kwargs``,
+    ``adapter``, ``recommended``) merged over the trained ones, e.g. a target model fitted with more iterations; the
+    weights are the same. ``device`` (``'cpu'``, the default, ``'cuda'``, ``'cuda:N'``, ``'mps'``) is where the model
+    runs: its sessions make their frames, masks and caches there; one that is not there is refused before anything
+    loads."""
     device = resolve_device(device)
     path = model_path(path)
     meta_path = path.with_suffix(".json")
